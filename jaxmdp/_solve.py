@@ -1,0 +1,182 @@
+"""`solve`: the one driver. It owns the loop, the iteration count and the status codes.
+
+Batching: the MDP may carry any leading batch shape, per leaf, broadcasting. The single-MDP
+program is wrapped in one `vmap` per batch axis, each leaf mapped only on the axes it really
+has (size-1 axes are squeezed, absent axes get `in_axes=None`). So a `transitions` without a
+batch axis is never copied: under vmap the backup `P @ V` becomes one `[S*A, S] x [S, B]`
+matrix-matrix product. Per-MDP convergence: a finished member freezes while the loop goes on
+for the others, and its results are exactly those of its own solve.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxmdp._mdp import MDP, check_shapes, leaf_batch_shapes
+from jaxmdp._solution import Solution, Status
+from jaxmdp._solvers.base import RUNNING, SolveContext
+from jaxmdp._solvers.value_iteration import ValueIteration
+
+DEFAULT_MAX_ITERS = 10_000
+
+
+class _Plan(NamedTuple):
+    """Static batching plan: which full batch axes each leaf carries (after squeezing)."""
+
+    batch_shape: tuple[int, ...]
+    carried: tuple[tuple[bool, ...], ...]  # per leaf (P, R, discount, values0), per axis
+
+
+def _plan(leaf_shapes, batch_shape) -> _Plan:
+    n = len(batch_shape)
+    carried = []
+    for lb in leaf_shapes:
+        off = n - len(lb)
+        carried.append(
+            tuple(i >= off and lb[i - off] == batch_shape[i] and batch_shape[i] != 1
+                  for i in range(n))
+        )
+    return _Plan(tuple(batch_shape), tuple(carried))
+
+
+def _squeeze_uncarried(x, lead: int, batch_shape, carried):
+    """Drop this leaf's batch axes that are not carried (size 1), keep the carried ones."""
+    n = len(batch_shape)
+    off = n - lead
+    keep = [i - off for i in range(n) if i >= off and carried[i]]
+    shape = np.shape(x)
+    new_shape = tuple(shape[j] for j in keep) + tuple(shape[lead:])
+    return jnp.reshape(x, new_shape)
+
+
+def _single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Solution:
+    """Solve ONE MDP: the while loop."""
+    dtype = jnp.result_type(mdp.transitions, mdp.rewards, mdp.discount, values0)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.result_type(float)
+    mdp = MDP(*(jnp.asarray(x, dtype) for x in mdp))
+    values0 = jnp.asarray(values0, dtype)
+    g = mdp.discount
+    invalid = ~((g >= 0) & (g <= 1))  # NaN included
+
+    state = solver.init(mdp, values0, ctx)
+    code = jnp.where(invalid, jnp.int32(Status.INVALID_INPUT), jnp.int32(RUNNING))
+
+    def cond(carry):
+        _, it, code = carry
+        return (code == RUNNING) & (it < max_iters)
+
+    def body(carry):
+        state, it, _ = carry
+        state = solver.step(mdp, state, ctx)
+        return state, it + 1, solver.status(mdp, state, ctx)
+
+    state, it, code = lax.while_loop(cond, body, (state, jnp.int32(0), code))
+    code = jnp.where(code == RUNNING, jnp.int32(Status.MAX_ITERATIONS), code)
+    res = solver.result(mdp, state, ctx)
+    return Solution(
+        values=res.values,
+        q_values=res.q_values,
+        policy=res.policy,
+        status=code,
+        num_iters=it,
+        residual=jnp.asarray(res.residual, dtype),
+        error_bound=jnp.asarray(res.error_bound, dtype),
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("max_iters", "ctx", "plan"))
+def _solve_jit(leaves, solver, *, max_iters: int, ctx: SolveContext, plan: _Plan) -> Solution:
+    def fn(p, r, g, v0, solver):
+        return _single(MDP(p, r, g), v0, solver, max_iters, ctx)
+
+    n = len(plan.batch_shape)
+    for axis in reversed(range(n)):
+        in_axes = [0 if plan.carried[k][axis] else None for k in range(4)] + [None]
+        if any(in_axes):
+            fn = jax.vmap(fn, in_axes=tuple(in_axes))
+    out = fn(*leaves, solver)
+    # Axes no leaf carries (size 1) come back as size-1 axes of the batch shape.
+    core_ndims = Solution(values=1, q_values=2, policy=1, status=0, num_iters=0, residual=0,
+                          error_bound=0)
+    return Solution(*(
+        jnp.reshape(x, plan.batch_shape + x.shape[x.ndim - k:] if k else plan.batch_shape)
+        for x, k in zip(out, core_ndims, strict=True)
+    ))
+
+
+def _undiscounted(discount) -> bool:
+    """Static: may some member have discount 1? Decided on the host when the value is known."""
+    if isinstance(discount, jax.core.Tracer):
+        return True
+    return bool(np.any(np.asarray(discount) >= 1))
+
+
+def solve(
+    mdp: MDP,
+    solver=None,
+    *,
+    max_iters: int = DEFAULT_MAX_ITERS,
+    values0=None,
+) -> Solution:
+    """Solve an MDP, or a whole batch of them in one compiled program.
+
+    Args:
+      mdp: `MDP` with `transitions [..., S, A, S]`, `rewards [..., S, A]`, `discount [...]`;
+        the leading axes broadcast against each other and form the batch shape `[...]`.
+        A leaf without batch axes (typically `transitions`) is shared, never copied.
+      solver: `ValueIteration()` (default), `PolicyIteration()`,
+        `ModifiedPolicyIteration(...)` or any object with the solver protocol
+        (`jaxmdp._solvers.base`). Each solver's docstring states its stopping rule and what
+        `tol` guarantees.
+      max_iters: static cap on iterations per MDP (VI sweeps, PI evaluations, MPI steps).
+        Members that reach it get `Status.MAX_ITERATIONS`; the rest are unaffected.
+      values0: optional start `[..., S]` (broadcast against the batch); zeros by default.
+
+    Returns:
+      `Solution` whose fields all carry the batch shape. Nothing raises for a bad member
+      inside the computation: read `solution.status` or call `jaxmdp.check(solution)`.
+
+    Notes:
+      Jitted: a second call with new numbers of the same shapes and dtypes reuses the
+      compiled program. Input validation (`validate_mdp`) is the constructors' job; `solve`
+      checks shapes only, and flags invalid discounts per member (`Status.INVALID_INPUT`).
+    """
+    if solver is None:
+        solver = ValueIteration()
+    if not isinstance(mdp, MDP):
+        raise TypeError(f"solve expects a jaxmdp.MDP; got {type(mdp).__name__}.")
+    if not (isinstance(max_iters, (int, np.integer)) and max_iters >= 1):
+        raise ValueError(f"max_iters must be an int >= 1; got {max_iters!r}.")
+    check_shapes(mdp)
+    mdp = MDP(*(x if isinstance(x, jax.Array) else jnp.asarray(x) for x in mdp))
+    S = mdp.num_states
+    if values0 is None:
+        values0 = jnp.zeros((S,), jnp.result_type(mdp.rewards, mdp.discount))
+    values0 = values0 if isinstance(values0, jax.Array) else jnp.asarray(values0)
+    if values0.ndim < 1 or values0.shape[-1] != S:
+        raise ValueError(f"values0 must have shape [..., S] with S={S}; got {values0.shape}.")
+    shapes = list(leaf_batch_shapes(mdp)) + [tuple(values0.shape[:-1])]
+    batch = mdp.batch_shape
+    try:
+        if np.broadcast_shapes(batch, shapes[-1]) != batch:
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            f"values0 has batch shape {shapes[-1]}, which does not broadcast to the MDP's "
+            f"batch shape {batch}."
+        ) from None
+    plan = _plan(shapes, batch)
+    leads = (3, 2, 0, 1)
+    leaves = [
+        _squeeze_uncarried(x, np.ndim(x) - lead, batch, plan.carried[k])
+        for k, (x, lead) in enumerate(zip((*mdp, values0), leads, strict=True))
+    ]
+    ctx = SolveContext(undiscounted=_undiscounted(mdp.discount))
+    return _solve_jit(tuple(leaves), solver, max_iters=int(max_iters), ctx=ctx, plan=plan)

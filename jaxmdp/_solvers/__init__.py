@@ -1,0 +1,1 @@
+"""One algorithm per file; each implements the protocol in `base.py`."""

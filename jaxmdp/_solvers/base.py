@@ -1,0 +1,86 @@
+"""The solver protocol. The driver (`jaxmdp.solve`) owns the loop; solvers own the maths.
+
+A solver is a frozen dataclass registered as a pytree (`register_solver`): float
+hyperparameters are leaves (sweepable under `vmap`, never recompiling), structural ones are
+static. It works on ONE MDP (no batch axes); the driver vmaps it over the batch, keeping leaves
+without a batch axis shared. It never loops over iterations, never raises, never jits.
+
+    init(mdp, values0, ctx) -> state
+    step(mdp, state, ctx) -> state           # one iteration
+    status(mdp, state, ctx) -> int32 []      # RUNNING, or a final `Status` code
+    result(mdp, state, ctx) -> SolverResult  # what goes into `Solution`
+
+To add an algorithm: one file here with its State NamedTuple and solver class, one re-export
+line in `jaxmdp/__init__.py`, one entry in `tests/solvers_list.py`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+
+from jaxmdp._mdp import MDP
+
+RUNNING = -1  # internal status while the loop goes on; never returned to users
+
+
+class SolveContext(NamedTuple):
+    """Static facts the driver knows about the whole batch."""
+
+    undiscounted: bool  # some member may have discount == 1
+
+
+class SolverResult(NamedTuple):
+    values: jax.Array  # [S]
+    q_values: jax.Array  # [S, A]
+    policy: jax.Array  # [S] int32
+    residual: jax.Array  # []
+    error_bound: jax.Array  # []
+
+
+class Solver(Protocol):
+    def init(self, mdp: MDP, values0: jax.Array, ctx: SolveContext): ...
+
+    def step(self, mdp: MDP, state, ctx: SolveContext): ...
+
+    def status(self, mdp: MDP, state, ctx: SolveContext) -> jax.Array: ...
+
+    def result(self, mdp: MDP, state, ctx: SolveContext) -> SolverResult: ...
+
+
+def register_solver(cls=None, *, static: tuple[str, ...] = ()):
+    """Make `cls` a frozen dataclass pytree; fields named in `static` are static metadata."""
+
+    def wrap(cls):
+        cls = dataclasses.dataclass(frozen=True)(cls)
+        names = [f.name for f in dataclasses.fields(cls)]
+        return jax.tree_util.register_dataclass(
+            cls,
+            data_fields=[n for n in names if n not in static],
+            meta_fields=[n for n in names if n in static],
+        )
+
+    return wrap if cls is None else wrap(cls)
+
+
+def check_tol(name: str, tol) -> None:
+    """Hyperparameter check, only when the value is a concrete Python number."""
+    if isinstance(tol, (int, float)) and not tol > 0:
+        raise ValueError(f"{name} must be > 0; got {tol!r}.")
+
+
+def resolution_floor(values: jax.Array) -> jax.Array:
+    """Smallest change of `values` that rounding can still certify: about 4 ulp of max|V|.
+
+    Below it, successive differences are rounding noise of the Bellman operator itself, so a
+    stopping threshold under it can only fire at an exact floating-point fixed point.
+    """
+    eps = jnp.finfo(values.dtype).eps
+    return 4 * eps * jnp.max(jnp.abs(jnp.where(jnp.isfinite(values), values, 0.0)))
+
+
+def as_float(x, dtype) -> jax.Array:
+    return jnp.asarray(x, dtype=dtype)
