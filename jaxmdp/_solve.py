@@ -99,7 +99,7 @@ def _solve_jit(leaves, solver, *, max_iters: int, ctx: SolveContext, plan: _Plan
     n = len(plan.batch_shape)
     for axis in reversed(range(n)):
         in_axes = [0 if plan.carried[k][axis] else None for k in range(4)] + [None]
-        if any(in_axes):
+        if any(a is not None for a in in_axes):
             fn = jax.vmap(fn, in_axes=tuple(in_axes))
     out = fn(*leaves, solver)
     # Axes no leaf carries (size 1) come back as size-1 axes of the batch shape.

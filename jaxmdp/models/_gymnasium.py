@@ -1,0 +1,145 @@
+"""Import Gymnasium's tabular (toy-text) environments through their transition tables.
+
+Gymnasium's FrozenLake, CliffWalking and Taxi expose `env.unwrapped.P`, where
+`P[s][a] = [(prob, next_state, reward, terminated), ...]`. Two things need care:
+
+- The same next state may appear several times in one list (slippery moves that bump into
+  an edge): probabilities add, and rewards combine into the expected reward
+  r(s, a) = sum prob * reward.
+- Termination lives in the `terminated` flag of the incoming transition, not in the
+  dynamics: CliffWalking's and Taxi's goal states have ordinary moves in `P`, and an agent
+  reaching them stops. Such transitions are routed to one extra absorbing, zero-reward
+  state appended after the environment's states (env state i stays MDP state i). Where the
+  target of a terminated transition is already absorbing with zero reward in `P`
+  (FrozenLake's holes and goal), it is kept, and no extra state is needed. Either way the
+  reward of the terminating transition is counted once and nothing after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmdp._mdp import MDP
+
+_GYM_MISSING = (
+    "from_gymnasium needs the `gymnasium` package to build an environment from its id; "
+    "install the `gym` extra: pip install 'jaxmdp-solver[gym]'"
+)
+
+
+class GymnasiumInfo(NamedTuple):
+    """How the MDP's states relate to the environment's.
+
+    Attributes:
+      num_env_states: number of environment states; env state i is MDP state i.
+      absorbing_state: index of the appended absorbing state (= `num_env_states`), or
+        `None` when no terminated transition needed one.
+    """
+
+    num_env_states: int
+    absorbing_state: int | None
+
+
+def _import_gymnasium():
+    try:
+        import gymnasium
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(_GYM_MISSING) from err
+    return gymnasium
+
+
+def _table(env, make_kwargs):
+    """The `P` dict of an env id, env (wrapped or not) or the dict itself."""
+    if isinstance(env, str):
+        env = _import_gymnasium().make(env, **(make_kwargs or {}))
+    elif make_kwargs:
+        raise ValueError("make_kwargs only applies when env is an environment id string.")
+    if isinstance(env, Mapping):
+        return env
+    table = getattr(getattr(env, "unwrapped", env), "P", None)
+    if table is None:
+        raise TypeError(
+            f"{type(env).__name__} has no transition table `unwrapped.P`; from_gymnasium "
+            "supports Gymnasium's tabular environments (FrozenLake, CliffWalking, Taxi) or a "
+            "dict P[s][a] = [(prob, next_state, reward, terminated), ...]."
+        )
+    return table
+
+
+def _is_absorbing(outcomes_by_action, s: int) -> bool:
+    """True if every action of state s stays in s with zero reward."""
+    return all(
+        int(nxt) == s and float(rew) == 0.0
+        for outcomes in outcomes_by_action.values()
+        for _, nxt, rew, *_ in outcomes
+    )
+
+
+def from_gymnasium(
+    env, discount, *, return_info: bool = False, make_kwargs: Mapping | None = None
+) -> MDP | tuple[MDP, GymnasiumInfo]:
+    """Builds the MDP of a Gymnasium tabular environment from its transition table.
+
+    See the module docstring for how duplicates and termination are handled. Actions a
+    state lacks in `P` (none in Gymnasium's own environments) become unavailable (`-inf`
+    reward, self-loop).
+
+    Args:
+      env: a Gymnasium environment with `unwrapped.P` (wrappers are fine), an environment
+        id such as `"FrozenLake-v1"` (needs `gymnasium`), or the dict `P` itself.
+      discount: `[...]` gamma.
+      return_info: also return a `GymnasiumInfo` with the state mapping.
+      make_kwargs: keyword arguments for `gymnasium.make` when `env` is an id.
+
+    Returns:
+      The `MDP` (`transitions [S, A, S]`, `rewards [S, A]`, in JAX's default float dtype),
+      where S is the number of environment states, plus one if an absorbing state was
+      added; with `return_info`, the pair `(mdp, info)`.
+
+    Raises:
+      ImportError: `env` is an id and `gymnasium` is not installed.
+    """
+    table = _table(env, make_kwargs)
+    num_env_states = len(table)
+    if sorted(int(s) for s in table) != list(range(num_env_states)):
+        raise ValueError("the transition table's states must be 0, 1, ..., S-1.")
+    num_actions = 1 + max(int(a) for s in table for a in table[s])
+    extra = num_env_states  # index of the absorbing state, if one is needed
+    num_states = num_env_states + 1
+    transitions = np.zeros((num_states, num_actions, num_states))
+    rewards = np.zeros((num_states, num_actions))
+    available = np.zeros((num_states, num_actions), dtype=bool)
+    absorbing = {s for s in range(num_env_states) if _is_absorbing(table[s], s)}
+    for s in range(num_env_states):
+        for a, outcomes in table[s].items():
+            a = int(a)
+            available[s, a] = True
+            for prob, nxt, reward, terminated, *_ in outcomes:
+                nxt = int(nxt)
+                if not 0 <= nxt < num_env_states:
+                    raise ValueError(f"P[{s}][{a}] leads to state {nxt}, outside the table.")
+                target = extra if terminated and nxt not in absorbing else nxt
+                transitions[s, a, target] += prob
+                rewards[s, a] += prob * reward
+    available[extra] = True
+    transitions[extra, :, extra] = 1.0
+    # Unavailable actions keep a valid (self-loop) row so the MDP stays stochastic.
+    idle = ~available
+    transitions[idle.nonzero() + (idle.nonzero()[0],)] = 1.0
+    rewards[idle] = -np.inf
+    if not transitions[:num_env_states, :, extra].any():
+        num_states = num_env_states
+        transitions = transitions[:num_states, :, :num_states]
+        rewards = rewards[:num_states]
+    dtype = jnp.result_type(float)
+    mdp = MDP(
+        jnp.asarray(transitions, dtype), jnp.asarray(rewards, dtype), jnp.asarray(discount, dtype)
+    )
+    if return_info:
+        info = GymnasiumInfo(num_env_states, extra if num_states > num_env_states else None)
+        return mdp, info
+    return mdp
