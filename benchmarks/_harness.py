@@ -32,11 +32,12 @@ class Config:
     pause_s: float = 0.3  # between implementations (idle BLAS / XLA threads)
     peer_budget_s: float = 3.0  # per repetition of a loop over MDPs
     peer_min_mdps: int = 8
+    threads: int | None = None  # BLAS / OpenMP / torch threads if capped (--threads)
 
     @classmethod
     def make(cls, quick: bool, device: str) -> Config:
         if quick:
-            return cls(True, device, 10_000, 0.15, 1.0, 0.3, 0.02, 0.08, 4)
+            return cls(True, device, 10_000, 0.1, 0.5, 0.1, 0.02, 0.08, 4)
         return cls(False, device)
 
 
@@ -63,12 +64,13 @@ class Candidate:
     dtype: str = "f32"
     run: Callable[[int | None], Any] | None = None
     finish: Callable[[Any], Outcome] = field(default=lambda raw: raw)
-    compile: Callable[[], float] | None = None  # returns compile seconds
+    compile: Callable[[], float] | None = None  # ahead-of-time compile; returns seconds
+    first_call_compile: bool = False  # jit inside run(): compile = first call - steady time
     capped: bool = False  # run(K) stops after K iterations: allows capped timing
     time_scale: float = 1.0  # reported time = measured x time_scale (loops over a subset)
     how: str = "full"
     hand_written: bool = False  # counts for "ratio vs best hand-written baseline"
-    sweeps_per_iter: float = 1.0  # MPI: eval sweeps + 1
+    eval_sweeps: int = 0  # MPI: policy sweeps after every iteration but the last
     target: str = "host"  # which measured limits apply: "host" or "accel"
     notes: str = ""
     skip: str | None = None
@@ -113,13 +115,18 @@ def _measure_into(row, c: Candidate, wl: Workload, ref: Reference, limits, cfg: 
     assert c.run is not None
     row["compile_s"] = c.compile() if c.compile else None
     raw, first = _timing.timed_call(lambda: c.run(None))
+    full = first
+    if c.first_call_compile:  # the first call also traced and compiled: time a second one
+        raw, full = _timing.timed_call(lambda: c.run(None))
+        row["compile_s"] = max(first - full, 0.0) * c.time_scale
     out = c.finish(raw)
-    row["full_solve_s"] = first * c.time_scale
+    row["first_call_s"] = first * c.time_scale
+    row["full_solve_s"] = full * c.time_scale
     full_iters = int(out.iters.max())
     factor, how = c.time_scale, c.how
     budget = dict(budget_s=cfg.rep_budget_s)
-    if c.capped and first > cfg.long_solve_s and full_iters > 1:
-        k = int(np.clip(full_iters * cfg.capped_target_s / first, 1, full_iters - 1))
+    if c.capped and full > cfg.long_solve_s and full_iters > 1:
+        k = int(np.clip(full_iters * cfg.capped_target_s / full, 1, full_iters - 1))
         out_k = c.finish(_timing.block(c.run(k)))  # warm-up of the capped run
         if out.performed and out_k.performed:
             scale = out.performed / out_k.performed
@@ -163,7 +170,9 @@ def _accuracy_fields(row: dict, out: Outcome, wl: Workload, ref: Reference) -> N
     idx = np.arange(wl.B) if out.indices is None else np.asarray(out.indices)
     _, pos_out, pos_ref = np.intersect1d(idx, ref.indices, return_indices=True)
     promise = wl.tol / 2  # every rule here promises values within tol/2 of V* (gamma < 1)
-    row["promise"] = promise
+    # The promise holds in exact arithmetic; allow for the float32 representation of V* itself.
+    allowance = 4.0 * float(np.spacing(np.float32(np.abs(ref.values).max())))
+    row.update(promise=promise, err_allowance=allowance)
     row["mdps_checked"] = int(pos_out.size)
     if pos_out.size == 0:
         row.update(max_abs_err=None, err_ok=False)
@@ -171,7 +180,7 @@ def _accuracy_fields(row: dict, out: Outcome, wl: Workload, ref: Reference) -> N
         return
     diff = np.abs(np.asarray(out.values, np.float64)[pos_out] - ref.values[pos_ref])
     err = float(np.nan_to_num(diff, nan=np.inf).max())
-    row.update(max_abs_err=err, err_ok=bool(err <= promise))
+    row.update(max_abs_err=err, err_ok=bool(err <= promise + allowance))
 
 
 def roofline(wl: Workload, lim: dict) -> tuple[float, float, str]:
@@ -199,14 +208,16 @@ def _key(d: dict, size: float):
 def _throughput_fields(row, c: Candidate, wl: Workload, out: Outcome, t: float, lim) -> None:
     """GB/s, GFLOP/s and % of limit for the work each MDP needed (its own iteration count)."""
     t_sweep, bw, bound = roofline(wl, lim)
-    n_iter = float(np.mean(out.iters))  # batch-equivalent iterations
+    iters = np.asarray(out.iters, np.float64)
+    n_iter = float(iters.mean())  # batch-equivalent iterations
     if c.algo == "PI":  # an evaluation: LU (2/3 S^3 per MDP) at GEMM peak + one sweep
         lu = wl.B * 2.0 / 3.0 * wl.S**3
         flops = n_iter * (lu + wl.sweep_flops)
         ideal = n_iter * (lu / (lim["gemm_gflops"] * 1e9) + t_sweep)
         bytes_ = n_iter * wl.sweep_bytes
     else:
-        sweeps = n_iter * c.sweeps_per_iter
+        # MPI's policy sweeps are credited as full sweeps (an upper bound on their work)
+        sweeps = float(np.mean(iters + np.maximum(iters - 1, 0) * c.eval_sweeps))
         flops, bytes_, ideal = sweeps * wl.sweep_flops, sweeps * wl.sweep_bytes, sweeps * t_sweep
     row.update(
         gbps=bytes_ / t / 1e9,

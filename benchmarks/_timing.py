@@ -112,7 +112,7 @@ def device_string() -> str:
 
 
 def device_kind_slug() -> str:
-    """`jax.devices()[0].device_kind` as a file-name-safe string ('cpu', 'nvidia-h100-80gb-hbm3')."""
+    """`jax.devices()[0].device_kind` made file-name safe ('cpu', 'nvidia-h100-80gb-hbm3')."""
     import jax
 
     dev = jax.devices()[0]

@@ -115,6 +115,4 @@ def compute_reference(wl: Workload) -> Reference:
     )
     if idx.size < wl.B:
         method += f" (stratified sub-batch of {idx.size}/{wl.B} MDPs)"
-    return Reference(
-        idx, np.concatenate(values), method, iters, residual, time.perf_counter() - t0
-    )
+    return Reference(idx, np.concatenate(values), method, iters, residual, time.perf_counter() - t0)

@@ -34,7 +34,7 @@ SIZES: dict[str, dict[str, dict[str, int]]] = {
     "quick": {
         "W1": {"n_steps": 100},
         "W2": {"B": 128, "S": 64, "A": 8},
-        "W3": {"S": 384, "A": 8},
+        "W3": {"S": 256, "A": 8},
         "W4": {"n_gamma": 8, "n_grid": 4, "S": 64, "A": 8},
     },
     "gpu": {

@@ -99,13 +99,20 @@ def from_pymdptoolbox(P, R, discount, *, validate: bool = True, dtype=None) -> M
         R = np.stack([_dense(r) for r in R])
     R = np.asarray(R)
     if R.shape == (S,):
-        return make_mdp(transitions, R, discount, rewards_per="state", validate=validate,
-                        dtype=dtype)
+        return make_mdp(
+            transitions, R, discount, rewards_per="state", validate=validate, dtype=dtype
+        )
     if R.shape == (S, A):
         return make_mdp(transitions, R, discount, validate=validate, dtype=dtype)
     if R.shape == (A, S, S):
-        return make_mdp(transitions, np.transpose(R, (1, 0, 2)), discount,
-                        rewards_per="transition", validate=validate, dtype=dtype)
+        return make_mdp(
+            transitions,
+            np.transpose(R, (1, 0, 2)),
+            discount,
+            rewards_per="transition",
+            validate=validate,
+            dtype=dtype,
+        )
     raise ValueError(
         f"pymdptoolbox rewards must be [S]=({S},), [S, A]=({S}, {A}) or [A, S, S]=({A}, {S}, "
         f"{S}); got {R.shape}."

@@ -72,9 +72,7 @@ def check_shapes(mdp: MDP) -> None:
     Raises:
       ValueError: naming the leaf, the expected convention and the actual shapes.
     """
-    tshape, rshape, dshape = np.shape(mdp.transitions), np.shape(mdp.rewards), np.shape(
-        mdp.discount
-    )
+    tshape, rshape = np.shape(mdp.transitions), np.shape(mdp.rewards)
     if len(tshape) < 3:
         raise ValueError(
             f"transitions must have shape [..., S, A, S]; got shape {tshape} "

@@ -132,7 +132,8 @@ def check(solution: Solution, *, allow=()) -> Solution:
                 f" Residual {float(np.asarray(solution.residual)):.3g}, "
                 f"{int(np.asarray(solution.num_iters))} iterations."
             )
-        lines.append(f"- {name}: {len(where)} (batch indices {first_str}{', ...' if len(where) > 5 else ''}): {msg}{extra}")
+        more = ", ..." if len(where) > 5 else ""
+        lines.append(f"- {name}: {len(where)} (batch indices {first_str}{more}): {msg}{extra}")
     raise ConvergenceError("\n".join(lines))
 
 

@@ -31,18 +31,41 @@ class _Plan(NamedTuple):
 
     batch_shape: tuple[int, ...]
     carried: tuple[tuple[bool, ...], ...]  # per leaf (P, R, discount, values0), per axis
+    tile: int = 0  # > 0: run the flattened batch in tiles of this many members
 
 
-def _plan(leaf_shapes, batch_shape) -> _Plan:
+# Temporal blocking on CPU: a tile of MDPs whose transitions fit in this many bytes of cache
+# iterates to convergence while resident, instead of streaming the whole batch's transitions
+# from DRAM on every sweep (BASELINES.md: W2 is bound by DRAM bandwidth without it).
+_TILE_BYTES = 1 << 20
+
+
+def _plan(leaf_shapes, batch_shape, transitions_bytes: int = 0) -> _Plan:
     n = len(batch_shape)
     carried = []
     for lb in leaf_shapes:
         off = n - len(lb)
         carried.append(
-            tuple(i >= off and lb[i - off] == batch_shape[i] and batch_shape[i] != 1
-                  for i in range(n))
+            tuple(
+                i >= off and lb[i - off] == batch_shape[i] and batch_shape[i] != 1 for i in range(n)
+            )
         )
-    return _Plan(tuple(batch_shape), tuple(carried))
+    return _Plan(tuple(batch_shape), tuple(carried), _tile(carried, batch_shape, transitions_bytes))
+
+
+def _tile(carried, batch_shape, transitions_bytes: int) -> int:
+    """Tile size for independent transitions on CPU (0: no tiling)."""
+    B = int(np.prod(batch_shape)) if batch_shape else 1
+    if B < 2 or not all(carried[0]) or jax.default_backend() != "cpu":
+        return 0
+    if not all(all(c) or not any(c) for c in carried):
+        return 0
+    per = max(1, transitions_bytes)
+    limit = max(1, _TILE_BYTES // per)
+    if limit >= B:
+        return 0
+    tile = max(t for t in range(1, limit + 1) if B % t == 0)
+    return tile if tile * 4 >= limit else 0
 
 
 def _squeeze_uncarried(x, lead: int, batch_shape, carried):
@@ -56,12 +79,20 @@ def _squeeze_uncarried(x, lead: int, batch_shape, carried):
 
 
 def _single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Solution:
-    """Solve ONE MDP: the while loop."""
+    """Solve ONE MDP: the while loop.
+
+    Gradients (w.r.t. rewards, transitions, discount) come from the implicit function theorem
+    at the returned fixed point (`jaxmdp._implicit`), never from the loop: the loop runs on
+    stop-gradient copies of the MDP and `values0`, so it carries no tangents.
+    """
+    from jaxmdp._implicit import implicit_solution
+
     dtype = jnp.result_type(mdp.transitions, mdp.rewards, mdp.discount, values0)
     if not jnp.issubdtype(dtype, jnp.floating):
         dtype = jnp.result_type(float)
-    mdp = MDP(*(jnp.asarray(x, dtype) for x in mdp))
-    values0 = jnp.asarray(values0, dtype)
+    mdp_diff = MDP(*(jnp.asarray(x, dtype) for x in mdp))
+    mdp = MDP(*(lax.stop_gradient(x) for x in mdp_diff))
+    values0 = lax.stop_gradient(jnp.asarray(values0, dtype))
     g = mdp.discount
     invalid = ~((g >= 0) & (g <= 1))  # NaN included
 
@@ -80,9 +111,11 @@ def _single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Sol
     state, it, code = lax.while_loop(cond, body, (state, jnp.int32(0), code))
     code = jnp.where(code == RUNNING, jnp.int32(Status.MAX_ITERATIONS), code)
     res = solver.result(mdp, state, ctx)
+    # Forward: unchanged. Derivative: of V^pi for the returned policy (see jaxmdp/_implicit.py).
+    values, q_values = implicit_solution(solver, mdp_diff, res, undiscounted=ctx.undiscounted)
     return Solution(
-        values=res.values,
-        q_values=res.q_values,
+        values=values,
+        q_values=q_values,
         policy=res.policy,
         status=code,
         num_iters=it,
@@ -96,6 +129,8 @@ def _solve_jit(leaves, solver, *, max_iters: int, ctx: SolveContext, plan: _Plan
     def fn(p, r, g, v0, solver):
         return _single(MDP(p, r, g), v0, solver, max_iters, ctx)
 
+    if plan.tile:
+        return _solve_tiled(leaves, solver, max_iters, ctx, plan, fn)
     n = len(plan.batch_shape)
     for axis in reversed(range(n)):
         in_axes = [0 if plan.carried[k][axis] else None for k in range(4)] + [None]
@@ -103,12 +138,34 @@ def _solve_jit(leaves, solver, *, max_iters: int, ctx: SolveContext, plan: _Plan
             fn = jax.vmap(fn, in_axes=tuple(in_axes))
     out = fn(*leaves, solver)
     # Axes no leaf carries (size 1) come back as size-1 axes of the batch shape.
-    core_ndims = Solution(values=1, q_values=2, policy=1, status=0, num_iters=0, residual=0,
-                          error_bound=0)
-    return Solution(*(
-        jnp.reshape(x, plan.batch_shape + x.shape[x.ndim - k:] if k else plan.batch_shape)
-        for x, k in zip(out, core_ndims, strict=True)
-    ))
+    core_ndims = Solution(
+        values=1, q_values=2, policy=1, status=0, num_iters=0, residual=0, error_bound=0
+    )
+    return Solution(
+        *(
+            jnp.reshape(x, plan.batch_shape + x.shape[x.ndim - k :] if k else plan.batch_shape)
+            for x, k in zip(out, core_ndims, strict=True)
+        )
+    )
+
+
+def _solve_tiled(leaves, solver, max_iters, ctx, plan, fn) -> Solution:
+    """`lax.map` over tiles of `plan.tile` members, each tile vmapped and run to convergence."""
+    B, T = int(np.prod(plan.batch_shape)), plan.tile
+    carried = [all(c) for c in plan.carried]
+    cores = (3, 2, 0, 1)
+    tiles = [
+        jnp.reshape(x, (B // T, T) + x.shape[x.ndim - k :] if k else (B // T, T)) if c else None
+        for x, c, k in zip(leaves, carried, cores, strict=True)
+    ]
+    tile_fn = jax.vmap(fn, in_axes=tuple(0 if c else None for c in carried) + (None,))
+
+    def one(xs):
+        args = [t if c else x for t, x, c in zip(xs, leaves, carried, strict=True)]
+        return tile_fn(*args, solver)
+
+    out = lax.map(one, [t if t is not None else jnp.zeros((B // T,)) for t in tiles])
+    return Solution(*(jnp.reshape(x, plan.batch_shape + x.shape[2:]) for x in out))
 
 
 def _undiscounted(discount) -> bool:
@@ -157,6 +214,7 @@ def solve(
     check_shapes(mdp)
     mdp = MDP(*(x if isinstance(x, jax.Array) else jnp.asarray(x) for x in mdp))
     S = mdp.num_states
+    zero_start = values0 is None
     if values0 is None:
         values0 = jnp.zeros((S,), jnp.result_type(mdp.rewards, mdp.discount))
     values0 = values0 if isinstance(values0, jax.Array) else jnp.asarray(values0)
@@ -172,11 +230,51 @@ def solve(
             f"values0 has batch shape {shapes[-1]}, which does not broadcast to the MDP's "
             f"batch shape {batch}."
         ) from None
-    plan = _plan(shapes, batch)
+    itemsize = jnp.dtype(jnp.result_type(mdp.transitions)).itemsize
+    plan = _plan(shapes, batch, S * mdp.num_actions * S * itemsize)
     leads = (3, 2, 0, 1)
     leaves = [
         _squeeze_uncarried(x, np.ndim(x) - lead, batch, plan.carried[k])
         for k, (x, lead) in enumerate(zip((*mdp, values0), leads, strict=True))
     ]
     ctx = SolveContext(undiscounted=_undiscounted(mdp.discount))
+    if type(solver) is ValueIteration and batch and not any(plan.carried[0]):
+        return _solve_shared_vi(mdp, values0, solver, int(max_iters), ctx, zero_start)
     return _solve_jit(tuple(leaves), solver, max_iters=int(max_iters), ctx=ctx, plan=plan)
+
+
+def _solve_shared_vi(mdp, values0, solver, max_iters, ctx, zero_start) -> Solution:
+    """Fast path: value iteration on a batch sharing one `transitions` (see `_shared_vi`)."""
+    from jaxmdp._implicit import implicit_q_values, implicit_values
+    from jaxmdp._shared_vi import prepare_shared, solve_shared_vi
+
+    batch = mdp.batch_shape
+    S, A = mdp.num_states, mdp.num_actions
+    B = int(np.prod(batch))
+    dtype = jnp.result_type(mdp.transitions, mdp.rewards, mdp.discount, values0)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.result_type(float)
+    P = jnp.asarray(mdp.transitions, dtype)
+    R = jnp.reshape(jnp.broadcast_to(jnp.asarray(mdp.rewards, dtype), batch + (S, A)), (B, S, A))
+    g = jnp.reshape(jnp.broadcast_to(jnp.asarray(mdp.discount, dtype), batch), (B,))
+    v0 = jnp.reshape(jnp.broadcast_to(jnp.asarray(values0, dtype), batch + (S,)), (B, S))
+    shared = prepare_shared(mdp.transitions if not isinstance(P, jax.core.Tracer) else P)
+    shared = jax.tree.map(lambda x: lax.stop_gradient(x) if x is not None else None, shared)
+    out = solve_shared_vi(
+        shared,
+        lax.stop_gradient(jnp.transpose(R, (2, 1, 0))),
+        lax.stop_gradient(g),
+        lax.stop_gradient(v0.T),
+        jnp.asarray(solver.tol, dtype),
+        rule=solver.rule,
+        max_iters=max_iters,
+        zero_start=zero_start,
+    )
+    # Gradients by the implicit function theorem, as in `_single` (forward: unchanged).
+    flat = MDP(P, R, g)
+    in_axes = (MDP(None, 0, 0), 0, 0)
+    hook = functools.partial(implicit_values, undiscounted=ctx.undiscounted)
+    values = jax.vmap(hook, in_axes=in_axes)(flat, out.values, out.policy)
+    q = jax.vmap(implicit_q_values, in_axes=in_axes)(flat, values, out.q_values)
+    out = out._replace(values=values, q_values=q)
+    return Solution(*(jnp.reshape(x, batch + x.shape[1:]) for x in out))

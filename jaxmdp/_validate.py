@@ -90,15 +90,17 @@ def validate_mdp(mdp: MDP, *, atol: float | None = None) -> MDP:
     bad = np.isnan(R) | (R == np.inf)
     if bad.any():
         raise InvalidMDPError(
-            _first(bad, nbr, sa, "reward is NaN or +inf (-inf is reserved for unavailable "
-                   "actions)", R)
+            _first(
+                bad, nbr, sa, "reward is NaN or +inf (-inf is reserved for unavailable actions)", R
+            )
         )
     unavailable = np.isneginf(R)
     no_action = unavailable.all(axis=-1)
     if no_action.any():
         raise InvalidMDPError(
-            _first(no_action, nbr, ("state",), "state has no available action (every reward "
-                   "is -inf)")
+            _first(
+                no_action, nbr, ("state",), "state has no available action (every reward is -inf)"
+            )
         )
 
     sums = P.sum(axis=-1, dtype=np.float64)
@@ -110,8 +112,7 @@ def validate_mdp(mdp: MDP, *, atol: float | None = None) -> MDP:
     if off.any():
         nb = off.ndim - 2
         raise InvalidMDPError(
-            _first(off, nb, sa, f"transition row does not sum to 1 within atol={atol:.3g}",
-                   sums_b)
+            _first(off, nb, sa, f"transition row does not sum to 1 within atol={atol:.3g}", sums_b)
         )
 
     bad = ~np.isfinite(g) | (g < 0) | (g > 1)

@@ -39,4 +39,4 @@ def optimal_action_sets(q, atol=1e-9) -> list[set[int]]:
     """For each state, the set of actions whose Q value is within `atol` of the best."""
     q = np.asarray(q, np.float64)
     best = q.max(axis=1, keepdims=True)
-    return [set(np.flatnonzero(row >= b - atol).tolist()) for row, b in zip(q, best)]
+    return [set(np.flatnonzero(row >= b - atol).tolist()) for row, b in zip(q, best, strict=True)]

@@ -63,7 +63,11 @@ def test_zero_reward_cycle_is_pinned_to_zero():
 
 @pytest.mark.parametrize(
     "solver",
-    [jaxmdp.ValueIteration(1e-8), jaxmdp.PolicyIteration(), jaxmdp.ModifiedPolicyIteration(1e-8, 3)],
+    [
+        jaxmdp.ValueIteration(1e-8),
+        jaxmdp.PolicyIteration(),
+        jaxmdp.ModifiedPolicyIteration(1e-8, 3),
+    ],
 )
 def test_converges_where_every_relevant_policy_terminates(solver):
     P, R = _chain(-0.5)

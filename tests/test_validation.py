@@ -1,7 +1,6 @@
 """Every kind of bad input gets a clear error naming the place (batch index, state, action)."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -53,7 +52,9 @@ def test_row_sum_tolerance_suits_dtype(dtype):
 def test_nan_and_posinf_rewards():
     P, R = _random(np.random.default_rng(4), batch=(2,))
     R[1, 3, 1] = np.nan
-    with pytest.raises(jaxmdp.InvalidMDPError, match=r"NaN or \+inf.*batch index 1, state 3, action 1"):
+    with pytest.raises(
+        jaxmdp.InvalidMDPError, match=r"NaN or \+inf.*batch index 1, state 3, action 1"
+    ):
         jaxmdp.make_mdp(P, R, 0.9)
     R[1, 3, 1] = np.inf
     with pytest.raises(jaxmdp.InvalidMDPError, match=r"batch index 1, state 3, action 1"):

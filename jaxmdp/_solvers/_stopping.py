@@ -41,9 +41,10 @@ class DiffStats(NamedTuple):
     dmin: jax.Array  # [] min_s (TV - V)
 
 
-def diff_stats(new_values: jax.Array, values: jax.Array) -> DiffStats:
+def diff_stats(new_values: jax.Array, values: jax.Array, axis=None) -> DiffStats:
+    """Max and min of TV - V (over all axes, or over the state `axis` of a batched layout)."""
     d = new_values - values
-    return DiffStats(jnp.max(d), jnp.min(d))
+    return DiffStats(jnp.max(d, axis=axis), jnp.min(d, axis=axis))
 
 
 def initial_stats(dtype) -> DiffStats:
@@ -65,7 +66,8 @@ def statistic(stats: DiffStats, discount, rule: str) -> jax.Array:
     return sup
 
 
-def status(stats: DiffStats, new_values: jax.Array, discount, tol, rule: str) -> jax.Array:
+def status(stats: DiffStats, new_values: jax.Array, discount, tol, rule: str, axis=None):
+    """int32 status code(s); `axis` is the state axis of a batched `new_values` layout."""
     below, _ = _coef(discount)
     g = discount
     stat = statistic(stats, discount, rule)
@@ -75,8 +77,8 @@ def status(stats: DiffStats, new_values: jax.Array, discount, tol, rule: str) ->
     else:
         thr = jnp.where(below, tol * one_minus / (2 * g), tol)
     ok = stat < thr
-    precision = stat <= resolution_floor(new_values)
-    finite = jnp.all(jnp.isfinite(new_values))
+    precision = stat <= resolution_floor(new_values, axis=axis)
+    finite = jnp.all(jnp.isfinite(new_values), axis=axis)
     code = jnp.where(ok, Status.SUCCESS, jnp.where(precision, Status.PRECISION_LIMITED, RUNNING))
     return jnp.where(finite, code, Status.NONFINITE).astype(jnp.int32)
 

@@ -72,14 +72,14 @@ def check_tol(name: str, tol) -> None:
         raise ValueError(f"{name} must be > 0; got {tol!r}.")
 
 
-def resolution_floor(values: jax.Array) -> jax.Array:
+def resolution_floor(values: jax.Array, axis=None) -> jax.Array:
     """Smallest change of `values` that rounding can still certify: about 4 ulp of max|V|.
 
     Below it, successive differences are rounding noise of the Bellman operator itself, so a
     stopping threshold under it can only fire at an exact floating-point fixed point.
     """
     eps = jnp.finfo(values.dtype).eps
-    return 4 * eps * jnp.max(jnp.abs(jnp.where(jnp.isfinite(values), values, 0.0)))
+    return 4 * eps * jnp.max(jnp.abs(jnp.where(jnp.isfinite(values), values, 0.0)), axis=axis)
 
 
 def as_float(x, dtype) -> jax.Array:

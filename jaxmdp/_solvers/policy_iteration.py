@@ -72,9 +72,7 @@ class PolicyIteration:
         v = state.values
         nan = jnp.any(jnp.isnan(v))
         inf = jnp.any(jnp.isinf(v))
-        code = jnp.where(
-            state.stable, jnp.where(inf, Status.UNBOUNDED, Status.SUCCESS), RUNNING
-        )
+        code = jnp.where(state.stable, jnp.where(inf, Status.UNBOUNDED, Status.SUCCESS), RUNNING)
         # An infinite value is only legitimate at discount 1; NaN never is.
         bad = nan | (inf & (mdp.discount < 1))
         return jnp.where(bad, Status.NONFINITE, code).astype(jnp.int32)

@@ -22,6 +22,12 @@ def _float_dtype():
     return jnp.result_type(float)  # float32, or float64 under jax_enable_x64
 
 
+def _lift(x: np.ndarray, ndim: int) -> np.ndarray:
+    """`x` with `ndim` leading unit axes: explicit broadcasting against batched parameters,
+    so the builders also run under `jax_numpy_rank_promotion="raise"`."""
+    return x.reshape((1,) * ndim + x.shape)
+
+
 def forest(S: int = 3, r1=4.0, r2=2.0, p=0.1, *, discount=0.96) -> MDP:
     """pymdptoolbox's forest-management problem (`mdptoolbox.example.forest`).
 
@@ -47,23 +53,26 @@ def forest(S: int = 3, r1=4.0, r2=2.0, p=0.1, *, discount=0.96) -> MDP:
     if isinstance(p, numbers.Real) and not 0 <= p <= 1:
         raise ValueError(f"the fire probability p must be in [0, 1]; got {p}.")
     dtype = _float_dtype()
-    p = jnp.asarray(p, dtype)[..., None, None]
+    p = jnp.asarray(p, dtype)
+    r1, r2 = jnp.asarray(r1, dtype), jnp.asarray(r2, dtype)
     fire = np.zeros((S, S), dtype)
     fire[:, 0] = 1
     grow = np.eye(S, k=1, dtype=dtype)
     grow[S - 1, S - 1] = 1
-    wait = p * fire + (1 - p) * grow  # [..., S, S]
-    cut = jnp.broadcast_to(jnp.asarray(fire), wait.shape)
-    transitions = jnp.stack([wait, cut], axis=-2)  # [..., S, 2, S]
     oldest = np.zeros(S, dtype)
     oldest[S - 1] = 1
     middle = np.ones(S, dtype)
     middle[[0, S - 1]] = 0
-    r1 = jnp.asarray(r1, dtype)[..., None]
-    r2 = jnp.asarray(r2, dtype)[..., None]
-    wait_reward = r1 * oldest
-    cut_reward = middle + r2 * oldest
-    rewards = jnp.stack(jnp.broadcast_arrays(wait_reward, cut_reward), axis=-1)
+    chance = p[..., None, None]
+    wait = chance * _lift(fire, p.ndim) + (1 - chance) * _lift(grow, p.ndim)  # [..., S, S]
+    cut = jnp.broadcast_to(fire, wait.shape)
+    transitions = jnp.stack([wait, cut], axis=-2)  # [..., S, 2, S]
+    batch = np.broadcast_shapes(r1.shape, r2.shape)
+    r1 = jnp.broadcast_to(r1, batch)[..., None]
+    r2 = jnp.broadcast_to(r2, batch)[..., None]
+    wait_reward = r1 * _lift(oldest, len(batch))
+    cut_reward = r2 * _lift(oldest, len(batch)) + _lift(middle, len(batch))
+    rewards = jnp.stack([wait_reward, cut_reward], axis=-1)
     return MDP(transitions, rewards, jnp.asarray(discount, dtype))
 
 

@@ -191,8 +191,15 @@ def _float_dtype():
 
 
 def _entry_rewards(grid: GridLayout, step_reward, terminal_rewards, cell_rewards, dtype):
-    """`[..., S]`: the reward for entering each state."""
-    entry = jnp.asarray(step_reward, dtype)[..., None]
+    """`[..., S]`: the reward for entering each state.
+
+    Batch axes are broadcast explicitly (`broadcast_to`), so the builder also runs under
+    `jax_numpy_rank_promotion="raise"`.
+    """
+    num_states = grid.num_states
+    step = jnp.asarray(step_reward, dtype)
+    batches = [step.shape]
+    picked = None
     if cell_rewards is not None:
         cell_rewards = jnp.asarray(cell_rewards, dtype)
         if cell_rewards.shape[-2:] != grid.shape:
@@ -201,27 +208,37 @@ def _entry_rewards(grid: GridLayout, step_reward, terminal_rewards, cell_rewards
                 f"{grid.shape[1]}] to match the layout; got {cell_rewards.shape}."
             )
         rows, cols = np.array(grid.cells).T
-        entry = entry + cell_rewards[..., rows, cols]
-    else:
-        entry = jnp.broadcast_to(entry, (*entry.shape[:-1], grid.num_states))
-    if not grid.terminal_states:
-        return entry
+        picked = cell_rewards[..., rows, cols]  # [..., S]
+        batches.append(picked.shape[:-1])
+    symbols = [grid.symbol(s) for s in grid.terminal_states]
     rewards = dict(_DEFAULT_TERMINAL_REWARDS)
     rewards.update(terminal_rewards or {})
-    symbols = [grid.symbol(s) for s in grid.terminal_states]
     missing = sorted({ch for ch in symbols if ch not in rewards})
     if missing:
         raise ValueError(
             f"terminal cells {missing} need a reward: pass terminal_rewards={{symbol: reward}} "
             "(only '+' and '-' have defaults, +1 and -1)."
         )
-    values = jnp.stack(jnp.broadcast_arrays(*(jnp.asarray(rewards[ch], dtype) for ch in symbols)))
-    values = jnp.moveaxis(values, 0, -1)  # [..., num_terminals]
-    is_terminal = np.zeros(grid.num_states, dtype=bool)
+    exits = [jnp.asarray(rewards[ch], dtype) for ch in symbols]
+    batches.extend(x.shape for x in exits)
+    batch = np.broadcast_shapes(*batches)
+    shape = (*batch, num_states)
+    entry = jnp.broadcast_to(step[..., None], shape)
+    if picked is not None:
+        entry = entry + jnp.broadcast_to(picked, shape)
+    if not symbols:
+        return entry
+    values = jnp.stack([jnp.broadcast_to(x, batch) for x in exits], axis=-1)  # [..., T]
+    is_terminal = np.zeros(num_states, dtype=bool)
     is_terminal[list(grid.terminal_states)] = True
-    slot = np.zeros(grid.num_states, dtype=np.int32)
+    slot = np.zeros(num_states, dtype=np.int32)
     slot[list(grid.terminal_states)] = np.arange(len(symbols))
-    return jnp.where(is_terminal, values[..., slot], entry)
+    return jnp.where(jnp.broadcast_to(is_terminal, shape), values[..., slot], entry)
+
+
+def _lift(x: np.ndarray, ndim: int, dtype) -> jax.Array:
+    """A constant with `ndim` leading unit axes, to broadcast against batched parameters."""
+    return jnp.asarray(x, dtype).reshape((1,) * ndim + x.shape)
 
 
 def gridworld(
@@ -260,18 +277,26 @@ def gridworld(
     grid = as_layout(layout)
     dtype = _float_dtype()
     nxt = grid.next_states  # [S, 4]
-    slip = jnp.asarray(slip, dtype)[..., None, None]
+    slip = jnp.asarray(slip, dtype)
+    chance = slip[..., None, None]
     # weights[..., a, d]: probability that action a moves in direction d.
-    weights = (1 - slip) * _INTENDED.astype(dtype) + (slip / 2) * _SLIPS.astype(dtype)
+    weights = (1 - chance) * _lift(_INTENDED, slip.ndim, dtype) + (chance / 2) * _lift(
+        _SLIPS, slip.ndim, dtype
+    )
     onehot = np.eye(grid.num_states, dtype=dtype)[nxt]  # [S, 4, S]
     transitions = jnp.einsum("...ad,sdt->...sat", weights, onehot)
     entry = _entry_rewards(grid, step_reward, terminal_rewards, cell_rewards, dtype)
+    batch = np.broadcast_shapes(slip.shape, entry.shape[:-1])
     # Expected reward over where the move lands; computed from the table rather than from
     # `transitions` so each landing cell's reward enters once per direction, exactly.
-    rewards = jnp.einsum("...ad,...sd->...sa", weights, entry[..., nxt])
+    rewards = jnp.einsum(
+        "...ad,...sd->...sa",
+        jnp.broadcast_to(weights, (*batch, 4, 4)),
+        jnp.broadcast_to(entry[..., nxt], (*batch, grid.num_states, 4)),
+    )
     is_terminal = np.zeros((grid.num_states, 1), dtype=bool)
     is_terminal[list(grid.terminal_states)] = True
-    rewards = jnp.where(is_terminal, jnp.zeros((), dtype), rewards)
+    rewards = jnp.where(jnp.broadcast_to(is_terminal, rewards.shape), 0.0, rewards)
     return MDP(transitions, rewards, jnp.asarray(discount, dtype))
 
 

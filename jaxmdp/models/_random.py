@@ -7,6 +7,7 @@ are static Python ints; `concentration`, `reward_range` and `discount` may be tr
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -49,7 +50,8 @@ def random_mdp(
       kind: `"dense"` or `"garnet"`.
       num_successors: Garnet branching factor k in [1, S] (static); default
         `ceil(sqrt(S))`. Not allowed with `kind="dense"`.
-      concentration: Dirichlet concentration (> 0).
+      concentration: Dirichlet concentration (> 0). Below about 0.1 rows get so peaked
+        that some probabilities underflow to exactly 0 (fewer successors in practice).
       reward_range: `(low, high)` of the uniform rewards.
       discount: gamma.
 
@@ -64,32 +66,34 @@ def random_mdp(
         raise ValueError(
             f"num_states and num_actions must be >= 1; got {num_states}, {num_actions}."
         )
-    dtype = jnp.result_type(float)
-    key_p, key_succ, key_r = jax.random.split(key, 3)
     if kind == "dense":
         if num_successors is not None:
             raise ValueError("num_successors applies to kind='garnet' only.")
-        alpha = jnp.full((num_states,), concentration, dtype)
-        transitions = jax.random.dirichlet(key_p, alpha, (num_states, num_actions), dtype)
+        k = num_states
     else:
         k = math.ceil(math.sqrt(num_states)) if num_successors is None else int(num_successors)
         if not 1 <= k <= num_states:
             raise ValueError(f"num_successors must be in [1, {num_states}]; got {k}.")
-        probs = jax.random.dirichlet(
-            key_p, jnp.full((k,), concentration, dtype), (num_states, num_actions), dtype
-        )
-        states = jnp.broadcast_to(jnp.arange(num_states), (num_states, num_actions, num_states))
-        # The first k entries of an independent random permutation per (s, a): k distinct
-        # successors, uniformly chosen.
-        successors = jax.random.permutation(key_succ, states, axis=-1, independent=True)[..., :k]
-        s_idx = jnp.arange(num_states)[:, None, None]
-        a_idx = jnp.arange(num_actions)[None, :, None]
-        transitions = (
-            jnp.zeros((num_states, num_actions, num_states), dtype)
-            .at[s_idx, a_idx, successors]
-            .set(probs)
-        )
     low, high = reward_range
+    # k goes in as data, not as a static argument: both kinds share one compiled sampler.
+    return _random_mdp(key, num_states, num_actions, k, concentration, low, high, discount)
+
+
+# Jitted as a whole: compiling the gamma sampler is the expensive part, and eager dispatch
+# would recompile pieces of it op by op.
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _random_mdp(key, num_states, num_actions, k, concentration, low, high, discount) -> MDP:
+    """`random_mdp` after argument checks: k successors per (s, a), k = S for dense."""
+    dtype = jnp.result_type(float)
+    shape = (num_states, num_actions, num_states)
+    key_p, key_succ, key_r = jax.random.split(key, 3)
+    # Successors: the k states whose iid uniform noise ranks highest, a uniformly random
+    # k-subset. Probabilities: normalised Gamma(concentration) draws on that subset, i.e.
+    # Dirichlet(concentration * 1_k), done in log space as `jax.random.dirichlet` does so
+    # small concentrations do not underflow to 0 / 0.
+    rank = jnp.argsort(jnp.argsort(-jax.random.uniform(key_succ, shape), axis=-1), axis=-1)
+    log_gamma = jax.random.loggamma(key_p, jnp.asarray(concentration, dtype), shape, dtype)
+    transitions = jax.nn.softmax(jnp.where(rank < k, log_gamma, -jnp.inf), axis=-1)
     rewards = jax.random.uniform(
         key_r,
         (num_states, num_actions),

@@ -1,0 +1,184 @@
+"""Benchmark CLI: `python -m benchmarks.run [--quick] [--device cpu|gpu] [--workloads W1,W2]
+[--skip peers,torch,jaxmdp,kernels,scaling] [--out PATH]`.
+
+Measures the machine limits, then every implementation on every selected workload (NumPy and
+torch hand-written baselines, pymdptoolbox / QuantEcon, jaxmdp's public API), checks every answer
+against a float64 V*, and adds kernel rows and scaling curves. Prints a markdown report and
+writes JSON (everything, incl. machine info and device) plus the same markdown next to it.
+See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# NumPy, JAX and torch are imported inside main(), after the BLAS thread count is set.
+
+WORKLOADS = ("W1", "W2", "W3", "W4")  # = benchmarks.workloads.WORKLOADS (imported lazily)
+SECTIONS = ("numpy", "torch", "peers", "jaxmdp", "kernels", "scaling")
+FAMILIES = ("numpy", "torch", "peers", "jaxmdp")
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="scaled-down workloads (< 1 minute)")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--workloads", default=",".join(WORKLOADS), help="e.g. W1,W3")
+    p.add_argument("--skip", default="", help=f"comma list of sections to skip: {SECTIONS}")
+    p.add_argument("--out", type=Path, default=None, help="JSON path (default: results/)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-iters", type=int, default=10_000)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS / OpenMP / torch threads (default: library defaults; 1 with --quick)",
+    )
+    args = p.parse_args(argv)
+    args.workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
+    args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    for w in args.workloads:
+        if w not in WORKLOADS:
+            p.error(f"unknown workload {w!r}; choose from {WORKLOADS}")
+    for s in args.skip:
+        if s not in SECTIONS:
+            p.error(f"unknown section {s!r}; choose from {SECTIONS}")
+    return args
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _select_device(device: str) -> None:
+    import jax
+
+    if device == "cpu":  # also on a machine with an accelerator: everything on the host
+        try:
+            jax.config.update("jax_platforms", "cpu")
+        except Exception:  # backends already initialised (in-process call): keep them
+            pass
+    elif jax.devices()[0].platform == "cpu":
+        raise SystemExit("--device gpu: JAX sees no accelerator (jax.devices() is CPU only)")
+
+
+def default_out(quick: bool) -> Path:
+    from benchmarks import _timing
+
+    return RESULTS_DIR / f"{_timing.device_kind_slug()}{'-quick' if quick else ''}.json"
+
+
+def limit_threads(n: int) -> None:
+    """Cap BLAS / OpenMP / torch threads (env vars only work before NumPy is imported)."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    if "numpy" in sys.modules:
+        _log(f"note: NumPy was imported already; its BLAS thread count may not be {n}")
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
+
+
+def run_solves(args, scale: str, cfg, limits: dict) -> tuple[list[dict], dict]:
+    from benchmarks import baselines_numpy, baselines_peers, baselines_torch, jaxmdp_rows, report
+    from benchmarks._harness import fill_ratios, measure
+    from benchmarks.reference import compute_reference
+    from benchmarks.workloads import make_workload
+
+    make_candidates = {
+        "numpy": baselines_numpy.candidates,
+        "torch": baselines_torch.candidates,
+        "peers": baselines_peers.candidates,
+        "jaxmdp": jaxmdp_rows.candidates,
+    }
+    rows: list[dict] = []
+    described: dict[str, Any] = {}
+    for name in args.workloads:
+        t0 = time.perf_counter()
+        wl = make_workload(name, scale, args.seed)
+        ref = compute_reference(wl)
+        described[name] = {**wl.describe(), "reference": ref.describe()}
+        _log(f"[{name}] {wl.title}; reference: {ref.method} ({ref.seconds:.1f} s)")
+        for family in FAMILIES:
+            if family in args.skip:
+                continue
+            for c in make_candidates[family](wl, cfg):
+                row = measure(c, wl, ref, limits, cfg)
+                rows.append(row)
+                status = (
+                    row.get("skipped")
+                    or row.get("failed")
+                    or (f"{report.fmt_time(row['median_s'])}, err {row['max_abs_err']:.1e}")
+                )
+                _log(f"  {c.impl} [{c.rule}]: {status}")
+        del wl
+        _log(f"[{name}] done in {time.perf_counter() - t0:.1f} s")
+    fill_ratios(rows)
+    return rows, described
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    threads = args.threads if args.threads is not None else (1 if args.quick else None)
+    if threads:
+        limit_threads(threads)
+    _select_device(args.device)
+    from benchmarks import _timing, jaxmdp_rows, kernels, report
+    from benchmarks._harness import Config
+    from benchmarks.limits import measure_limits
+
+    t_start = time.perf_counter()
+    scale = "quick" if args.quick else ("gpu" if args.device == "gpu" else "full")
+    cfg = Config.make(args.quick, args.device)
+    cfg.max_iters = args.max_iters
+    cfg.threads = threads
+    _log(f"benchmarks: mode {scale}, device {_timing.device_string()}")
+    limits = measure_limits(args.quick, args.device)
+    for key, lim in limits.items():
+        _log(f"limits ({key}): {lim['summary']}")
+    rows, described = run_solves(args, scale, cfg, limits)
+    res: dict[str, Any] = {
+        "mode": scale,
+        "machine": _timing.machine_info(),
+        "config": vars(cfg),
+        "limits": limits,
+        "workloads": described,
+        "rows": rows,
+        "jaxmdp_rows": [s.label for s in jaxmdp_rows.JAXMDP_ROWS],
+    }
+    if "kernels" not in args.skip:
+        _log("kernels ...")
+        res["kernels"] = kernels.kernel_rows(scale, cfg, limits)
+    if "scaling" not in args.skip:
+        _log("scaling curves ...")
+        res["scaling"] = kernels.scaling_rows(scale, cfg)
+    res["total_s"] = time.perf_counter() - t_start
+    md = report.render(res)
+    out = args.out or default_out(args.quick)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1, default=_json_default))
+    out.with_suffix(".md").write_text(md)
+    print(md)
+    _log(f"wrote {out} and {out.with_suffix('.md')} ({res['total_s']:.1f} s)")
+    return 0
+
+
+def _json_default(x: Any) -> Any:
+    if hasattr(x, "tolist"):  # NumPy scalars and arrays
+        return x.tolist()
+    return str(x)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.exit(main())

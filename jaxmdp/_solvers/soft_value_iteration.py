@@ -1,0 +1,124 @@
+"""Soft (entropy-regularised) value iteration: V_{k+1} = T_tau V_k from V_0 (zeros unless given).
+
+The soft Bellman operator with temperature tau > 0 is
+
+    (T_tau V)(s) = tau * log sum_a exp(Q(s, a) / tau),    Q = r + g P V,
+
+the value of the entropy-regularised problem max_pi E[sum_t g^t (r_t + tau H(pi(. | s_t)))]
+(Haarnoja et al. 2017; Geist, Scherrer & Pietquin 2019). Its optimal policy is the softmax
+pi(a | s) = exp((Q*(s, a) - V*(s)) / tau), given by `soft_policy`. Unavailable actions
+(`-inf` reward) contribute exp(-inf) = 0: they get probability 0 and do not enter the sum.
+
+Stopping rule and guarantee: T_tau is monotone and T_tau(V + c) = T_tau V + g c, the two
+properties Puterman's bounds (Thm 6.6.6) rest on; so the span rule of `_stopping` holds
+verbatim with the soft fixed point in place of V*, and it is reused unchanged.
+
+As tau -> 0, T_tau -> T (hard max): max <= tau * logsumexp(. / tau) <= max + tau log A, so
+V* <= V*_tau <= V* + tau log(A) / (1 - g).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxmdp import _bellman
+from jaxmdp._solvers import _stopping
+from jaxmdp._solvers.base import SolverResult, check_tol, register_solver
+
+
+class SoftVIState(NamedTuple):
+    values: jax.Array  # [S] latest iterate V_k
+    q: jax.Array  # [S, A] soft Q computed from V_{k-1}: V_k = tau logsumexp(q / tau)
+    stats: _stopping.DiffStats
+
+
+def soft_max(q: jax.Array, temperature) -> jax.Array:
+    """`[S]` tau * logsumexp(q / tau) over actions for ONE MDP (scalar tau); `-inf` adds 0."""
+    t = jnp.asarray(temperature, q.dtype)
+    return t * jax.nn.logsumexp(q / t, axis=-1)
+
+
+def soft_policy(q_values: jax.Array, temperature) -> jax.Array:
+    """Softmax (Boltzmann) policy of soft action values.
+
+    `pi(a | s) = exp(q(s, a) / tau) / sum_b exp(q(s, b) / tau)`. Unavailable actions
+    (`q = -inf`) get probability exactly 0. For the soft-optimal policy pass the
+    `q_values` of a `SoftValueIteration` solve with the same temperature.
+
+    Args:
+      q_values: `[..., S, A]` (soft) action values, e.g. `solution.q_values`.
+      temperature: `[...]` tau > 0, broadcast against the batch axes of `q_values`.
+
+    Returns:
+      `[..., S, A]` probabilities, each `[..., s, :]` summing to 1.
+    """
+    q = jnp.asarray(q_values)
+    t = jnp.asarray(temperature, q.dtype)[..., None, None]
+    return jax.nn.softmax(q / t, axis=-1)
+
+
+@register_solver(static=("rule",))
+class SoftValueIteration:
+    """Entropy-regularised value iteration with the certified stopping rule of VI.
+
+    Iterates `V <- tau * logsumexp((r + g P V) / tau)` (tau = `temperature`, over the
+    available actions).
+
+    Stopping rule (per MDP, d = V_{k+1} - V_k, g = discount), as `ValueIteration`:
+      - `rule="span"` (default): stop when `max(d) - min(d) < tol * (1 - g) / g`, then return
+        `V_{k+1} + g / (1 - g) * (max(d) + min(d)) / 2` (Puterman's correction).
+      - `rule="sup"`: stop when `max|d| < tol * (1 - g) / (2 g)`, same correction.
+      - discount 1: stop when `max|d| < tol` (no a-priori bound).
+    The soft operator is a monotone g-contraction with T(V + c) = TV + g c, so Puterman's
+    bounds apply to it unchanged.
+
+    Guarantee (g < 1, exact arithmetic): returned `values` and `q_values` are within `tol / 2`
+    of the soft optimal V*_tau, Q*_tau (sup norm); `error_bound` reports the bound certified.
+    Float32: as `ValueIteration` (`Status.PRECISION_LIMITED` at the resolution floor).
+
+    Output: `solution.q_values` are the soft Q; `solution.policy` is their argmax (lowest
+    index on ties), a deterministic summary only. The soft-optimal (stochastic) policy is
+    `jaxmdp.soft_policy(solution.q_values, temperature)`, `[..., S, A]`.
+
+    As `temperature -> 0` the solution tends to the hard one:
+    `0 <= V*_tau - V* <= temperature * log(A) / (1 - g)`.
+
+    Gradients: the operator is smooth, so the fixed point is differentiable everywhere
+    (no ties); its Jacobian is `(I - g P_pi)^-1` for the stochastic softmax policy pi.
+
+    Attributes:
+      temperature: tau > 0 (a leaf: sweepable without recompiling).
+      tol: accuracy target (> 0) in the sup norm, see above.
+      rule: `"span"` or `"sup"` (static).
+    """
+
+    temperature: float = 1.0
+    tol: float = 1e-6
+    rule: str = "span"
+
+    def __post_init__(self):
+        check_tol("temperature", self.temperature)
+        check_tol("tol", self.tol)
+        if self.rule not in _stopping.RULES:
+            raise ValueError(f"rule must be one of {_stopping.RULES}; got {self.rule!r}.")
+
+    def init(self, mdp, values0, ctx):
+        q = jnp.zeros(mdp.rewards.shape, values0.dtype)
+        return SoftVIState(values0, q, _stopping.initial_stats(values0.dtype))
+
+    def step(self, mdp, state, ctx):
+        q = _bellman.q_values(mdp, state.values)
+        new = soft_max(q, self.temperature)
+        return SoftVIState(new, q, _stopping.diff_stats(new, state.values))
+
+    def status(self, mdp, state, ctx):
+        return _stopping.status(state.stats, state.values, mdp.discount, self.tol, self.rule)
+
+    def result(self, mdp, state, ctx):
+        values, q, bound = _stopping.corrected(state.stats, state.values, state.q, mdp.discount)
+        policy = jnp.argmax(state.q, axis=-1).astype(jnp.int32)
+        residual = _stopping.statistic(state.stats, mdp.discount, self.rule)
+        return SolverResult(values, q, policy, residual, bound)

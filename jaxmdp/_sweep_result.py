@@ -1,0 +1,314 @@
+"""`SweepResult`: the labelled grid of solutions a `jaxmdp.sweep` returns.
+
+Every field of the `Solution` is indexed by the swept axes in the order they were given
+(`result.values[i, j]` is the i-th value of the first axis and the j-th of the second), then
+by the usual core axes (`[..., S]`, `[..., S, A]`). Everything lives on the host (NumPy), so
+a result is cheap to keep, slice, tabulate and save.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+from collections.abc import Mapping
+
+import numpy as np
+
+from jaxmdp._solution import Solution, Status
+
+# Table columns besides the axes; an axis may not take one of these names.
+TABLE_COLUMNS = ("status", "status_name", "num_iters", "residual", "error_bound", "policy")
+
+
+def _status_name(code: int) -> str:
+    try:
+        return Status(int(code)).name
+    except ValueError:
+        return f"UNKNOWN({int(code)})"
+
+
+def _status_message(code: int) -> str:
+    try:
+        return Status(int(code)).message
+    except ValueError:
+        return "unknown status code."
+
+
+def _fmt(x) -> str:
+    """Lossless text for the CSV (shortest round-trip repr of floats)."""
+    if isinstance(x, (float, np.floating)):
+        return repr(float(x))
+    return str(x)
+
+
+def _short(x) -> str:
+    """Readable coordinates for summaries."""
+    if isinstance(x, (float, np.floating)):
+        return format(float(x), ".6g")
+    return str(x)
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepResult:
+    """A grid of solutions labelled by the swept parameters.
+
+    Attributes:
+      axes: `{name: 1-D np.ndarray}` the coordinates, in the order given to `sweep`.
+      solution: `Solution` of NumPy arrays whose batch shape is the grid shape
+        `tuple(len(v) for v in axes.values())`.
+      depends: `{"transitions" | "rewards" | "discount": names of the axes it depends on}`;
+        a leaf that depends on none was built once and shared by the whole sweep.
+      chunk_size: members per compiled call (a multiple of `num_devices`).
+      num_chunks: compiled calls the sweep took.
+      num_devices: devices the batch axis was sharded across.
+      bytes_per_member: the memory estimate used for chunking (bytes per member).
+    """
+
+    axes: Mapping[str, np.ndarray]
+    solution: Solution
+    depends: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    chunk_size: int = 0
+    num_chunks: int = 0
+    num_devices: int = 1
+    bytes_per_member: int = 0
+
+    # -- the Solution's fields, indexed by the axes ------------------------------------------
+    @property
+    def values(self) -> np.ndarray:
+        return self.solution.values
+
+    @property
+    def q_values(self) -> np.ndarray:
+        return self.solution.q_values
+
+    @property
+    def policy(self) -> np.ndarray:
+        return self.solution.policy
+
+    @property
+    def status(self) -> np.ndarray:
+        return self.solution.status
+
+    @property
+    def num_iters(self) -> np.ndarray:
+        return self.solution.num_iters
+
+    @property
+    def residual(self) -> np.ndarray:
+        return self.solution.residual
+
+    @property
+    def error_bound(self) -> np.ndarray:
+        return self.solution.error_bound
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Grid-shaped bool: `status == Status.SUCCESS`."""
+        return np.asarray(self.solution.status) == Status.SUCCESS
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.axes)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(v) for v in self.axes.values())
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    # -- reading the grid ----------------------------------------------------------------------
+    def distinct_policies(self, *, only_ok: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Labels the grid by policy.
+
+        Args:
+          only_ok: label only members that succeeded; the others get label -1.
+
+        Returns:
+          `(labels, policies)`: `labels` grid-shaped int, `policies [K, S]` the distinct
+          policies, numbered in order of first appearance in the grid (row-major).
+        """
+        flat = np.asarray(self.policy).reshape(self.size, -1)
+        keep = self.ok.reshape(-1) if only_ok else np.ones(self.size, bool)
+        labels = np.full(self.size, -1, np.int64)
+        if not keep.any():
+            return labels.reshape(self.shape), flat[:0]
+        uniq, first, inverse = np.unique(flat[keep], axis=0, return_index=True, return_inverse=True)
+        order = np.argsort(first)  # number policies by first appearance
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        labels[keep] = rank[np.reshape(inverse, -1)]
+        return labels.reshape(self.shape), uniq[order]
+
+    def policy_changes(self, axis: str | int) -> list[tuple[int, int]]:
+        """Where the optimal policy changes along one axis.
+
+        Args:
+          axis: an axis name or position.
+
+        Returns:
+          `[(i, n), ...]`: between coordinates `i` and `i + 1` of that axis the policy
+          differs on `n` of the lines along it (one line per combination of the other axes).
+          Members that failed are ignored (a change needs both neighbours to succeed).
+        """
+        k = self.names.index(axis) if isinstance(axis, str) else int(axis)
+        labels, _ = self.distinct_policies()
+        lab = np.moveaxis(labels, k, 0).reshape(self.shape[k], -1)
+        both = (lab[:-1] >= 0) & (lab[1:] >= 0)
+        diff = (lab[:-1] != lab[1:]) & both
+        counts = diff.sum(axis=1)
+        return [(int(i), int(counts[i])) for i in np.flatnonzero(counts)]
+
+    def summary(self, *, max_lines: int = 12) -> str:
+        """A few lines for humans: distinct policies, where they change, failures by status.
+
+        Along each axis, the intervals where the policy changes are listed per line (one per
+        combination of the other axes) when there are at most `max_lines` lines, otherwise
+        aggregated over lines.
+        """
+        lines = []
+        dims = " x ".join(f"{len(v)} {n}" for n, v in self.axes.items())
+        lines.append(f"{self.size} MDPs solved ({dims}).")
+        labels, policies = self.distinct_policies()
+        n_ok = int(self.ok.sum())
+        lines.append(
+            f"{len(policies)} distinct optimal policies among the {n_ok} members that succeeded."
+        )
+        for k, (name, coords) in enumerate(self.axes.items()):
+            if len(coords) < 2:
+                continue
+            lab = np.moveaxis(labels, k, 0)
+            other_names = [n for n in self.names if n != name]
+            other_shape = lab.shape[1:]
+            lab = lab.reshape(len(coords), -1)
+            diff = (lab[:-1] != lab[1:]) & (lab[:-1] >= 0) & (lab[1:] >= 0)
+            n_lines = lab.shape[1]
+            if not diff.any():
+                lines.append(f"Along {name}: the policy never changes.")
+                continue
+
+            def interval(i, c=coords):
+                return f"({_short(c[i])}, {_short(c[i + 1])})"
+
+            if n_lines <= max_lines:
+                lines.append(f"Along {name}, the policy changes between:")
+                for j in range(n_lines):
+                    idx = np.unravel_index(j, other_shape) if other_shape else ()
+                    at = ", ".join(
+                        f"{n}={_short(self.axes[n][i])}"
+                        for n, i in zip(other_names, idx, strict=True)
+                    )
+                    where = ", ".join(interval(i) for i in np.flatnonzero(diff[:, j])) or "-"
+                    lines.append(f"  {at + ': ' if at else ''}{where}")
+            else:
+                counts = diff.sum(axis=1)
+                nz = np.flatnonzero(counts)
+                lines.append(
+                    f"Along {name}, the policy changes on {int(diff.any(0).sum())} of "
+                    f"{n_lines} lines, between:"
+                )
+                shown = ", ".join(f"{interval(i)} x{int(counts[i])}" for i in nz[:max_lines])
+                more = f", ... ({len(nz) - max_lines} more)" if len(nz) > max_lines else ""
+                lines.append(f"  {shown}{more}")
+        status = np.asarray(self.status).reshape(-1)
+        failed = status != Status.SUCCESS
+        if not failed.any():
+            lines.append("All members converged (Status.SUCCESS).")
+        else:
+            lines.append(f"{int(failed.sum())} of {self.size} members did not succeed:")
+            for code in np.unique(status[failed]):
+                where = np.argwhere(np.asarray(self.status) == code)[0]
+                at = ", ".join(
+                    f"{n}={_short(self.axes[n][i])}" for n, i in zip(self.names, where, strict=True)
+                )
+                lines.append(
+                    f"  {_status_name(code)}: {int((status == code).sum())} (first at {at}). "
+                    f"{_status_message(code)}"
+                )
+        return "\n".join(lines)
+
+    # -- tables and files ----------------------------------------------------------------------
+    def to_table(self, *, values: bool = False, rows: bool = False):
+        """The grid as a flat table: one row per parameter combination (row-major order).
+
+        Columns: the axes (their coordinates), `status` (int), `status_name`, `num_iters`,
+        `residual`, `error_bound`, `policy` (actions as a space-separated string; a tuple of
+        ints in `rows` form), and with `values=True` one column `value_<s>` per state.
+
+        Args:
+          values: include the values.
+          rows: return a list of dicts (one per row) instead of a dict of columns.
+
+        Returns:
+          `{column: np.ndarray}` (each of length `size`), or a list of dicts.
+        """
+        grids = np.meshgrid(*self.axes.values(), indexing="ij")
+        cols: dict[str, np.ndarray] = {
+            n: g.reshape(-1) for n, g in zip(self.names, grids, strict=True)
+        }
+        status = np.asarray(self.status).reshape(-1)
+        cols["status"] = status
+        cols["status_name"] = np.array([_status_name(c) for c in status])
+        cols["num_iters"] = np.asarray(self.num_iters).reshape(-1)
+        cols["residual"] = np.asarray(self.residual).reshape(-1)
+        cols["error_bound"] = np.asarray(self.error_bound).reshape(-1)
+        flat_policy = np.asarray(self.policy).reshape(self.size, -1)
+        if values:
+            flat_values = np.asarray(self.values).reshape(self.size, -1)
+            for s in range(flat_values.shape[1]):
+                cols[f"value_{s}"] = flat_values[:, s]
+        if not rows:
+            cols["policy"] = np.array([" ".join(map(str, p)) for p in flat_policy.tolist()])
+            return cols
+        out = []
+        for r in range(self.size):
+            row = {k: v[r].item() for k, v in cols.items()}
+            row["policy"] = tuple(flat_policy[r].tolist())
+            out.append(row)
+        return out
+
+    def save(self, path: str | os.PathLike) -> tuple[str, str]:
+        """Writes `<path>.npz` (everything, reloadable with `SweepResult.load`) and
+        `<path>.csv` (the table with values). A `.npz`/`.csv` suffix on `path` is dropped.
+
+        Returns:
+          `(npz_path, csv_path)`.
+        """
+        base = os.fspath(path)
+        if base.endswith((".npz", ".csv")):
+            base = base[:-4]
+        parent = os.path.dirname(base)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        arrays = {f"solution.{f}": np.asarray(getattr(self.solution, f)) for f in Solution._fields}
+        arrays.update({f"axis.{n}": np.asarray(v) for n, v in self.axes.items()})
+        arrays["axis_names"] = np.array(self.names)
+        np.savez_compressed(base + ".npz", **arrays)
+        table = self.to_table(values=True)
+        with open(base + ".csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(list(table))
+            for r in range(self.size):
+                writer.writerow([_fmt(col[r].item()) for col in table.values()])
+        return base + ".npz", base + ".csv"
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> SweepResult:
+        """Reads a result written by `save` (the `.npz`; its suffix may be omitted)."""
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            path = path + ".npz"
+        with np.load(path) as data:
+            names = [str(n) for n in data["axis_names"]]
+            axes = {n: data[f"axis.{n}"] for n in names}
+            sol = Solution(*(data[f"solution.{f}"] for f in Solution._fields))
+        return cls(axes=axes, solution=sol)
+
+    def __repr__(self) -> str:
+        dims = ", ".join(f"{n}={len(v)}" for n, v in self.axes.items())
+        return (
+            f"SweepResult({dims}; {int(self.ok.sum())}/{self.size} succeeded, "
+            f"{self.num_chunks} chunk(s) of {self.chunk_size} on {self.num_devices} device(s))"
+        )

@@ -1,0 +1,79 @@
+"""Shared fixtures: a seeded `rng`, a NumPy random-MDP builder and a float32/float64 switch.
+
+MDP arrays are built in NumPy float64 (`random_mdp_arrays`) and handed to `jaxmdp.make_mdp`
+inside the test body, so the `dtype` fixture decides what they become: float32 (JAX's
+default) or float64 (inside `jax.enable_x64(True)`, entered by the fixture for the whole
+test body; arrays must be built in the body, not at import time).
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+
+def random_mdp_arrays(
+    rng: np.random.Generator,
+    num_states: int,
+    num_actions: int,
+    *,
+    batch: tuple[int, ...] = (),
+    sparsity: float = 0.0,
+    unavailable: float = 0.0,
+    reward_scale: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random `(transitions [*batch, S, A, S], rewards [*batch, S, A])` in float64.
+
+    Args:
+      rng: NumPy generator.
+      num_states, num_actions: S and A.
+      batch: leading batch shape (one independent MDP per member).
+      sparsity: probability that an entry of a transition row is zeroed (each row keeps at
+        least one positive entry, then rows are renormalised). Rows are Dirichlet(1) draws.
+      unavailable: probability that an action is unavailable in a state (reward `-inf`);
+        every state keeps at least one available action.
+      reward_scale: rewards are `reward_scale * N(0, 1)`.
+    """
+    S, A = num_states, num_actions
+    P = rng.dirichlet(np.ones(S), size=(*batch, S, A))
+    if sparsity > 0:
+        keep = rng.random(P.shape) >= sparsity
+        forced = rng.integers(0, S, size=P.shape[:-1])
+        keep |= np.arange(S) == forced[..., None]
+        P = np.where(keep, P, 0.0)
+        P /= P.sum(axis=-1, keepdims=True)
+    R = reward_scale * rng.standard_normal((*batch, S, A))
+    if unavailable > 0:
+        off = rng.random(R.shape) < unavailable
+        forced = rng.integers(0, A, size=R.shape[:-1])
+        off &= np.arange(A) != forced[..., None]
+        R = np.where(off, -np.inf, R)
+    return P, R
+
+
+@pytest.fixture
+def rng(request) -> np.random.Generator:
+    """A NumPy generator seeded from the test's name (stable across runs and workers)."""
+    seed = sum(request.node.nodeid.encode()) % (2**32)
+    return np.random.default_rng(seed)
+
+
+@pytest.fixture(scope="session")
+def make_random_mdp():
+    """The `random_mdp_arrays` builder, for tests that prefer a fixture to an import."""
+    return random_mdp_arrays
+
+
+@pytest.fixture(params=["float32", "float64"])
+def dtype(request):
+    """Run the test body in float32 (JAX's default) or float64 (`jax.enable_x64(True)`).
+
+    Yields the NumPy dtype the MDP arrays become under `jaxmdp.make_mdp`.
+    """
+    if request.param == "float64":
+        with jax.enable_x64(True):
+            yield np.dtype(np.float64)
+    else:
+        with jax.enable_x64(False):
+            yield np.dtype(np.float32)

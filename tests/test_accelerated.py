@@ -1,0 +1,92 @@
+"""AndersonValueIteration: certified like value iteration, fewer backups on slow problems."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from extra_solvers_reference import evaluate_policy, random_mdp, value_iteration
+
+import jaxmdp
+
+
+def _garnet_batch(seed, B, S, A, g):
+    rng = np.random.default_rng(seed)
+    Ps, Rs = zip(*(random_mdp(rng, S, A, successors=2) for _ in range(B)), strict=True)
+    return np.stack(Ps), np.stack(Rs), np.full(B, g)
+
+
+S, A = 10, 3
+
+
+def test_within_bound_of_optimum_and_policy_tol_optimal():
+    rng = np.random.default_rng(0)
+    g, tol = 0.99, 1e-7
+    P, R = random_mdp(rng, S, A, successors=2, unavailable=2)
+    v_star = value_iteration(P, R, g, tol=1e-14)
+    with jax.enable_x64(True):
+        sol = jaxmdp.solve(jaxmdp.make_mdp(P, R, g), jaxmdp.AndersonValueIteration(tol))
+    assert int(sol.status) == jaxmdp.Status.SUCCESS
+    bound = float(sol.error_bound)
+    assert bound <= tol / 2
+    values, q = np.asarray(sol.values), np.asarray(sol.q_values)
+    np.testing.assert_allclose(values, v_star, rtol=0, atol=bound + 1e-10)
+    q_star = R + g * P @ v_star
+    finite = np.isfinite(q_star)
+    np.testing.assert_array_equal(np.isfinite(q), finite)
+    np.testing.assert_allclose(q[finite], q_star[finite], rtol=0, atol=bound + 1e-10)
+    # The certificate comes from one actual backup of the accepted point: values = max_a q.
+    np.testing.assert_allclose(np.max(q, -1), values, rtol=0, atol=1e-12)
+    v_pi = evaluate_policy(P, R, g, np.asarray(sol.policy))
+    assert np.all(v_pi >= v_star - tol - 1e-10)
+
+
+def test_fewer_backups_than_value_iteration_near_discount_one():
+    P, R, g = _garnet_batch(2, 8, 24, 3, 0.999)
+    with jax.enable_x64(True):
+        mdp = jaxmdp.MDP(jnp.asarray(P), jnp.asarray(R), jnp.asarray(g))
+        vi = jaxmdp.solve(mdp, jaxmdp.ValueIteration(1e-6))
+        aa = jaxmdp.solve(mdp, jaxmdp.AndersonValueIteration(1e-6))
+    assert np.all(np.asarray(aa.status) == jaxmdp.Status.SUCCESS)
+    assert float(np.mean(aa.num_iters)) < float(np.mean(vi.num_iters))
+    assert int(np.max(aa.num_iters)) < int(np.max(vi.num_iters))
+    bound = np.asarray(aa.error_bound) + np.asarray(vi.error_bound)
+    np.testing.assert_allclose(aa.values, vi.values, rtol=0, atol=float(np.max(bound)))
+
+
+def test_batch_equals_loop_and_discount_one():
+    P, R, _ = _garnet_batch(3, 3, S, A, 0.9)
+    g = np.array([0.5, 0.9, 0.99])
+    solver = jaxmdp.AndersonValueIteration(1e-8)
+    with jax.enable_x64(True):
+        batch = jaxmdp.solve(jaxmdp.MDP(jnp.asarray(P), jnp.asarray(R), g), solver)
+        for b in range(3):
+            one = jaxmdp.solve(jaxmdp.make_mdp(P[b], R[b], g[b]), solver)
+            for field in ("values", "policy", "num_iters", "status"):
+                np.testing.assert_allclose(
+                    getattr(batch, field)[b], getattr(one, field), rtol=1e-10
+                )
+        # Discount 1: a chain 0 -> 1 -> 2 (absorbing, reward 0), step reward -1.
+        P1 = np.zeros((3, 1, 3))
+        P1[0, 0, 1] = P1[1, 0, 2] = P1[2, 0, 2] = 1.0
+        R1 = np.array([[-1.0], [-1.0], [0.0]])
+        sol = jaxmdp.solve(jaxmdp.make_mdp(P1, R1, 1.0), solver)
+        assert int(sol.status) == jaxmdp.Status.SUCCESS
+        np.testing.assert_allclose(sol.values, [-2.0, -1.0, 0.0])
+
+
+def test_float32_smoke_memory_one():
+    P, R, _ = _garnet_batch(4, 1, S, A, 0.99)
+    v_star = value_iteration(P[0], R[0], 0.99)
+    solver = jaxmdp.AndersonValueIteration(1e-3, memory=1)
+    sol = jaxmdp.solve(jaxmdp.make_mdp(P[0], R[0], 0.99), solver)
+    assert sol.values.dtype == jnp.float32
+    assert int(sol.status) in (jaxmdp.Status.SUCCESS, jaxmdp.Status.PRECISION_LIMITED)
+    # tol / 2 plus float32 rounding of values of size ~ 1 / (1 - g) = 100.
+    np.testing.assert_allclose(sol.values, v_star, rtol=0, atol=5e-4 + 1e-4)
+
+
+def test_rejects_bad_memory():
+    with pytest.raises(ValueError, match="memory"):
+        jaxmdp.AndersonValueIteration(memory=0)

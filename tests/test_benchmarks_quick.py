@@ -1,0 +1,59 @@
+"""The benchmark suite runs end to end in --quick mode and every answer meets its promise.
+
+No timing asserts (timings belong in the benchmark report, never in pass/fail tests): this
+checks that every workload produces rows, no implementation fails, and every implementation's
+values are within its promised distance of the float64 V*.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_quick_benchmark_run(tmp_path):
+    out = tmp_path / "quick.json"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = json.loads(out.read_text())
+    assert out.with_suffix(".md").exists()
+    assert res["machine"]["device"]
+    assert res["limits"]["host"]["gemm_gflops"] > 0
+
+    rows = res["rows"]
+    for name in ("W1", "W2", "W3", "W4"):
+        measured = [r for r in rows if r["workload"] == name and not r["skipped"]]
+        assert measured, f"no measured rows for {name}"
+        assert any(r["family"] == "numpy" for r in measured), name
+        assert res["workloads"][name]["reference"]["bellman_residual"] < 1e-9
+
+    failed = [(r["workload"], r["impl"], r["failed"]) for r in rows if r["failed"]]
+    assert not failed, failed
+    for r in rows:
+        if r["skipped"]:
+            continue
+        where = (r["workload"], r["impl"], r["stop"])
+        assert r["max_abs_err"] is not None and r["mdps_checked"] > 0, where
+        assert r["err_ok"], (*where, r["max_abs_err"], r["promise"])
+        assert r["median_s"] > 0 and r["n_reps"] >= 5, where
+
+    for k in res["kernels"]:
+        assert not k.get("failed"), k
+        assert k["max_abs_diff_f64"] < 1e-4, k
+    assert not [s for s in res.get("scaling", []) if s.get("failed")]
