@@ -126,6 +126,11 @@ def _single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Sol
 
 @functools.partial(jax.jit, static_argnames=("max_iters", "ctx", "plan"))
 def _solve_jit(leaves, solver, *, max_iters: int, ctx: SolveContext, plan: _Plan) -> Solution:
+    leaves = tuple(
+        _squeeze_uncarried(x, np.ndim(x) - core, plan.batch_shape, plan.carried[k])
+        for k, (x, core) in enumerate(zip(leaves, (3, 2, 0, 1), strict=True))
+    )
+
     def fn(p, r, g, v0, solver):
         return _single(MDP(p, r, g), v0, solver, max_iters, ctx)
 
@@ -215,9 +220,10 @@ def solve(
     mdp = MDP(*(x if isinstance(x, jax.Array) else jnp.asarray(x) for x in mdp))
     S = mdp.num_states
     zero_start = values0 is None
-    if values0 is None:
-        values0 = jnp.zeros((S,), jnp.result_type(mdp.rewards, mdp.discount))
-    values0 = values0 if isinstance(values0, jax.Array) else jnp.asarray(values0)
+    if zero_start:
+        values0 = np.zeros((S,), jnp.result_type(mdp.rewards, mdp.discount))
+    elif not isinstance(values0, jax.Array):
+        values0 = jnp.asarray(values0)
     if values0.ndim < 1 or values0.shape[-1] != S:
         raise ValueError(f"values0 must have shape [..., S] with S={S}; got {values0.shape}.")
     shapes = list(leaf_batch_shapes(mdp)) + [tuple(values0.shape[:-1])]
@@ -232,43 +238,51 @@ def solve(
         ) from None
     itemsize = jnp.dtype(jnp.result_type(mdp.transitions)).itemsize
     plan = _plan(shapes, batch, S * mdp.num_actions * S * itemsize)
-    leads = (3, 2, 0, 1)
-    leaves = [
-        _squeeze_uncarried(x, np.ndim(x) - lead, batch, plan.carried[k])
-        for k, (x, lead) in enumerate(zip((*mdp, values0), leads, strict=True))
-    ]
     ctx = SolveContext(undiscounted=_undiscounted(mdp.discount))
+    max_iters = int(max_iters)
     if type(solver) is ValueIteration and batch and not any(plan.carried[0]):
-        return _solve_shared_vi(mdp, values0, solver, int(max_iters), ctx, zero_start)
-    return _solve_jit(tuple(leaves), solver, max_iters=int(max_iters), ctx=ctx, plan=plan)
+        from jaxmdp._shared_vi import prepare_shared
+
+        shared = prepare_shared(mdp.transitions)
+        return _solve_shared_vi(
+            mdp, None if zero_start else values0, shared, solver, max_iters=max_iters, ctx=ctx
+        )
+    leaves = (*mdp, jnp.asarray(values0))
+    return _solve_jit(leaves, solver, max_iters=max_iters, ctx=ctx, plan=plan)
 
 
-def _solve_shared_vi(mdp, values0, solver, max_iters, ctx, zero_start) -> Solution:
+@functools.partial(jax.jit, static_argnames=("max_iters", "ctx"))
+def _solve_shared_vi(mdp, values0, shared, solver, *, max_iters, ctx) -> Solution:
     """Fast path: value iteration on a batch sharing one `transitions` (see `_shared_vi`)."""
     from jaxmdp._implicit import implicit_q_values, implicit_values
-    from jaxmdp._shared_vi import prepare_shared, solve_shared_vi
+    from jaxmdp._shared_vi import solve_shared_vi
 
     batch = mdp.batch_shape
     S, A = mdp.num_states, mdp.num_actions
     B = int(np.prod(batch))
-    dtype = jnp.result_type(mdp.transitions, mdp.rewards, mdp.discount, values0)
+    dtype = jnp.result_type(mdp.transitions, mdp.rewards, mdp.discount)
+    if values0 is not None:
+        dtype = jnp.result_type(dtype, values0)
     if not jnp.issubdtype(dtype, jnp.floating):
         dtype = jnp.result_type(float)
     P = jnp.asarray(mdp.transitions, dtype)
     R = jnp.reshape(jnp.broadcast_to(jnp.asarray(mdp.rewards, dtype), batch + (S, A)), (B, S, A))
     g = jnp.reshape(jnp.broadcast_to(jnp.asarray(mdp.discount, dtype), batch), (B,))
-    v0 = jnp.reshape(jnp.broadcast_to(jnp.asarray(values0, dtype), batch + (S,)), (B, S))
-    shared = prepare_shared(mdp.transitions if not isinstance(P, jax.core.Tracer) else P)
-    shared = jax.tree.map(lambda x: lax.stop_gradient(x) if x is not None else None, shared)
+    if values0 is None:
+        v0 = jnp.zeros((B, S), dtype)
+    else:
+        v0 = jnp.reshape(jnp.broadcast_to(jnp.asarray(values0, dtype), batch + (S,)), (B, S))
+    sg = lax.stop_gradient
+    shared = jax.tree.map(lambda x: sg(jnp.asarray(x, dtype) if x.dtype.kind == "f" else x), shared)
     out = solve_shared_vi(
         shared,
-        lax.stop_gradient(jnp.transpose(R, (2, 1, 0))),
-        lax.stop_gradient(g),
-        lax.stop_gradient(v0.T),
+        sg(jnp.transpose(R, (2, 1, 0))),
+        sg(g),
+        sg(v0.T),
         jnp.asarray(solver.tol, dtype),
         rule=solver.rule,
         max_iters=max_iters,
-        zero_start=zero_start,
+        zero_start=values0 is None,
     )
     # Gradients by the implicit function theorem, as in `_single` (forward: unchanged).
     flat = MDP(P, R, g)

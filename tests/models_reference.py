@@ -1,6 +1,9 @@
 """A tiny float64 NumPy oracle for the models tests (no JAX): value iteration and Q values.
 
-Layout as in jaxmdp: transitions `[S, A, S]`, rewards `[S, A]` (`-inf` = unavailable).
+`tests/numpy_reference.py` covers discount < 1 only; the grid worlds are solved at
+discount 1 (episodic, absorbing exits), hence this undiscounted-capable value iteration and
+the optimal-action-set helper. Layout as in jaxmdp: transitions `[S, A, S]`, rewards
+`[S, A]` (`-inf` = unavailable).
 """
 
 from __future__ import annotations

@@ -37,7 +37,13 @@ def test_contract_names_are_public():
         "bellman",
     }
     assert expected <= set(jaxmdp.__all__)
-    kernels = {"q_values", "backup", "greedy_policy", "evaluate_policy", "evaluate_policy_iterative"}
+    kernels = {
+        "q_values",
+        "backup",
+        "greedy_policy",
+        "evaluate_policy",
+        "evaluate_policy_iterative",
+    }
     assert kernels <= set(jaxmdp.bellman.__all__)
     for name in jaxmdp.bellman.__all__:
         assert callable(getattr(jaxmdp.bellman, name)), name

@@ -12,12 +12,15 @@ float64.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import pathlib
 
 import hypothesis.strategies as st
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy_reference as ref
 import pytest
 from conftest import random_mdp_arrays
 from hypothesis import HealthCheck, given, settings
@@ -31,7 +34,6 @@ from solvers_list import (
 )
 
 import jaxmdp
-import numpy_reference as ref
 
 SOLVERS = pytest.mark.parametrize("solver", ALL_SOLVERS, ids=solver_id)
 PAD_S, PAD_A = 8, 4
@@ -96,6 +98,13 @@ def _single(mdp, i):
 
 # ----------------------------------------------------------------------------------------
 # The oracle itself: its two independent algorithms agree.
+
+
+def test_reference_is_independent_of_jax():
+    tree = ast.parse(pathlib.Path(ref.__file__).read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not {m for m in imported if m.split(".")[0] in ("jax", "jaxlib", "jaxmdp")}
 
 
 @settings(max_examples=25, deadline=None)
@@ -296,7 +305,10 @@ def test_multi_axis_batch_broadcasts(solver, rng):
 class _CompileCounter:
     """Counts JAX's tracing and backend-compilation events (`jax.monitoring`)."""
 
-    EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/backend_compile_duration")
+    EVENTS = (
+        "/jax/core/compile/jaxpr_trace_duration",
+        "/jax/core/compile/backend_compile_duration",
+    )
 
     def __init__(self):
         self.events: list[str] = []

@@ -279,10 +279,9 @@ def gridworld(
     nxt = grid.next_states  # [S, 4]
     slip = jnp.asarray(slip, dtype)
     chance = slip[..., None, None]
+    intended, slips = _lift(_INTENDED, slip.ndim, dtype), _lift(_SLIPS, slip.ndim, dtype)
     # weights[..., a, d]: probability that action a moves in direction d.
-    weights = (1 - chance) * _lift(_INTENDED, slip.ndim, dtype) + (chance / 2) * _lift(
-        _SLIPS, slip.ndim, dtype
-    )
+    weights = (1 - chance) * intended + (chance / 2) * slips
     onehot = np.eye(grid.num_states, dtype=dtype)[nxt]  # [S, 4, S]
     transitions = jnp.einsum("...ad,sdt->...sat", weights, onehot)
     entry = _entry_rewards(grid, step_reward, terminal_rewards, cell_rewards, dtype)

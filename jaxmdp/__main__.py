@@ -1,0 +1,3 @@
+from jaxmdp.cli import main
+
+raise SystemExit(main())
