@@ -216,8 +216,9 @@ def _throughput_fields(row, c: Candidate, wl: Workload, out: Outcome, t: float, 
         ideal = n_iter * (lu / (lim["gemm_gflops"] * 1e9) + t_sweep)
         bytes_ = n_iter * wl.sweep_bytes
     else:
-        # MPI's policy sweeps are credited as full sweeps (an upper bound on their work)
-        sweeps = float(np.mean(iters + np.maximum(iters - 1, 0) * c.eval_sweeps))
+        # An MPI policy sweep (T_pi V) needs only P_pi: credited as 1/A of a full sweep.
+        policy = np.maximum(iters - 1, 0) * c.eval_sweeps / wl.A
+        sweeps = float(np.mean(iters + policy))
         flops, bytes_, ideal = sweeps * wl.sweep_flops, sweeps * wl.sweep_bytes, sweeps * t_sweep
     row.update(
         gbps=bytes_ / t / 1e9,

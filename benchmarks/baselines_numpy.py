@@ -7,8 +7,11 @@ Layout is actions outermost, prepared once outside the timed region (BASELINES.m
 - independent P (W2): `P (B, A*S, S)`, `V (B, S)`; one batched matvec (`np.matmul`) per sweep;
 - one MDP (W3): `P (A*S, S)`, `V (S,)`; one sgemv per sweep. PI: `np.linalg.solve` (sgesv).
 
-Convergence is per MDP: a member's answer is taken at its own stopping sweep, and finished members
-are compacted out of the working arrays once a quarter of them are done. Two stopping rules with
+Convergence is per MDP: a member's answer is taken at its own stopping sweep. With a shared P,
+finished members are compacted out of the working arrays once a quarter of them are done (that
+copies only R); with independent P they are frozen but still computed, since compaction would
+copy their P (up to two sweeps of traffic) to save the few sweeps by which W2's per-MDP counts
+differ. Two stopping rules with
 the same promise (values within tol/2 of V* when gamma < 1), d = V_k - V_(k-1), V_0 = 0:
 
 - "sup":  max|d| < tol (1 - g) / (2 g); returns V_k;
@@ -25,8 +28,6 @@ import numpy as np
 
 from benchmarks._harness import Candidate, Config, Outcome
 from benchmarks.workloads import Workload
-
-COMPACT_FRACTION = 0.25
 
 
 def stop_mask(dmax, dmin, g, tol: float, rule: str) -> np.ndarray:
@@ -89,7 +90,7 @@ def run_vi(layout, tol: float, rule: str, max_iters: int) -> VIOut:
         n_done = int(done.sum())
         if n_done == alive.size:
             break
-        if n_done >= COMPACT_FRACTION * alive.size:
+        if n_done >= layout.compact_at * alive.size:
             keep = np.flatnonzero(~done)
             layout, V = layout.compact(keep), layout.take(V, keep)
             alive, done = alive[keep], np.zeros(keep.size, bool)
@@ -101,6 +102,8 @@ def run_vi(layout, tol: float, rule: str, max_iters: int) -> VIOut:
 
 class SharedLayout:
     """Shared P: `P (A*S, S)`, `R (A, S, n)`, `V (S, n)`; one GEMM per sweep."""
+
+    compact_at = 0.25  # fraction of the working set done that triggers compaction
 
     def __init__(self, P_flat: np.ndarray, R_asn: np.ndarray, g: np.ndarray):
         self.P, self.R, self.g = P_flat, R_asn, g
@@ -132,6 +135,8 @@ class SharedLayout:
 
 class IndependentLayout:
     """Independent P: `P (n, A*S, S)`, `R (n, A, S)`, `V (n, S)`; one batched matvec per sweep."""
+
+    compact_at = 2.0  # never: see the module docstring
 
     def __init__(self, P_bks: np.ndarray, R_nas: np.ndarray, g: np.ndarray):
         self.P, self.R, self.g = P_bks, R_nas, g
@@ -165,7 +170,7 @@ class IndependentLayout:
 class SingleLayout:
     """One MDP: `P (A*S, S)`, `R (A, S)`, `V (S,)`; one sgemv per sweep."""
 
-    n = 1
+    n, compact_at = 1, 2.0
 
     def __init__(self, P_flat: np.ndarray, R_as: np.ndarray, g: np.ndarray):
         self.P, self.R, self.g = P_flat, R_as, np.float32(g[0])

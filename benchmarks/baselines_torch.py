@@ -31,6 +31,8 @@ class _Layout:
 class TorchShared(_Layout):
     """Shared P: `P (A*S, S)`, `R (A, S, n)`, `V (S, n)`; one GEMM per sweep."""
 
+    compact_at = 0.25
+
     def __init__(self, P, R, g_host, dev):
         super().__init__(P, R, g_host, dev)
         self.A, self.S, self.n = R.shape
@@ -61,6 +63,8 @@ class TorchShared(_Layout):
 
 class TorchIndependent(_Layout):
     """Independent P: `P (n, A*S, S)`, `R (n, A, S)`, `V (n, S)`; one `bmm` per sweep."""
+
+    compact_at = 2.0
 
     def __init__(self, P, R, g_host, dev):
         super().__init__(P, R, g_host, dev)
@@ -94,7 +98,7 @@ class TorchIndependent(_Layout):
 class TorchSingle(_Layout):
     """One MDP: `P (A*S, S)`, `R (A, S)`, `V (S,)`; one `mv` per sweep."""
 
-    n = 1
+    n, compact_at = 1, 2.0
 
     def __init__(self, P, R, g_host, dev):
         super().__init__(P, R, g_host, dev)

@@ -33,6 +33,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workloads", default=",".join(WORKLOADS), help="e.g. W1,W3")
     p.add_argument("--skip", default="", help=f"comma list of sections to skip: {SECTIONS}")
     p.add_argument("--out", type=Path, default=None, help="JSON path (default: results/)")
+    p.add_argument(
+        "--host-devices",
+        type=int,
+        default=None,
+        help="CPU mode: XLA host devices to create (default: one per core), so jaxmdp can "
+        "split a batch over the cores; rows marked '1 device' use only the first",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-iters", type=int, default=10_000)
     p.add_argument(
@@ -73,6 +80,16 @@ def default_out(quick: bool) -> Path:
     from benchmarks import _timing
 
     return RESULTS_DIR / f"{_timing.device_kind_slug()}{'-quick' if quick else ''}.json"
+
+
+def host_devices(n: int) -> None:
+    """One XLA CPU device per core (must run before JAX initialises its backends)."""
+    if "jax" in sys.modules:
+        _log("note: JAX was imported already; host device count unchanged")
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
 
 
 def limit_threads(n: int) -> None:
@@ -132,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.threads if args.threads is not None else (1 if args.quick else None)
     if threads:
         limit_threads(threads)
+    if args.device == "cpu":
+        host_devices(args.host_devices or os.cpu_count() or 1)
     _select_device(args.device)
     from benchmarks import _timing, jaxmdp_rows, kernels, report
     from benchmarks._harness import Config

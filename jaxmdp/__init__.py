@@ -6,6 +6,7 @@ Public API: the names below. Modules starting with `_` are private.
 import importlib.metadata
 
 from jaxmdp import bellman as bellman
+from jaxmdp import models as models
 from jaxmdp._analysis import occupancy as occupancy
 from jaxmdp._analysis import policy_q_values as policy_q_values
 from jaxmdp._analysis import policy_values as policy_values
@@ -84,6 +85,7 @@ __all__ = (
     "from_pymdptoolbox",
     "lower_sweep",
     "make_mdp",
+    "models",
     "monte_carlo_value",
     "occupancy",
     "policy_q_values",

@@ -52,8 +52,9 @@ differentiating through it then raises `NotImplementedError`. Higher derivatives
 for deterministic policies; for stochastic ones the policy is held fixed in them.
 
 Cost: nothing when no derivative is taken (both rules return their input unchanged). Under
-differentiation, one gather of `P_pi` `[S, S]` and one `O(S^3)` dense solve per MDP (plus the
-`O(S^3 log S)` structure analysis when some discount may be 1).
+differentiation, per MDP: one `P_pi` `[S, S]` (a gather; `O(S^2 A)` for a stochastic policy),
+one `O(S^3)` dense LU solve and a few `O(S^2 A)` contractions (plus the `O(S^3 log S)`
+structure analysis when some discount may be 1).
 """
 
 from __future__ import annotations
@@ -206,6 +207,9 @@ def implicit_solution(solver, mdp: MDP, result, *, undiscounted: bool = True):
     if hook is None:
         values = _not_differentiable(type(solver).__name__, mdp, result.values)
         return values, _not_differentiable(type(solver).__name__, mdp, result.q_values)
-    policy = result.policy if hook is _default_policy else hook(mdp, result)
+    if hook is _default_policy:
+        policy = result.policy
+    else:
+        policy = hook(MDP(*(jax.lax.stop_gradient(x) for x in mdp)), result)
     values = implicit_values(mdp, result.values, policy, undiscounted=undiscounted)
     return values, implicit_q_values(mdp, values, result.q_values)

@@ -84,15 +84,20 @@ def _expected(p: SharedP, values, num_actions: int):
 class _Carry(NamedTuple):
     prev: jax.Array  # [S, B] V_{k-1}: the Q of the result is computed from it
     values: jax.Array  # [S, B] V_k
-    dmax: jax.Array  # [B]
-    dmin: jax.Array  # [B]
+    stats: _stopping.DiffStats  # [B] each
     it: jax.Array  # [B] int32
     code: jax.Array  # [B] int32
 
 
-@functools.partial(jax.jit, static_argnames=("rule", "max_iters", "zero_start"))
-def solve_shared_vi(p: SharedP, rewards_t, discount, values0, tol, *, rule, max_iters, zero_start):
-    """Batched VI. `rewards_t [A, S, B]`, `discount [B]`, `values0 [S, B]` -> Solution [B]."""
+@functools.partial(jax.jit, static_argnames=("rule", "max_iters", "zero_start", "auto_tol"))
+def solve_shared_vi(
+    p: SharedP, rewards_t, discount, values0, tol, *, rule, max_iters, zero_start, auto_tol
+):
+    """Batched VI. `rewards_t [A, S, B]`, `discount [B]`, `values0 [S, B]` -> Solution [B].
+
+    `auto_tol`: the solver's `tol=None` mode (then `tol` is ignored).
+    """
+    tol = None if auto_tol else tol
     A, S, B = rewards_t.shape
     dtype = rewards_t.dtype
     g = discount
@@ -103,22 +108,21 @@ def solve_shared_vi(p: SharedP, rewards_t, discount, values0, tol, *, rule, max_
         return jnp.max(q, axis=0)
 
     def advance(c: _Carry, new):
-        stats = _stopping.diff_stats(new, c.values, axis=0)
+        stats = _stopping.diff_stats(new, c.values, axis=0, prev=c.stats, discount=g, rule=rule)
         code = _stopping.status(stats, new, g, tol, rule, axis=0)
         active = c.code == RUNNING
         keep = active[None, :]
         return _Carry(
             prev=jnp.where(keep, c.values, c.prev),
             values=jnp.where(keep, new, c.values),
-            dmax=jnp.where(active, stats.dmax, c.dmax),
-            dmin=jnp.where(active, stats.dmin, c.dmin),
+            stats=jax.tree.map(lambda a, b: jnp.where(active, a, b), stats, c.stats),
             it=c.it + active.astype(jnp.int32),
             code=jnp.where(active, code, c.code),
         )
 
-    inf = jnp.full((B,), jnp.inf, dtype)
     start_code = jnp.where(invalid, Status.INVALID_INPUT, RUNNING).astype(jnp.int32)
-    c = _Carry(values0, values0, inf, -inf, jnp.zeros((B,), jnp.int32), start_code)
+    stats0 = _stopping.initial_stats(dtype, (B,), track_stall=True)
+    c = _Carry(values0, values0, stats0, jnp.zeros((B,), jnp.int32), start_code)
     if zero_start:  # T(0) = max_a R: no product needed
         c = advance(c, jnp.max(rewards_t, axis=0))
 
@@ -131,7 +135,7 @@ def solve_shared_vi(p: SharedP, rewards_t, discount, values0, tol, *, rule, max_
     c = lax.while_loop(cond, body, c)
     code = jnp.where(c.code == RUNNING, Status.MAX_ITERATIONS, c.code).astype(jnp.int32)
     q = rewards_t + g * _expected(p, c.prev, A)
-    stats = _stopping.DiffStats(c.dmax, c.dmin)
+    stats = c.stats
     values, q, bound = _stopping.corrected(stats, c.values, q, g)
     policy = jnp.argmax(q, axis=0).astype(jnp.int32)
     return Solution(

@@ -5,7 +5,12 @@ program is wrapped in one `vmap` per batch axis, each leaf mapped only on the ax
 has (size-1 axes are squeezed, absent axes get `in_axes=None`). So a `transitions` without a
 batch axis is never copied: under vmap the backup `P @ V` becomes one `[S*A, S] x [S, B]`
 matrix-matrix product. Per-MDP convergence: a finished member freezes while the loop goes on
-for the others, and its results are exactly those of its own solve.
+for the others, and it runs exactly the iterations and stopping test of its own solve. Only
+the summation order of `P @ V` can differ (a matrix-matrix product for a shared
+`transitions`, matrix-vector for one MDP), so values agree with a one-at-a-time solve to the
+last bits, and in float32 a member whose statistic sits at the precision floor can stop one
+sweep apart. With `transitions` per member (or copied), results are bitwise those of
+one-at-a-time solves.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 from jax import lax
 
 from jaxmdp._mdp import MDP, check_shapes, leaf_batch_shapes
+from jaxmdp._sharding import num_shards, solve_sharded
 from jaxmdp._solution import Solution, Status
 from jaxmdp._solvers.base import RUNNING, SolveContext
 from jaxmdp._solvers.value_iteration import ValueIteration
@@ -186,6 +192,7 @@ def solve(
     *,
     max_iters: int = DEFAULT_MAX_ITERS,
     values0=None,
+    devices=None,
 ) -> Solution:
     """Solve an MDP, or a whole batch of them in one compiled program.
 
@@ -200,10 +207,23 @@ def solve(
       max_iters: static cap on iterations per MDP (VI sweeps, PI evaluations, MPI steps).
         Members that reach it get `Status.MAX_ITERATIONS`; the rest are unaffected.
       values0: optional start `[..., S]` (broadcast against the batch); zeros by default.
+      devices: devices to split the batch over (default: all local devices). With several,
+        the flattened batch is sharded across them (`shard_map` on a 1-D mesh; shared leaves
+        replicated), using the most devices that divide the batch size evenly. On a CPU,
+        `XLA_FLAGS=--xla_force_host_platform_device_count=2` (set before importing jax) makes
+        one device per core. Pass `devices=[jax.devices()[0]]` to stay on one device.
 
     Returns:
       `Solution` whose fields all carry the batch shape. Nothing raises for a bad member
       inside the computation: read `solution.status` or call `jaxmdp.check(solution)`.
+
+    Gradients: `jax.grad` / `jacrev` / `jvp` of `values` and `q_values` with respect to
+      `rewards`, `transitions` and `discount` work, batched and under `jit`, by the implicit
+      function theorem at `V = r_pi + g P_pi V` for the returned policy, never through the
+      loop (`jaxmdp._implicit`). Away from action ties this is the gradient of V*; at a tie it
+      is a one-sided derivative (that of the returned policy's value). At discount 1 the
+      absorbing zero-reward states have derivative 0. `values0` and solver hyperparameters
+      get no gradient.
 
     Notes:
       Jitted: a second call with new numbers of the same shapes and dtypes reuses the
@@ -240,10 +260,28 @@ def solve(
     plan = _plan(shapes, batch, S * mdp.num_actions * S * itemsize)
     ctx = SolveContext(undiscounted=_undiscounted(mdp.discount))
     max_iters = int(max_iters)
-    if type(solver) is ValueIteration and batch and not any(plan.carried[0]):
+    fast = type(solver) is ValueIteration and bool(batch) and not any(plan.carried[0])
+    shared = None
+    if fast:
         from jaxmdp._shared_vi import prepare_shared
 
         shared = prepare_shared(mdp.transitions)
+    devices = jax.local_devices() if devices is None else list(devices)
+    n = num_shards(plan, len(devices))
+    if n > 1:
+        return solve_sharded(
+            mdp,
+            None if zero_start else values0,
+            solver,
+            shared,
+            devices=devices[:n],
+            plan=plan,
+            fast=fast,
+            max_iters=max_iters,
+            ctx=ctx,
+            make_plan=_plan,
+        )
+    if fast:
         return _solve_shared_vi(
             mdp, None if zero_start else values0, shared, solver, max_iters=max_iters, ctx=ctx
         )
@@ -279,10 +317,11 @@ def _solve_shared_vi(mdp, values0, shared, solver, *, max_iters, ctx) -> Solutio
         sg(jnp.transpose(R, (2, 1, 0))),
         sg(g),
         sg(v0.T),
-        jnp.asarray(solver.tol, dtype),
+        jnp.asarray(0.0 if solver.tol is None else solver.tol, dtype),
         rule=solver.rule,
         max_iters=max_iters,
         zero_start=values0 is None,
+        auto_tol=solver.tol is None,
     )
     # Gradients by the implicit function theorem, as in `_single` (forward: unchanged).
     flat = MDP(P, R, g)

@@ -12,7 +12,10 @@ How it works:
 3. Build and solve run in ONE jitted program per chunk: `vmap(builder)` then `solve`.
 4. Chunks: the batch is cut into equal chunks that fit in memory (an estimate, below); the
    last one is padded, so one compiled program serves them all. Members are independent, so
-   chunked and unchunked runs give the same results.
+   chunked and unchunked runs give the same results, bit for bit: with shared transitions
+   the chunks (per device) are multiples of 64 members, unchunked runs included, because XLA
+   picks the kernel tiles of the `[S*A, S] x [S, chunk]` product by its size and a member's
+   last bits depend on the tile it lands in (see `_TILE`).
 5. Devices: with several devices the chunk's batch axis is sharded across them
    (`jax.sharding.Mesh` + `NamedSharding`, batch padded to a multiple of the device count).
 
@@ -46,6 +49,11 @@ _LEAVES = MDP._fields  # ("transitions", "rewards", "discount")
 # (and holds the results); device memory is the sweep's own but XLA needs scratch space.
 _HOST_FRACTION = 0.5
 _DEVICE_FRACTION = 0.8
+# With shared transitions the backup is one `[S*A, S] x [S, chunk]` product; XLA picks its
+# kernel tiles by the size of `chunk`, and a member's last bits depend on the tile it lands
+# in. Chunks (per device) that are multiples of this size, aligned on it, give every member
+# the same tile whatever the chunking, so chunked, unchunked and sharded runs agree exactly.
+_TILE = 64
 
 
 # -- which MDP leaves depend on which swept parameters ---------------------------------------
@@ -203,6 +211,17 @@ def _device_budget(devices) -> tuple[int, str]:
     )
 
 
+def _plan_chunks(size: int, limit: int, unit: int) -> tuple[int, int]:
+    """`(chunk, num_chunks)`: equal chunks, multiples of `unit`, of at most `limit` members
+    (at least one unit), padding the sweep to `num_chunks * chunk` members."""
+    limit = max(limit // unit * unit, unit)
+    one = -(-size // unit) * unit
+    if limit >= one:
+        return one, 1
+    num_chunks = -(-size // limit)
+    return -(-size // (num_chunks * unit)) * unit, num_chunks
+
+
 def _mib(n) -> str:
     return f"{n / 2**20:,.1f} MiB"
 
@@ -312,22 +331,24 @@ def _setup(builder, solver, chunk_size, max_iters, devices, memory_limit, axes) 
             f"is {_mib(max(budget, 0))} per device ({source})."
         )
     fits = room // per * n_dev
-    if chunk_size is None:
-        chunk = min(fits, size)
-    else:
+    if chunk_size is not None:
         if not (isinstance(chunk_size, (int, np.integer)) and chunk_size >= 1):
             raise ValueError(f"chunk_size must be an int >= 1; got {chunk_size!r}.")
-        chunk = min(int(chunk_size), size)
-        if chunk > fits:
+        if min(chunk_size, size) > fits:
             warnings.warn(
-                f"chunk_size={chunk} exceeds the {fits} members estimated to fit in memory "
-                f"({_mib(per)} each; {source}).",
+                f"chunk_size={chunk_size} exceeds the {fits} members estimated to fit in "
+                f"memory ({_mib(per)} each; {source}).",
                 ResourceWarning,
                 stacklevel=3,
             )
-    num_chunks = -(-size // chunk)
-    # Equal chunks, each a multiple of the device count: one compiled program for all.
-    chunk = -(-size // (num_chunks * n_dev)) * n_dev
+    # Chunks are multiples of `unit` (tiles of `_TILE` members per device when the
+    # transitions are shared), the unchunked run included, so that each member lands in the
+    # same kind of matrix-product tile whatever the chunking (see `_TILE`).
+    unit = n_dev * (1 if batched[0] else _TILE)
+    if fits < unit:  # not even one tile fits: exactness across chunkings is not promised
+        unit = n_dev
+    limit = fits if chunk_size is None else max(int(chunk_size), unit)
+    chunk, num_chunks = _plan_chunks(size, limit, unit)
     total = num_chunks * chunk
     grids = np.meshgrid(*axes.values(), indexing="ij")
     flat = [
@@ -405,7 +426,9 @@ def sweep(
         `ModifiedPolicyIteration(...)` or any solver (see `jaxmdp.solve`).
       chunk_size: members per compiled call; default: as many as fit in memory (see
         `memory_limit`). Every chunk has the same size (the last is padded) so one program
-        serves all; results do not depend on it.
+        serves all; it is a multiple of the device count, and with shared transitions of
+        64 per device (at most 63 padding members per device), which keeps results
+        identical, bit for bit, whatever the chunking and the number of devices.
       max_iters: per-member iteration cap (see `jaxmdp.solve`).
       progress: progress bar (tqdm if installed): `None` shows it when there are several
         chunks, `True` always, `False` never.

@@ -15,7 +15,7 @@ correction (`g / (1 - g)` times the rounded differences) and on an exact policy 
 So the allowance is `K (S + 2) eps max(|V*|, 1) / (1 - g)` with a safety factor `K = 2`
 covering both the solver's rounding and the float64 reference's own. In float64 this is
 ~1e-10 even at g = 0.999 and |V| ~ 1000, far below any `tol` used; in float32 it is the
-accuracy float32 can deliver (e.g. 0.3 at g = 0.999, |V| = 100, S = 8), which is why a
+accuracy float32 can deliver (e.g. 0.24 at g = 0.999, |V| = 100, S = 8), which is why a
 float32 solve may stop with `Status.PRECISION_LIMITED` and `error_bound` above `tol / 2`.
 """
 

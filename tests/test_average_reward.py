@@ -104,9 +104,10 @@ def test_multichain_reports_max_iterations():
         jaxmdp.MDP(P, R, jnp.asarray(1.0)), jaxmdp.RelativeValueIteration(1e-5), max_iters=50
     )
     assert int(sol.status) == jaxmdp.Status.MAX_ITERATIONS
-    assert float(sol.gain) - float(sol.error_bound) <= 0.0 and float(sol.gain) + float(
-        sol.error_bound
-    ) >= 1.0  # the certified interval still contains both gains
+    assert (
+        float(sol.gain) - float(sol.error_bound) <= 0.0
+        and float(sol.gain) + float(sol.error_bound) >= 1.0
+    )  # the certified interval still contains both gains
     with pytest.raises(jaxmdp.ConvergenceError):
         jaxmdp.check(sol)
 
@@ -121,6 +122,17 @@ def test_float32_smoke_and_solve_returns_bias():
     raw = jaxmdp.solve(mdp, jaxmdp.RelativeValueIteration(1e-4))
     np.testing.assert_array_equal(raw.values, sol.bias)
     assert float(raw.values[0]) == 0.0  # ref_state pinned
+
+
+def test_no_silent_gradients():
+    P, R = mdptoolbox.example.forest()
+    mdp = jaxmdp.from_pymdptoolbox(P, R, 0.96)
+
+    def gain(r):
+        return jaxmdp.solve_average_reward(mdp._replace(rewards=r)).gain
+
+    with pytest.raises(NotImplementedError, match="RelativeValueIteration"):
+        jax.grad(gain)(mdp.rewards)
 
 
 def test_rejects_discounted_solvers_and_bad_tau():

@@ -53,7 +53,9 @@ def test_puterman_two_state_closed_form_and_episodic_chain():
         )
         v1 = -1 / (1 - g)
         v0 = max((5 - 5.5 * g) / ((1 - 0.5 * g) * (1 - g)), 10 - g / (1 - g))
-        np.testing.assert_allclose(sol.values, [v0, v1], rtol=0, atol=float(sol.error_bound) + 1e-12)
+        np.testing.assert_allclose(
+            sol.values, [v0, v1], rtol=0, atol=float(sol.error_bound) + 1e-12
+        )
         assert int(sol.policy[0]) == 0
         # Discount 1: a chain 0 -> 1 -> 2 (absorbing, reward 0), step reward -1.
         P = np.zeros((3, 1, 3))

@@ -232,6 +232,10 @@ def test_vmap_terminal_rewards_and_dtype():
     rewards = jax.vmap(lambda r: gridworld(terminal_rewards={"+": r}).rewards)(jnp.arange(3.0))
     assert rewards.shape == (3, 11, 4)
     np.testing.assert_allclose(rewards[:, GRID.state_of(0, 2), RIGHT], [0.0, 1.0, 2.0])
+    # Batch axes of different parameters broadcast together, NumPy style.
+    mixed = gridworld(step_reward=jnp.zeros(2), slip=0.1, cell_rewards=jnp.ones((3, 1, 3, 4)))
+    assert mixed.rewards.shape == (3, 2, 11, 4) and mixed.transitions.shape == (11, 4, 11)
+    assert mixed.rewards[0, 0, GRID.state_of(2, 0), UP] == pytest.approx(1.0)
     assert gridworld().rewards.dtype == jnp.result_type(float)
     with jax.enable_x64(True):
         assert gridworld().transitions.dtype == jnp.float64

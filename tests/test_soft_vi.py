@@ -73,24 +73,30 @@ def test_soft_policy_broadcasts_temperature_and_masks_unavailable():
     np.testing.assert_allclose(pi[1, 0], [1 / 3] * 3, 1e-6)
 
 
-def test_value_derivative_is_the_soft_policy_evaluation():
-    """dV/dr(s, a) = [(I - g P_pi)^-1]_{:, s} pi(a | s) with pi the softmax policy (smooth)."""
+def test_gradients_are_those_of_the_soft_fixed_point():
+    """dV/dr(s, a) = [(I - g P_pi)^-1]_{:, s} pi(a | s), pi the softmax policy (smooth)."""
     P, R = _problem(seed=2, unavailable=0)
     temp, tol = 0.7, 1e-12
     v = soft_value_iteration(P, R, G, temp)
     pi = softmax_policy(q_values(P, R, G, v), temp)
     inv = np.linalg.inv(np.eye(S) - G * np.einsum("sa,sat->st", pi, P))
+    expected = np.einsum("is,sa->isa", inv, pi)  # d V(i) / d r(s, a)
     s, a, h = 2, 1, 1e-5
     with jax.enable_x64(True):
         solver = jaxmdp.SoftValueIteration(temp, tol)
 
         def values(r):
-            return np.asarray(jaxmdp.solve(jaxmdp.make_mdp(P, r, G), solver).values)
+            return jaxmdp.solve(jaxmdp.MDP(jnp.asarray(P), r, jnp.asarray(G)), solver).values
 
+        r0 = jnp.asarray(R)
+        jac_rev = np.asarray(jax.jacrev(values)(r0))
+        jac_fwd = np.asarray(jax.jacfwd(values)(r0))
         dr = np.zeros_like(R)
         dr[s, a] = h
-        fd = (values(R + dr) - values(R - dr)) / (2 * h)
-    np.testing.assert_allclose(fd, inv[:, s] * pi[s, a], atol=1e-7)
+        fd = (np.asarray(values(r0 + dr)) - np.asarray(values(r0 - dr))) / (2 * h)
+    np.testing.assert_allclose(jac_rev, expected, atol=1e-9)
+    np.testing.assert_allclose(jac_fwd, expected, atol=1e-9)
+    np.testing.assert_allclose(fd, expected[:, s, a], atol=1e-7)
 
 
 def test_batch_equals_loop_and_shares_transitions():

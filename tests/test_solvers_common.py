@@ -249,16 +249,13 @@ def _shared_and_materialised(rng, solver, B=64):
 
 
 @SOLVERS
-def test_shared_transitions_equal_materialised_exactly(solver, rng):
-    """The contract: every member's result is the one its own solve gives, bit for bit."""
-    with jax.enable_x64(True):
-        shared, materialised, *_ = _shared_and_materialised(rng, solver)
-    for name, x in materialised._asdict().items():
-        np.testing.assert_array_equal(getattr(shared, name), x, err_msg=name)
-
-
-@SOLVERS
 def test_shared_transitions_match_within_rounding(solver, rng):
+    """Shared transitions give each member its own solve's answer up to summation order.
+
+    With `transitions` shared the backup is one matrix-matrix product, whose summation order
+    differs from a member's own matrix-vector product: last-bit differences, not bitwise
+    equality (documented in `jaxmdp.solve`).
+    """
     with jax.enable_x64(True):
         shared, materialised, P, R, g = _shared_and_materialised(rng, solver)
     for name in ("policy", "status", "num_iters"):

@@ -18,10 +18,18 @@ policy is within c span(d) of optimal.
 - discount 1: stop when max|d| < tol. No a-priori bound exists (`error_bound = inf`); the
   values are V* where the iteration has reached its fixed point (typical for episodic problems
   whose policies all terminate).
-- finite precision: if the statistic falls to the dtype's resolution (`resolution_floor`)
-  before the tol test passes, stop with PRECISION_LIMITED: further sweeps only shuffle rounding
-  noise, and `error_bound` reports the bound actually reached.
+- finite precision: rounding in T itself leaves a noise of a few ulp of max|V| in d, so a
+  threshold below that only fires at an exact floating-point fixed point. The iteration stops
+  when the statistic reaches 1 ulp of max|V|, or is within 16 ulp and has stopped decreasing
+  for two sweeps (`stall`; solvers that do not track it use a fixed 4 ulp floor). If the tol
+  test has not passed by then, and the bound reached is above what was asked, the status is
+  PRECISION_LIMITED and `error_bound` reports the bound actually certified.
+- `tol=None` (the solvers' default): aim for 1e-6, or, where the dtype cannot certify that
+  (float32 values of large magnitude), for the tightest bound it can; both count as SUCCESS
+  and `error_bound` says which was reached. An explicit `tol` is a promise: PRECISION_LIMITED
+  when it cannot be kept.
 """
+
 
 from __future__ import annotations
 
@@ -34,21 +42,40 @@ from jaxmdp._solution import Status
 from jaxmdp._solvers.base import RUNNING, resolution_floor
 
 RULES = ("span", "sup")
+DEFAULT_TOL = 1e-6
 
 
 class DiffStats(NamedTuple):
     dmax: jax.Array  # [] max_s (TV - V)
     dmin: jax.Array  # [] min_s (TV - V)
+    stall: jax.Array | None = None  # [] int32 sweeps without decrease of the statistic
 
 
-def diff_stats(new_values: jax.Array, values: jax.Array, axis=None) -> DiffStats:
-    """Max and min of TV - V (over all axes, or over the state `axis` of a batched layout)."""
+def diff_stats(
+    new_values: jax.Array,
+    values: jax.Array,
+    axis=None,
+    *,
+    prev: DiffStats | None = None,
+    discount=None,
+    rule: str = "span",
+) -> DiffStats:
+    """Max and min of TV - V (over all axes, or over the state `axis` of a batched layout).
+
+    With `prev` (the previous stats, tracking `stall`) and `discount`, also counts how many
+    sweeps in a row the statistic has not decreased, which the precision test uses.
+    """
     d = new_values - values
-    return DiffStats(jnp.max(d, axis=axis), jnp.min(d, axis=axis))
+    out = DiffStats(jnp.max(d, axis=axis), jnp.min(d, axis=axis))
+    if prev is None or prev.stall is None:
+        return out
+    no_progress = statistic(out, discount, rule) >= statistic(prev, discount, rule)
+    return out._replace(stall=jnp.where(no_progress, prev.stall + 1, 0).astype(jnp.int32))
 
 
-def initial_stats(dtype) -> DiffStats:
-    return DiffStats(jnp.asarray(jnp.inf, dtype), jnp.asarray(-jnp.inf, dtype))
+def initial_stats(dtype, shape=(), track_stall: bool = False) -> DiffStats:
+    stall = jnp.zeros(shape, jnp.int32) if track_stall else None
+    return DiffStats(jnp.full(shape, jnp.inf, dtype), jnp.full(shape, -jnp.inf, dtype), stall)
 
 
 def _coef(discount):
@@ -67,8 +94,13 @@ def statistic(stats: DiffStats, discount, rule: str) -> jax.Array:
 
 
 def status(stats: DiffStats, new_values: jax.Array, discount, tol, rule: str, axis=None):
-    """int32 status code(s); `axis` is the state axis of a batched `new_values` layout."""
-    below, _ = _coef(discount)
+    """int32 status code(s); `axis` is the state axis of a batched `new_values` layout.
+
+    `tol=None` is the automatic mode described in the module docstring.
+    """
+    auto = tol is None
+    tol = DEFAULT_TOL if auto else tol
+    below, c = _coef(discount)
     g = discount
     stat = statistic(stats, discount, rule)
     one_minus = 1 - g
@@ -77,9 +109,17 @@ def status(stats: DiffStats, new_values: jax.Array, discount, tol, rule: str, ax
     else:
         thr = jnp.where(below, tol * one_minus / (2 * g), tol)
     ok = stat < thr
-    precision = stat <= resolution_floor(new_values, axis=axis)
+    if stats.stall is None:
+        precision = stat <= resolution_floor(new_values, axis=axis)
+    else:
+        precision = (stat <= resolution_floor(new_values, axis=axis, ulps=1)) | (
+            (stat <= resolution_floor(new_values, axis=axis, ulps=16)) & (stats.stall >= 2)
+        )
+    # At the floor, the promise may still hold (the bound is what counts, whatever the rule).
+    kept = auto | (below & (c * (stats.dmax - stats.dmin) / 2 <= tol / 2))
+    at_floor = jnp.where(kept, Status.SUCCESS, Status.PRECISION_LIMITED)
     finite = jnp.all(jnp.isfinite(new_values), axis=axis)
-    code = jnp.where(ok, Status.SUCCESS, jnp.where(precision, Status.PRECISION_LIMITED, RUNNING))
+    code = jnp.where(ok, Status.SUCCESS, jnp.where(precision, at_floor, RUNNING))
     return jnp.where(finite, code, Status.NONFINITE).astype(jnp.int32)
 
 

@@ -4,16 +4,23 @@ spirit of Zhang, O'Donoghue & Boyd 2020).
 
 Anderson mixing with memory m: from the last m accepted points x_i and their backups T x_i
 (residuals f_i = T x_i - x_i), the next candidate is y = sum_i alpha_i T x_i with
-alpha = argmin ||sum_i alpha_i f_i||_2 subject to sum_i alpha_i = 1 (a tiny m x m
-regularised system). On an affine map (a fixed greedy policy) this is a Krylov method and
-removes the slow modes of g P_pi that plain value iteration only shrinks by their eigenvalue
-per sweep, which matters as the discount approaches 1.
+alpha = argmin ||sum_i alpha_i c(f_i)||_2 subject to sum_i alpha_i = 1 (a tiny m x m
+regularised system), where c(f) = f - mean(f) removes the constant component. The constant
+direction is the slowest mode of T (T(V + c) = T V + g c) but it is invisible to the span
+rule and fixed exactly by Puterman's correction; minimising the centred residuals spends the
+memory on the modes the span rule does see (measured: without centring, more iterations than
+plain VI on dense random MDPs). On an affine map (a fixed greedy policy) this is a Krylov
+method and removes the slow modes of g P_pi that plain value iteration only shrinks by their
+eigenvalue per sweep: it pays on slowly mixing MDPs, not on fast-mixing ones where the span
+rule already stops VI within a few sweeps (benchmarks/results/acceleration.md).
 
 Safeguard: every iteration performs exactly ONE Bellman backup, of the pending candidate y.
 If its residual statistic (the span of T y - y; the sup norm at discount 1) is smaller than
 the current point's, y is accepted; otherwise it is discarded and the next candidate is the
-plain value-iteration step T x, which is always accepted. So the accepted points have strictly
-decreasing residuals, and the cost is at most about two backups per VI step.
+plain value-iteration step T x, which is always accepted. So the residual statistic of the
+accepted points never increases (a VI step contracts the span by at least the factor g, and
+never increases the sup norm at discount 1), and in the worst case, every candidate rejected,
+the iteration is value iteration at two backups per step.
 
 Certificate: the stopping test and the returned values use the current (accepted) point x and
 its actual backup T x, exactly as `ValueIteration`: Puterman's bounds (Thm 6.6.6) hold for ANY
@@ -32,6 +39,8 @@ from jaxmdp import _bellman
 from jaxmdp._solvers import _stopping
 from jaxmdp._solvers.base import SolverResult, check_tol, register_solver
 
+_HIGHEST = jax.lax.Precision.HIGHEST
+
 
 class AndersonState(NamedTuple):
     values: jax.Array  # [S] current accepted point x
@@ -44,21 +53,55 @@ class AndersonState(NamedTuple):
     plain: jax.Array  # [] bool: the candidate is a plain VI step (accepted unconditionally)
 
 
+def _solve_spd(m: jax.Array, b: jax.Array) -> jax.Array:
+    """Solve the small symmetric positive definite system `m x = b` (static size, unrolled).
+
+    Gaussian elimination without pivoting (stable for SPD matrices), written out in scalar
+    operations: XLA fuses them into a few elementwise kernels, which under `vmap` costs far
+    less than a batched LAPACK call on a 5 x 5 system every iteration.
+    """
+    n = m.shape[-1]
+    a = [[m[i, j] for j in range(n)] for i in range(n)]
+    r = [b[i] for i in range(n)]
+    for k in range(n):
+        for i in range(k + 1, n):
+            f = a[i][k] / a[k][k]
+            for j in range(k + 1, n):
+                a[i][j] = a[i][j] - f * a[k][j]
+            r[i] = r[i] - f * r[k]
+    x = [None] * n
+    for i in reversed(range(n)):
+        acc = r[i]
+        for j in range(i + 1, n):
+            acc = acc - a[i][j] * x[j]
+        x[i] = acc / a[i][i]
+    return jnp.stack(x)
+
+
+def _sum_last(x: jax.Array) -> jax.Array:
+    """Sum over the last axis as a dot product: under `vmap` XLA keeps a dot's summation order,
+    while a reduction may change it, and a batch member must equal its own solve bit for bit."""
+    return jnp.dot(x, jnp.ones(x.shape[-1], x.dtype), precision=_HIGHEST)
+
+
 def _mix(xs, txs, count, memory: int):
-    """Anderson candidate `sum alpha_i T x_i`, alpha minimising ||sum alpha_i f_i||, sum = 1."""
+    """Anderson candidate `sum alpha_i T x_i`, alpha minimising ||sum alpha_i c(f_i)||, sum 1."""
     valid = jnp.arange(memory) < jnp.minimum(count, memory)
     f = txs - xs
-    f = jnp.where(valid[:, None], f - jnp.mean(f, axis=-1, keepdims=True), 0.0)
-    gram = jnp.dot(f, f.T, precision=jax.lax.Precision.HIGHEST)
+    f = jnp.where(valid[:, None], f - (_sum_last(f) / f.shape[-1])[:, None], 0.0)
+    gram = jnp.dot(f, f.T, precision=_HIGHEST)
     n = jnp.maximum(jnp.sum(valid), 1).astype(gram.dtype)
-    scale = jnp.trace(gram) / n
+    scale = _sum_last(jnp.diagonal(gram)) / n
     tiny = jnp.finfo(gram.dtype).tiny
     reg = jnp.sqrt(jnp.finfo(gram.dtype).eps) * scale + tiny
     pair = valid[:, None] & valid[None, :]
     m = jnp.where(pair, gram, 0.0) + jnp.diag(jnp.where(valid, reg, 1.0))
-    alpha = jnp.linalg.solve(m, valid.astype(gram.dtype))
-    alpha = alpha / jnp.sum(alpha)
-    return jnp.dot(alpha, jnp.where(valid[:, None], txs, 0.0), precision=jax.lax.Precision.HIGHEST)
+    rhs = valid.astype(gram.dtype)
+    # Unrolled elimination is cheapest per iteration; past ~6 its code size (n^3 / 3 scalar
+    # operations) makes compiling slow, and a LAPACK call is cheap relative to the mixing.
+    alpha = _solve_spd(m, rhs) if memory <= 6 else jnp.linalg.solve(m, rhs)
+    alpha = alpha / _sum_last(alpha)
+    return jnp.dot(alpha, jnp.where(valid[:, None], txs, 0.0), precision=_HIGHEST)
 
 
 @register_solver(static=("memory",))

@@ -10,6 +10,11 @@ without a batch axis shared. It never loops over iterations, never raises, never
     status(mdp, state, ctx) -> int32 []      # RUNNING, or a final `Status` code
     result(mdp, state, ctx) -> SolverResult  # what goes into `Solution`
 
+Optional: `implicit_policy(mdp, result)` returns the policy (`[S]` int or `[S, A]`
+probabilities) whose fixed point defines the gradient (`jaxmdp._implicit`); without it the
+returned greedy policy is used. A solver whose result is not such a fixed point sets
+`implicit_policy = None`, and differentiating through it raises instead of lying.
+
 To add an algorithm: one file here with its State NamedTuple and solver class, one re-export
 line in `jaxmdp/__init__.py`, one entry in `tests/solvers_list.py`.
 """
@@ -67,19 +72,19 @@ def register_solver(cls=None, *, static: tuple[str, ...] = ()):
 
 
 def check_tol(name: str, tol) -> None:
-    """Hyperparameter check, only when the value is a concrete Python number."""
+    """Hyperparameter check, only when the value is a concrete Python number (None: auto)."""
     if isinstance(tol, (int, float)) and not tol > 0:
         raise ValueError(f"{name} must be > 0; got {tol!r}.")
 
 
-def resolution_floor(values: jax.Array, axis=None) -> jax.Array:
+def resolution_floor(values: jax.Array, axis=None, ulps: float = 4) -> jax.Array:
     """Smallest change of `values` that rounding can still certify: about 4 ulp of max|V|.
 
     Below it, successive differences are rounding noise of the Bellman operator itself, so a
     stopping threshold under it can only fire at an exact floating-point fixed point.
     """
     eps = jnp.finfo(values.dtype).eps
-    return 4 * eps * jnp.max(jnp.abs(jnp.where(jnp.isfinite(values), values, 0.0)), axis=axis)
+    return ulps * eps * jnp.max(jnp.abs(jnp.where(jnp.isfinite(values), values, 0.0)), axis=axis)
 
 
 def as_float(x, dtype) -> jax.Array:

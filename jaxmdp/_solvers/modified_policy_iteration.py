@@ -39,12 +39,12 @@ class ModifiedPolicyIteration:
     (each followed, except the last, by `eval_sweeps - 1` policy sweeps).
 
     Attributes:
-      tol: accuracy target (> 0).
+      tol: accuracy target (> 0); `None` (default) as in `ValueIteration`.
       eval_sweeps: static number of T_pi applications per iteration (>= 1).
       rule: `"span"` or `"sup"` (static).
     """
 
-    tol: float = 1e-6
+    tol: float | None = None
     eval_sweeps: int = 20
     rule: str = "span"
 
@@ -57,7 +57,7 @@ class ModifiedPolicyIteration:
 
     def init(self, mdp, values0, ctx):
         q = jnp.zeros(mdp.rewards.shape, values0.dtype)
-        stats = _stopping.initial_stats(values0.dtype)
+        stats = _stopping.initial_stats(values0.dtype, track_stall=True)
         return MPIState(values0, q, stats, jnp.asarray(False))
 
     def step(self, mdp, state, ctx):
@@ -71,7 +71,12 @@ class ModifiedPolicyIteration:
         v = lax.cond(state.started, sweeps, lambda v: v, state.values)
         q = _bellman.q_values(mdp, v)
         new = jnp.max(q, axis=-1)
-        return MPIState(new, q, _stopping.diff_stats(new, v), jnp.asarray(True))
+        return MPIState(
+            new,
+            q,
+            _stopping.diff_stats(new, v, prev=state.stats, discount=mdp.discount, rule=self.rule),
+            jnp.asarray(True),
+        )
 
     def status(self, mdp, state, ctx):
         return _stopping.status(state.stats, state.values, mdp.discount, self.tol, self.rule)

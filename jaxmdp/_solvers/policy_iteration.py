@@ -31,11 +31,11 @@ class PIState(NamedTuple):
     stable: jax.Array  # [] bool: improvement left the policy unchanged
 
 
-def _improve(q, policy):
+def _improve(q, policy, scale):
+    """Greedy step that keeps the current action unless another beats it beyond rounding."""
     best = jnp.argmax(q, axis=-1).astype(jnp.int32)
     qmax = jnp.max(q, axis=-1)
     q_cur = jnp.take_along_axis(q, policy[:, None], axis=-1)[:, 0]
-    scale = jnp.max(jnp.abs(jnp.where(jnp.isfinite(q), q, 0.0)))
     tie = 64 * jnp.finfo(q.dtype).eps * (scale + 1)
     keep = (q_cur >= qmax - tie) | (q_cur == qmax)
     return jnp.where(keep, policy, best)
@@ -61,10 +61,18 @@ class PolicyIteration:
     def step(self, mdp, state, ctx):
         v = _bellman.evaluate_policy(mdp, state.policy, undiscounted=ctx.undiscounted)
         if ctx.undiscounted:
-            q = _bellman.q_values_extended(mdp, v)
+            # An improper policy's -inf states are scored as a huge finite loss, so that the
+            # greedy step prefers actions less likely to reach them (with slip, every action
+            # may reach one, and -inf would tie them all); proper policies then spread out
+            # from the exits one improvement at a time.
+            big = jnp.finfo(v.dtype).max / (8 * v.shape[-1])
+            q = _bellman.q_values_extended(mdp, jnp.where(v == -jnp.inf, -big, v))
         else:
             q = _bellman.q_values(mdp, v)
-        new_policy = _improve(q, state.policy)
+        finite_v = jnp.where(jnp.isfinite(v), v, 0.0)
+        finite_r = jnp.where(jnp.isfinite(mdp.rewards), mdp.rewards, 0.0)
+        scale = jnp.max(jnp.abs(finite_v)) + jnp.max(jnp.abs(finite_r))
+        new_policy = _improve(q, state.policy, scale)
         stable = jnp.all(new_policy == state.policy)
         return PIState(new_policy, v, q, stable)
 
@@ -83,5 +91,6 @@ class PolicyIteration:
         residual = jnp.max(jnp.abs(d))
         g = mdp.discount
         bound = jnp.where(g < 1, residual / jnp.where(g < 1, 1 - g, 1), jnp.inf)
-        policy = jnp.where(state.stable, state.policy, jnp.argmax(state.q, -1)).astype(jnp.int32)
+        greedy = jnp.argmax(state.q, -1).astype(jnp.int32)
+        policy = jnp.where(state.stable, state.policy, greedy)
         return SolverResult(state.values, state.q, policy, residual, bound)

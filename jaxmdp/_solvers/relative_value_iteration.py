@@ -90,6 +90,9 @@ class RelativeValueIteration:
     state-dependent gain end with `Status.MAX_ITERATIONS`. Float32: a span at the
     resolution of `T h` gives `Status.PRECISION_LIMITED`.
 
+    Gradients through `jaxmdp.solve` / `jaxmdp.solve_average_reward` are not implemented
+    (differentiating raises `NotImplementedError`).
+
     Attributes:
       tol: accuracy target (> 0) for the gain interval's width span(d).
       tau: aperiodicity transform in (0, 1] (a leaf); 1 = plain RVI (may oscillate on
@@ -100,6 +103,10 @@ class RelativeValueIteration:
     tol: float = 1e-6
     tau: float = 0.5
     ref_state: int = 0
+
+    # The average-reward fixed point is not a discounted Bellman equation: the implicit-
+    # gradient rule of `jaxmdp.solve` refuses (NotImplementedError) rather than guess.
+    implicit_policy = None
 
     def __post_init__(self):
         check_tol("tol", self.tol)

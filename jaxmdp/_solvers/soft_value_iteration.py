@@ -36,9 +36,17 @@ class SoftVIState(NamedTuple):
 
 
 def soft_max(q: jax.Array, temperature) -> jax.Array:
-    """`[S]` tau * logsumexp(q / tau) over actions for ONE MDP (scalar tau); `-inf` adds 0."""
+    """`[S]` tau * logsumexp(q / tau) over actions for ONE MDP (scalar tau); `-inf` adds 0.
+
+    The sum over actions is a dot product with ones, not a reduction: under `vmap` XLA keeps
+    a dot's summation order, so a batch member equals its own solve bit for bit.
+    """
     t = jnp.asarray(temperature, q.dtype)
-    return t * jax.nn.logsumexp(q / t, axis=-1)
+    z = q / t
+    m = jnp.max(z, axis=-1)
+    e = jnp.exp(z - m[:, None])  # -inf entries (unavailable actions) give exactly 0
+    ones = jnp.ones(z.shape[-1], z.dtype)
+    return t * (m + jnp.log(jnp.dot(e, ones, precision=jax.lax.Precision.HIGHEST)))
 
 
 def soft_policy(q_values: jax.Array, temperature) -> jax.Array:
@@ -83,11 +91,20 @@ class SoftValueIteration:
     index on ties), a deterministic summary only. The soft-optimal (stochastic) policy is
     `jaxmdp.soft_policy(solution.q_values, temperature)`, `[..., S, A]`.
 
+    Discount 1: the entropy bonus (up to `temperature * log(#available actions)` per step)
+    keeps accruing in any absorbing state with several available actions, so such problems
+    have no finite soft value (the solve ends with `MAX_ITERATIONS` or `NONFINITE`); give
+    terminal states a single available action.
+
     As `temperature -> 0` the solution tends to the hard one:
     `0 <= V*_tau - V* <= temperature * log(A) / (1 - g)`.
 
-    Gradients: the operator is smooth, so the fixed point is differentiable everywhere
-    (no ties); its Jacobian is `(I - g P_pi)^-1` for the stochastic softmax policy pi.
+    Gradients (`jax.grad` / `jax.jacfwd` through `jaxmdp.solve`, by the implicit function
+    theorem, `jaxmdp._implicit`): the operator is smooth, so the soft values are
+    differentiable everywhere (no ties). At the fixed point dV(s) = sum_a pi(a | s) dQ(s, a)
+    with pi the softmax policy, so the system is `(I - g P_pi) dV = sum_a pi(a | .) dQ_partial`
+    with `P_pi = sum_a pi(a | .) P(., a, .)` (`implicit_policy` below). The temperature gets
+    no gradient (solver hyperparameters never do).
 
     Attributes:
       temperature: tau > 0 (a leaf: sweepable without recompiling).
@@ -122,3 +139,7 @@ class SoftValueIteration:
         policy = jnp.argmax(state.q, axis=-1).astype(jnp.int32)
         residual = _stopping.statistic(state.stats, mdp.discount, self.rule)
         return SolverResult(values, q, policy, residual, bound)
+
+    def implicit_policy(self, mdp, result):
+        """`[S, A]` softmax policy: dV(s) = sum_a pi(a | s) dQ(s, a) at the soft fixed point."""
+        return soft_policy(result.q_values, self.temperature)

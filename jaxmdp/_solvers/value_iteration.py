@@ -35,17 +35,22 @@ class ValueIteration:
 
     Guarantee (g < 1, exact arithmetic): returned `values` and `q_values` are within `tol / 2`
     of V*, Q* in the sup norm, and `policy` is `tol`-optimal. `error_bound` reports the bound
-    actually certified. In float32, a `tol` below the resolution of the values (about
-    `4 * 1.2e-7 * max|V|` on the differences) cannot be certified: the solve stops when the
-    differences reach that floor and reports `Status.PRECISION_LIMITED` with the bound reached,
-    instead of looping to `max_iters` or claiming `tol`.
+    actually certified (`c * span(d) / 2`).
+
+    Finite precision: rounding inside the Bellman operator leaves a few ulp of max|V| of noise
+    in d (float32: ulp(280) = 3e-5), so an explicit `tol` whose threshold lies below that cannot
+    be certified. The solve then stops once the differences reach that floor (1 ulp, or 16 ulp
+    without progress for two sweeps) and reports `Status.PRECISION_LIMITED` with the bound
+    reached in `error_bound`, instead of looping to `max_iters` or claiming `tol`.
 
     Attributes:
-      tol: accuracy target (> 0) in the sup norm, see above.
+      tol: accuracy target (> 0) in the sup norm, see above. `None` (default): 1e-6 where the
+        dtype can certify it, else the tightest bound it can (status SUCCESS either way;
+        `error_bound` tells which).
       rule: `"span"` or `"sup"` (static).
     """
 
-    tol: float = 1e-6
+    tol: float | None = None
     rule: str = "span"
 
     def __post_init__(self):
@@ -55,12 +60,18 @@ class ValueIteration:
 
     def init(self, mdp, values0, ctx):
         q = jnp.zeros(mdp.rewards.shape, values0.dtype)
-        return VIState(values0, q, _stopping.initial_stats(values0.dtype))
+        return VIState(values0, q, _stopping.initial_stats(values0.dtype, track_stall=True))
 
     def step(self, mdp, state, ctx):
         q = _bellman.q_values(mdp, state.values)
         new = jnp.max(q, axis=-1)
-        return VIState(new, q, _stopping.diff_stats(new, state.values))
+        return VIState(
+            new,
+            q,
+            _stopping.diff_stats(
+                new, state.values, prev=state.stats, discount=mdp.discount, rule=self.rule
+            ),
+        )
 
     def status(self, mdp, state, ctx):
         return _stopping.status(state.stats, state.values, mdp.discount, self.tol, self.rule)

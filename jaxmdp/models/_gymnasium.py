@@ -23,6 +23,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmdp._construct import make_mdp
 from jaxmdp._mdp import MDP
 
 _GYM_MISSING = (
@@ -80,7 +81,13 @@ def _is_absorbing(outcomes_by_action, s: int) -> bool:
 
 
 def from_gymnasium(
-    env, discount, *, return_info: bool = False, make_kwargs: Mapping | None = None
+    env,
+    discount,
+    *,
+    return_info: bool = False,
+    make_kwargs: Mapping | None = None,
+    validate: bool = True,
+    dtype=None,
 ) -> MDP | tuple[MDP, GymnasiumInfo]:
     """Builds the MDP of a Gymnasium tabular environment from its transition table.
 
@@ -94,6 +101,8 @@ def from_gymnasium(
       discount: `[...]` gamma.
       return_info: also return a `GymnasiumInfo` with the state mapping.
       make_kwargs: keyword arguments for `gymnasium.make` when `env` is an id.
+      validate: check the result with `jaxmdp.validate_mdp`.
+      dtype: float dtype of the result (default: JAX's default float).
 
     Returns:
       The `MDP` (`transitions [S, A, S]`, `rewards [S, A]`, in JAX's default float dtype),
@@ -128,17 +137,15 @@ def from_gymnasium(
     available[extra] = True
     transitions[extra, :, extra] = 1.0
     # Unavailable actions keep a valid (self-loop) row so the MDP stays stochastic.
-    idle = ~available
-    transitions[idle.nonzero() + (idle.nonzero()[0],)] = 1.0
-    rewards[idle] = -np.inf
+    idle_s, idle_a = np.nonzero(~available)
+    transitions[idle_s, idle_a, idle_s] = 1.0
+    rewards[idle_s, idle_a] = -np.inf
     if not transitions[:num_env_states, :, extra].any():
         num_states = num_env_states
         transitions = transitions[:num_states, :, :num_states]
         rewards = rewards[:num_states]
-    dtype = jnp.result_type(float)
-    mdp = MDP(
-        jnp.asarray(transitions, dtype), jnp.asarray(rewards, dtype), jnp.asarray(discount, dtype)
-    )
+    dtype = jnp.result_type(float) if dtype is None else dtype
+    mdp = make_mdp(transitions, rewards, discount, validate=validate, dtype=dtype)
     if return_info:
         info = GymnasiumInfo(num_env_states, extra if num_states > num_env_states else None)
         return mdp, info

@@ -1,0 +1,312 @@
+"""`jaxmdp.sweep`: labelled grids of solves, shared transitions, chunking, tables, memory."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+import jaxmdp
+from jaxmdp import models
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def lecture(step_reward, discount):
+    return models.gridworld(step_reward=step_reward, slip=0.2, discount=discount)
+
+
+def lecture_slip(step_reward, discount, slip):
+    return models.gridworld(step_reward=step_reward, slip=slip, discount=discount)
+
+
+# -- optimised-HLO reading (shapes of dots and of every instruction) -----------------------
+
+_INSTR = re.compile(r"^\s*(?:ROOT\s+)?(%[\w.\-]+) = \w+\[([\d,]*)\]")
+_DOT = re.compile(r"= \w+\[([\d,]*)\][^=]*? dot\((%[\w.\-]+), (%[\w.\-]+)\)")
+
+
+def _dims(text):
+    return tuple(int(d) for d in text.split(",") if d)
+
+
+def hlo_shapes(hlo):
+    return {m.group(1): _dims(m.group(2)) for m in map(_INSTR.match, hlo.splitlines()) if m}
+
+
+def hlo_dots(hlo):
+    shapes = hlo_shapes(hlo)
+    return [(_dims(m.group(1)), shapes[m.group(2)], shapes[m.group(3)]) for m in _DOT.finditer(hlo)]
+
+
+def is_shared_backup(dot, S, A, B):
+    """`[S*A, S] x [S, B]` (any operand order/layout): P enters once, V carries the batch."""
+    _, lhs, rhs = dot
+    for p, v in ((lhs, rhs), (rhs, lhs)):
+        if int(np.prod(p)) == S * A * S and B not in p and B in v and S in v:
+            return True
+    return False
+
+
+# -- the issue's headline: 10,000 grid worlds in one call --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lecture_10k():
+    with jax.enable_x64(True):
+        steps = np.linspace(-2.0, 0.0, 1000)
+        discounts = np.linspace(0.91, 1.0, 10)
+        result = jaxmdp.sweep(lecture, step_reward=steps, discount=discounts)
+        # per-variant solves of a subset (same program for every call: new numbers only)
+        rng = np.random.default_rng(0)
+        picks = [(0, 0), (999, 9), (0, 9), (999, 0)] + [
+            (int(i), int(j))
+            for i, j in zip(rng.integers(0, 1000, 24), rng.integers(0, 10, 24), strict=True)
+        ]
+        singles = {(i, j): jaxmdp.solve(lecture(steps[i], discounts[j])) for i, j in picks}
+    return result, singles
+
+
+def test_sweep_of_10000_gridworlds_matches_per_variant_solves(lecture_10k):
+    result, singles = lecture_10k
+    assert result.shape == (1000, 10) and result.size == 10_000
+    assert result.names == ("step_reward", "discount")
+    assert result.axes["discount"][-1] == 1.0
+    assert result.values.shape == (1000, 10, 11) and result.q_values.shape == (1000, 10, 11, 4)
+    assert result.values.dtype == np.float64
+    assert result.ok.all(), result.summary()
+    assert result.depends == {
+        "transitions": (),
+        "rewards": ("step_reward",),
+        "discount": ("discount",),
+    }
+    tol = jaxmdp.ValueIteration().tol
+    for (i, j), single in singles.items():
+        assert int(single.status) == result.status[i, j] == jaxmdp.Status.SUCCESS
+        # both within tol/2 of V* (discount < 1); at discount 1 both stop at max|d| < tol
+        np.testing.assert_allclose(result.values[i, j], single.values, atol=tol, rtol=0)
+        # the sweep's policy is tol-optimal under the single solve's Q
+        q = np.asarray(single.q_values)
+        chosen = np.take_along_axis(q, result.policy[i, j][:, None], axis=1)[:, 0]
+        assert np.all(chosen >= q.max(axis=1) - tol), (i, j)
+
+
+def test_summary_reports_policy_changes(lecture_10k):
+    result, _ = lecture_10k
+    labels, policies = result.distinct_policies()
+    assert labels.shape == (1000, 10) and (labels >= 0).all()
+    assert 2 <= len(policies) <= 20
+    changes = result.policy_changes("step_reward")
+    assert changes and all(0 <= i < 999 and 1 <= n <= 10 for i, n in changes)
+    text = result.summary()
+    assert f"{len(policies)} distinct optimal policies" in text
+    assert "Along step_reward" in text and "discount=1:" in text
+    assert "All members converged" in text
+
+
+# -- sharing and what XLA runs -------------------------------------------------------------
+
+
+def test_backup_is_one_matrix_matrix_product_in_optimised_hlo():
+    S, A, B = 11, 4, 60
+    lowered = jaxmdp.lower_sweep(
+        lecture, step_reward=np.linspace(-2, 0, 20), discount=np.linspace(0.9, 1, 3)
+    )
+    hlo = lowered.compile().as_text()
+    dots = hlo_dots(hlo)
+    assert any(is_shared_backup(d, S, A, B) for d in dots), dots
+    # no instruction of the program holds B copies of the transitions
+    sizes = {int(np.prod(s)) for s in hlo_shapes(hlo).values()}
+    assert B * S * A * S not in sizes
+
+
+def test_batched_transitions_are_detected_and_do_materialise():
+    """The contrast: sweeping `slip` makes the transitions per member (and the check sees it)."""
+    S, A, B = 11, 4, 8
+    axes = dict(
+        step_reward=np.array([-1.0, -0.5]), discount=np.array([0.9, 1.0]), slip=np.array([0.1, 0.3])
+    )
+    hlo = jaxmdp.lower_sweep(lecture_slip, **axes).compile().as_text()
+    assert B * S * A * S in {int(np.prod(s)) for s in hlo_shapes(hlo).values()}
+    assert not any(is_shared_backup(d, S, A, B) for d in hlo_dots(hlo))
+
+
+@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK), reason="needs Linux /proc")
+def test_shared_sweep_memory_far_below_the_copies():
+    """1,024 variants of one 128-state, 8-action MDP: copies would take 512 MiB."""
+    code = (
+        "import json; from benchmarks.sweep_memory import measure; "
+        "m = measure(128, 8, 32); m.pop('dots'); print(json.dumps(m))"
+    )
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    m = json.loads(proc.stdout.strip().splitlines()[-1])
+    copies = m["copies_bytes"]
+    assert copies == 1024 * 128 * 8 * 128 * 4
+    assert m["status_ok"] == 1024
+    assert m["peak_reset"]
+    assert m["peak_increase_bytes"] < copies / 4, m
+    assert m["xla_temp_bytes"] + m["xla_output_bytes"] < copies / 8, m
+    assert m["largest_array_elements"] < m["copy_elements"] / 64, m
+    assert m["xla_temp_bytes_if_copied"] >= copies  # the contrast really would copy
+
+
+# -- chunking ------------------------------------------------------------------------------
+
+
+def assert_same_solutions(a, b):
+    for name in jaxmdp.Solution._fields:
+        np.testing.assert_array_equal(
+            getattr(a.solution, name), getattr(b.solution, name), err_msg=name
+        )
+
+
+def test_chunked_equals_unchunked_with_shared_transitions():
+    """Chunks are whole tiles of 64 members, so every member gets the same bits."""
+    axes = dict(step_reward=np.linspace(-2, 0, 50), discount=np.array([0.9, 0.99, 1.0]))
+    solver = jaxmdp.ValueIteration(tol=1e-3)
+    whole = jaxmdp.sweep(lecture, solver, **axes)
+    assert (whole.num_chunks, whole.chunk_size) == (1, 192)  # 150 members, padded to tiles
+    assert whole.depends["transitions"] == ()
+    chunked = jaxmdp.sweep(lecture, solver, chunk_size=70, progress=False, **axes)
+    assert (chunked.num_chunks, chunked.chunk_size) == (3, 64)
+    assert_same_solutions(chunked, whole)
+    # automatic chunking from a memory budget that fits about 100 members
+    shared_p = 2 * 11 * 4 * 11 * 4  # the estimate's shared part: transitions (+ a temporary)
+    auto = jaxmdp.sweep(
+        lecture, solver, memory_limit=shared_p + 100 * whole.bytes_per_member, **axes
+    )
+    assert (auto.num_chunks, auto.chunk_size) == (3, 64)
+    assert_same_solutions(auto, whole)
+
+
+def test_chunked_equals_unchunked_with_batched_transitions():
+    axes = dict(
+        step_reward=np.linspace(-2, 0, 13),
+        discount=np.array([0.9, 0.99, 1.0]),
+        slip=np.array([0.1, 0.2]),
+    )
+    solver = jaxmdp.ValueIteration(tol=1e-3)
+    whole = jaxmdp.sweep(lecture_slip, solver, **axes)
+    assert whole.depends["transitions"] == ("slip",)
+    assert (whole.num_chunks, whole.chunk_size) == (1, 78)
+    chunked = jaxmdp.sweep(lecture_slip, solver, chunk_size=7, progress=False, **axes)
+    assert chunked.num_chunks == 12 and chunked.chunk_size == 7
+    auto = jaxmdp.sweep(lecture_slip, solver, memory_limit=20 * whole.bytes_per_member, **axes)
+    assert auto.num_chunks == 4 and auto.chunk_size == 20
+    assert_same_solutions(chunked, whole)
+    assert_same_solutions(auto, whole)
+
+
+def test_memory_error_names_the_estimate():
+    with pytest.raises(MemoryError, match=r"MiB.*S=11, A=4.*transitions shared"):
+        jaxmdp.sweep(
+            lecture, step_reward=np.array([-1.0]), discount=np.array([0.9]), memory_limit=1000
+        )
+
+
+def test_progress_bar_for_several_chunks(capsys):
+    pytest.importorskip("tqdm")
+    jaxmdp.sweep(
+        lecture,
+        jaxmdp.ValueIteration(tol=1e-3),
+        chunk_size=7,
+        step_reward=np.linspace(-2, 0, 13),
+        discount=np.array([0.9, 0.99, 1.0]),
+    )
+    assert "39/39" in capsys.readouterr().err
+
+
+# -- the result object -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small():
+    return jaxmdp.sweep(
+        lecture,
+        jaxmdp.ValueIteration(tol=1e-3),
+        step_reward=np.linspace(-2, 0, 13),
+        discount=np.array([0.9, 0.99, 1.0]),
+    )
+
+
+def test_fields_are_indexed_by_the_axes_in_order(small):
+    assert small.shape == (13, 3)
+    i, j = 4, 2
+    single = jaxmdp.solve(
+        lecture(small.axes["step_reward"][i], small.axes["discount"][j]),
+        jaxmdp.ValueIteration(tol=1e-3),
+    )
+    np.testing.assert_allclose(small.values[i, j], single.values, atol=1e-3)
+    assert small.solution.values is small.values
+    assert small.status.shape == small.num_iters.shape == small.residual.shape == (13, 3)
+
+
+def test_to_table_columns_and_rows(small):
+    cols = small.to_table()
+    assert list(cols)[:2] == ["step_reward", "discount"]
+    assert {"status", "status_name", "num_iters", "residual", "error_bound", "policy"} <= set(cols)
+    assert all(len(v) == 39 for v in cols.values())
+    # row-major: the last axis varies fastest
+    np.testing.assert_array_equal(cols["discount"][:3], small.axes["discount"])
+    assert cols["step_reward"][3] == small.axes["step_reward"][1]
+    assert cols["policy"][5] == " ".join(map(str, small.policy[1, 2]))
+    rows = small.to_table(values=True, rows=True)
+    assert len(rows) == 39 and rows[5]["policy"] == tuple(small.policy[1, 2].tolist())
+    assert rows[5]["value_0"] == pytest.approx(float(small.values[1, 2, 0]))
+    assert rows[0]["status_name"] == "SUCCESS"
+
+
+def test_save_writes_npz_and_csv_and_loads_back(small, tmp_path):
+    npz, csv_path = small.save(tmp_path / "out" / "sweep.csv")
+    assert npz.endswith("sweep.npz") and csv_path.endswith("sweep.csv")
+    with open(csv_path) as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 39
+    assert float(table[4]["step_reward"]) == small.axes["step_reward"][1]
+    assert float(table[4]["value_3"]) == float(small.values[1, 1, 3])
+    back = jaxmdp.SweepResult.load(npz)
+    assert back.names == small.names and back.shape == small.shape
+    for name in jaxmdp.Solution._fields:
+        np.testing.assert_array_equal(getattr(back.solution, name), getattr(small.solution, name))
+
+
+# -- arguments -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({}, "at least one axis"),
+        ({"step_reward": np.zeros((2, 2))}, "1-D"),
+        ({"step_reward": np.array([])}, "non-empty"),
+        ({"step_reward": np.array(["a"])}, "numeric"),
+        ({"status": np.array([1.0])}, "reserved"),
+        ({"step_reward": np.array([1.0]), "chunk_size": 0}, "chunk_size"),
+        ({"step_reward": np.array([1.0]), "max_iters": 0}, "max_iters"),
+    ],
+)
+def test_bad_arguments_raise_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        jaxmdp.sweep(lambda step_reward: lecture(step_reward, 0.9), **kwargs)
+
+
+def test_builder_must_return_one_mdp():
+    def batched(step_reward):
+        return models.gridworld(step_reward=step_reward * np.ones(2))
+
+    with pytest.raises(ValueError, match="ONE MDP"):
+        jaxmdp.sweep(batched, step_reward=np.array([1.0]))
+    with pytest.raises(TypeError, match="must return a jaxmdp.MDP"):
+        jaxmdp.sweep(lambda step_reward: step_reward, step_reward=np.array([1.0]))
