@@ -113,6 +113,7 @@ def measure(num_states: int = 256, num_actions: int = 8, side: int = 64) -> dict
         "A": A,
         "B": B,
         "chunks": result.num_chunks,
+        "tile": result.tile_size,
         "status_ok": int(result.ok.sum()),
         "max_iters": int(result.num_iters.max()),
         "copies_bytes": B * S * A * S * itemsize,
@@ -157,9 +158,10 @@ ValueIteration(tol=1e-2): {m["status_ok"]:,} succeeded, at most {m["max_iters"]}
 {m["xla_argument_bytes"] / mib:.2f} / {m["xla_output_bytes"] / mib:.1f} / \
 {m["xla_temp_bytes"] / mib:.1f} MiB |
 | XLA temporaries of the same sweep with the transitions made to depend on a parameter \
-(compiled, not run) | {m["xla_temp_bytes_if_copied"] / gib:.2f} GiB |
-| largest array in the optimised HLO | {m["largest_array_elements"]:,} elements \
-(a copy: {m["copy_elements"]:,}) |
+(compiled, not run; the sweep works in tiles of {m["tile"]} members, so even then only one \
+tile's copies exist at a time) | {m["xla_temp_bytes_if_copied"] / mib:.1f} MiB |
+| largest array in the optimised HLO (the `[B, S, A]` Q output) | \
+{m["largest_array_elements"]:,} elements (the copies: {m["copy_elements"]:,}) |
 
 Peak measured as VmHWM after resetting it through /proc/self/clear_refs
 (reset worked: {m["peak_reset"]}); the process held {m["rss_before_bytes"] / mib:.0f} MiB before.
@@ -167,7 +169,10 @@ Compile {m["compile_s"]:.1f} s, run {m["run_s"]:.2f} s.
 
 The backup in the optimised HLO (`jaxmdp.lower_sweep(...).compile().as_text()`): dot
 instructions as `result = dot(lhs, rhs)` shapes. `[{m["A"] * m["S"]}, {m["S"]}] x \
-[{m["S"]}, {m["B"]}]` is the batched backup, one matrix-matrix product:
+[{m["S"]}, {m["tile"]}]` is the batched backup of a tile of {m["tile"]} members, one \
+matrix-matrix product (the sweep solves its {m["B"]:,} members as \
+{-(-m["B"] // m["tile"])} tiles, one after the other, each stopping when its members have \
+converged):
 
 {dots}
 """

@@ -9,15 +9,20 @@ How it works:
    shared: it goes through `jax.vmap(builder, out_axes=None)` unbatched, and `jaxmdp.solve`
    keeps it unbatched, so every backup is one `[S*A, S] x [S, B]` matrix-matrix product
    instead of `B` matrix-vector products over `B` copies of the transitions.
-3. Build and solve run in ONE jitted program per chunk: `vmap(builder)` then `solve`.
-4. Chunks: the batch is cut into equal chunks that fit in memory (an estimate, below); the
-   last one is padded, so one compiled program serves them all. Members are independent, so
-   chunked and unchunked runs give the same results, bit for bit: with shared transitions
-   the chunks (per device) are multiples of 64 members, unchunked runs included, because XLA
-   picks the kernel tiles of the `[S*A, S] x [S, chunk]` product by its size and a member's
-   last bits depend on the tile it lands in (see `_TILE`).
-5. Devices: with several devices the chunk's batch axis is sharded across them
-   (`jax.sharding.Mesh` + `NamedSharding`, batch padded to a multiple of the device count).
+3. Build and solve run in ONE jitted program per chunk. Inside, the chunk is cut into tiles
+   of a fixed size (`_TILE`: 256 members on CPU, 8192 on accelerators, or the whole sweep if
+   smaller) solved one after the other (`lax.map`); each tile is `vmap(builder)` then
+   `solve`, so a tile whose members have all converged stops early.
+4. Chunks: the batch is cut into equal chunks (whole numbers of tiles) that fit in memory (an
+   estimate, below); the last one is padded, so one compiled program serves them all.
+5. Devices: with several devices each chunk's tiles are split across them (`jax.shard_map`
+   over a `jax.sharding.Mesh`, batch padded to whole tiles per device).
+
+Exactness: every member is computed by the same tile program at the same position in its
+tile whatever the chunking and the number of devices, so chunked, unchunked, single- and
+multi-device runs give identical results, bit for bit. (Without fixed tiles they would not:
+XLA picks the kernel of the `[S*A, S] x [S, N]` product by N, and a member's last bits depend
+on it.) Only when memory cannot hold one full tile is the tile made smaller.
 
 Several hosts: call `jax.distributed.initialize()` on every host before `sweep` (same program,
 same arguments on every process). `jax.devices()` then lists the devices of all hosts, the
@@ -49,11 +54,12 @@ _LEAVES = MDP._fields  # ("transitions", "rewards", "discount")
 # (and holds the results); device memory is the sweep's own but XLA needs scratch space.
 _HOST_FRACTION = 0.5
 _DEVICE_FRACTION = 0.8
-# With shared transitions the backup is one `[S*A, S] x [S, chunk]` product; XLA picks its
-# kernel tiles by the size of `chunk`, and a member's last bits depend on the tile it lands
-# in. Chunks (per device) that are multiples of this size, aligned on it, give every member
-# the same tile whatever the chunking, so chunked, unchunked and sharded runs agree exactly.
-_TILE = 64
+# Members per tile (see the module docstring): large enough for an efficient matrix product,
+# small enough that converged tiles stop early; accelerators need wide products to be busy.
+_TILE = {"cpu": 256}
+_TILE_ACCELERATOR = 8192
+# With `progress=True` and no chunk_size, the sweep runs in about this many chunks.
+_PROGRESS_CHUNKS = 20
 
 
 # -- which MDP leaves depend on which swept parameters ---------------------------------------
@@ -131,36 +137,52 @@ class _Spec(NamedTuple):
     names: tuple[str, ...]
     batched: tuple[bool, bool, bool]  # per MDP leaf: carries the batch axis
     max_iters: int
-    sharding: Any  # NamedSharding of the batch axis, or None on one device
+    tile: int  # members per tile
+    mesh: Any  # jax.sharding.Mesh with one axis "batch", or None on one device
+
+
+def _solve_tiles(params, solver, spec: _Spec) -> Solution:
+    """Solves `[k * tile]` members as k tiles, one after the other."""
+    out_axes = MDP(*(0 if b else None for b in spec.batched))
+
+    def one_tile(p):
+        build = functools.partial(_call_builder, spec.builder, spec.names)
+        mdp = jax.vmap(lambda *q: build(q), out_axes=out_axes)(*p)
+        # one device per tile: the sweep does its own splitting across devices
+        return solve(mdp, solver, max_iters=spec.max_iters, devices=jax.local_devices()[:1])
+
+    out = jax.lax.map(one_tile, tuple(x.reshape(-1, spec.tile) for x in params))
+    return Solution(*(x.reshape((-1, *x.shape[2:])) for x in out))
 
 
 @functools.partial(jax.jit, static_argnames=("spec",))
 def _build_and_solve(params, solver, *, spec: _Spec) -> Solution:
-    out_axes = MDP(*(0 if b else None for b in spec.batched))
-    build = functools.partial(_call_builder, spec.builder, spec.names)
-    mdp = jax.vmap(lambda *p: build(p), out_axes=out_axes)(*params)
-    if spec.sharding is not None:
-        mdp = MDP(
-            *(
-                jax.lax.with_sharding_constraint(x, spec.sharding) if b else x
-                for x, b in zip(mdp, spec.batched, strict=True)
-            )
-        )
-    return solve(mdp, solver, max_iters=spec.max_iters)
+    if spec.mesh is None:
+        return _solve_tiles(params, solver, spec)
+    batch, replicated = jax.sharding.PartitionSpec("batch"), jax.sharding.PartitionSpec()
+    per_device = jax.shard_map(
+        functools.partial(_solve_tiles, spec=spec),
+        mesh=spec.mesh,
+        in_specs=(batch, replicated),
+        out_specs=batch,
+        check_vma=False,
+    )
+    return per_device(params, solver)
 
 
 # -- memory ------------------------------------------------------------------------------------
 
 
-def member_bytes(
+def _member_bytes(
     num_states: int, num_actions: int, itemsize: int, *, transitions_batched: bool, solver
 ) -> int:
     """Estimated device bytes one batch member needs while a sweep runs.
 
     Counts the rewards, the solver state (values, Q, the next Q, the stopping statistics)
-    with the loop's double buffering, the outputs, the member's own transitions when they
-    are batched (the builder's result plus one intermediate), and for policy iteration
-    (or an unknown solver) the `[S, S]` matrices of the exact policy evaluation.
+    with the loop's double buffering, the member's own transitions when they are batched
+    (the builder's result plus one intermediate), and for policy iteration (or an unknown
+    solver) the `[S, S]` matrices of the exact policy evaluation. Needed for the members of
+    one tile at a time; the results (`_result_bytes`) for a whole chunk.
     """
     S, A = num_states, num_actions
     n = 8 * S + 6 * S * A + 16
@@ -171,7 +193,8 @@ def member_bytes(
     return n * itemsize
 
 
-def _host_result_bytes(num_states, num_actions, itemsize) -> int:
+def _result_bytes(num_states, num_actions, itemsize) -> int:
+    """Bytes of one member's `Solution`."""
     S, A = num_states, num_actions
     return itemsize * (S + S * A + 2) + 4 * (S + 2)
 
@@ -193,7 +216,7 @@ def _host_available() -> int:
 def _device_budget(devices) -> tuple[int, str]:
     """Bytes the sweep may use on each device, and where that figure came from."""
     stats = []
-    for d in devices:
+    for d in [d for d in devices if d.process_index == jax.process_index()]:
         try:
             stats.append(d.memory_stats())
         except Exception:  # noqa: BLE001 - backends without stats
@@ -212,8 +235,8 @@ def _device_budget(devices) -> tuple[int, str]:
 
 
 def _plan_chunks(size: int, limit: int, unit: int) -> tuple[int, int]:
-    """`(chunk, num_chunks)`: equal chunks, multiples of `unit`, of at most `limit` members
-    (at least one unit), padding the sweep to `num_chunks * chunk` members."""
+    """`(chunk, num_chunks)`: equal chunks, whole numbers of `unit` (tiles on all devices),
+    of at most `limit` members (at least one unit), covering `size` members with padding."""
     limit = max(limit // unit * unit, unit)
     one = -(-size // unit) * unit
     if limit >= one:
@@ -265,7 +288,6 @@ class _Setup(NamedTuple):
     spec: _Spec
     devices: list
     depends: dict[str, tuple[str, ...]]
-    shapes: MDP
     bytes_per_member: int
 
 
@@ -292,7 +314,7 @@ def _as_axes(axes: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return out
 
 
-def _setup(builder, solver, chunk_size, max_iters, devices, memory_limit, axes) -> _Setup:
+def _setup(builder, solver, chunk_size, max_iters, devices, memory_limit, progress, axes) -> _Setup:
     if not callable(builder):
         raise TypeError(f"builder must be callable (params -> MDP); got {type(builder).__name__}.")
     if not (isinstance(max_iters, (int, np.integer)) and max_iters >= 1):
@@ -310,7 +332,8 @@ def _setup(builder, solver, chunk_size, max_iters, devices, memory_limit, axes) 
 
     S, A = shapes.rewards.shape
     item = np.dtype(shapes.rewards.dtype).itemsize
-    per = member_bytes(S, A, item, transitions_batched=batched[0], solver=solver)
+    per = _member_bytes(S, A, item, transitions_batched=batched[0], solver=solver)
+    out = _result_bytes(S, A, item)  # a member's outputs, kept for the whole chunk
     fixed = sum(
         2 * math.prod(getattr(shapes, leaf).shape) * item
         for leaf, b in zip(_LEAVES, batched, strict=True)
@@ -319,56 +342,56 @@ def _setup(builder, solver, chunk_size, max_iters, devices, memory_limit, axes) 
     if memory_limit is None:
         budget, source = _device_budget(devs)
         if devs[0].platform == "cpu":  # the results accumulate in the same RAM
-            budget -= _host_result_bytes(S, A, item) * size // n_dev
+            budget -= out * size // n_dev
     else:
         budget, source = int(memory_limit), f"memory_limit={int(memory_limit):,} bytes"
     room = budget - fixed
-    if room < per:
+    if room < per + out:
         raise MemoryError(
             f"this sweep cannot fit even one MDP per device: each member needs about "
-            f"{_mib(per)} (S={S}, A={A}, {np.dtype(shapes.rewards.dtype).name}, transitions "
-            f"{'batched' if batched[0] else 'shared'}) plus {_mib(fixed)} shared, but the budget "
-            f"is {_mib(max(budget, 0))} per device ({source})."
+            f"{_mib(per + out)} (S={S}, A={A}, {np.dtype(shapes.rewards.dtype).name}, "
+            f"transitions {'batched' if batched[0] else 'shared'}) plus {_mib(fixed)} shared, "
+            f"but the budget is {_mib(max(budget, 0))} per device ({source})."
         )
-    fits = room // per * n_dev
+    # One tile's working state plus the outputs of a whole chunk must fit on each device.
+    full_tile = min(_TILE.get(devs[0].platform, _TILE_ACCELERATOR), size)
+    tile = min(full_tile, room // (per + out))
+    tiles_fit = (room - tile * per) // (tile * out) * n_dev  # tiles per chunk, all devices
     if chunk_size is not None:
         if not (isinstance(chunk_size, (int, np.integer)) and chunk_size >= 1):
             raise ValueError(f"chunk_size must be an int >= 1; got {chunk_size!r}.")
-        if min(chunk_size, size) > fits:
+        if -(-min(chunk_size, size) // tile) > tiles_fit:
             warnings.warn(
-                f"chunk_size={chunk_size} exceeds the {fits} members estimated to fit in "
-                f"memory ({_mib(per)} each; {source}).",
+                f"chunk_size={chunk_size} exceeds the {tiles_fit * tile} members estimated to "
+                f"fit in memory ({_mib(per)} of working state per member in tiles of {tile}, "
+                f"{_mib(out)} of results per member; {source}).",
                 ResourceWarning,
                 stacklevel=3,
             )
-    # Chunks are multiples of `unit` (tiles of `_TILE` members per device when the
-    # transitions are shared), the unchunked run included, so that each member lands in the
-    # same kind of matrix-product tile whatever the chunking (see `_TILE`).
-    unit = n_dev * (1 if batched[0] else _TILE)
-    if fits < unit:  # not even one tile fits: exactness across chunkings is not promised
-        unit = n_dev
-    limit = fits if chunk_size is None else max(int(chunk_size), unit)
-    chunk, num_chunks = _plan_chunks(size, limit, unit)
+        limit = int(chunk_size)
+    else:
+        limit = tiles_fit * tile
+        if progress:  # several chunks so that the bar moves (same program, same results)
+            limit = min(limit, -(-size // _PROGRESS_CHUNKS))
+    chunk, num_chunks = _plan_chunks(size, limit, tile * n_dev)
     total = num_chunks * chunk
     grids = np.meshgrid(*axes.values(), indexing="ij")
     flat = [
         np.pad(g.reshape(-1).astype(d), (0, total - size), mode="edge")
         for g, d in zip(grids, dtypes, strict=True)
     ]
-    sharding = None
-    if n_dev > 1:
-        mesh = jax.sharding.Mesh(np.array(devs), ("batch",))
-        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
-    spec = _Spec(builder, names, batched, int(max_iters), sharding)
-    return _Setup(axes, flat, size, chunk, num_chunks, spec, devs, depends, shapes, per)
+    mesh = jax.sharding.Mesh(np.array(devs), ("batch",)) if n_dev > 1 else None
+    spec = _Spec(builder, names, batched, int(max_iters), int(tile), mesh)
+    return _Setup(axes, flat, size, chunk, num_chunks, spec, devs, depends, per)
 
 
 def _chunk_args(setup: _Setup, k: int):
     sl = slice(k * setup.chunk, (k + 1) * setup.chunk)
-    if setup.spec.sharding is None:
+    if setup.spec.mesh is None:
         return tuple(jax.device_put(f[sl], setup.devices[0]) for f in setup.flat)
+    sharding = jax.sharding.NamedSharding(setup.spec.mesh, jax.sharding.PartitionSpec("batch"))
     return tuple(
-        jax.make_array_from_callback((setup.chunk,), setup.spec.sharding, lambda i, x=f[sl]: x[i])
+        jax.make_array_from_callback((setup.chunk,), sharding, lambda i, x=f[sl]: x[i])
         for f in setup.flat
     )
 
@@ -425,13 +448,13 @@ def sweep(
       solver: `ValueIteration()` (default), `PolicyIteration()`,
         `ModifiedPolicyIteration(...)` or any solver (see `jaxmdp.solve`).
       chunk_size: members per compiled call; default: as many as fit in memory (see
-        `memory_limit`). Every chunk has the same size (the last is padded) so one program
-        serves all; it is a multiple of the device count, and with shared transitions of
-        64 per device (at most 63 padding members per device), which keeps results
-        identical, bit for bit, whatever the chunking and the number of devices.
+        `memory_limit`). Every chunk has the same size, a whole number of tiles on every
+        device (rounded down, at least one tile each; the last chunk is padded), so one
+        program serves all. Results do not depend on it, bit for bit.
       max_iters: per-member iteration cap (see `jaxmdp.solve`).
       progress: progress bar (tqdm if installed): `None` shows it when there are several
-        chunks, `True` always, `False` never.
+        chunks, `True` always (then, without `chunk_size`, the sweep runs in about 20
+        chunks so that the bar moves), `False` never.
       devices: `None` (all of `jax.devices()`), a number of devices, or a list of devices.
         With more than one the batch axis is sharded across them.
       memory_limit: bytes the sweep may use per device; default: 80% of the free device
@@ -452,7 +475,7 @@ def sweep(
     """
     if solver is None:
         solver = ValueIteration()
-    setup = _setup(builder, solver, chunk_size, max_iters, devices, memory_limit, axes)
+    setup = _setup(builder, solver, chunk_size, max_iters, devices, memory_limit, progress, axes)
     out_struct = jax.eval_shape(
         functools.partial(_build_and_solve, spec=setup.spec),
         tuple(jax.ShapeDtypeStruct((setup.chunk,), f.dtype) for f in setup.flat),
@@ -480,6 +503,7 @@ def sweep(
         depends=setup.depends,
         chunk_size=setup.chunk,
         num_chunks=setup.num_chunks,
+        tile_size=setup.spec.tile,
         num_devices=len(setup.devices),
         bytes_per_member=setup.bytes_per_member,
     )
@@ -502,5 +526,5 @@ def lower_sweep(
     """
     if solver is None:
         solver = ValueIteration()
-    setup = _setup(builder, solver, chunk_size, max_iters, devices, memory_limit, axes)
+    setup = _setup(builder, solver, chunk_size, max_iters, devices, memory_limit, False, axes)
     return _build_and_solve.lower(_chunk_args(setup, 0), solver, spec=setup.spec)

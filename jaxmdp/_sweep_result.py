@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import os
 from collections.abc import Mapping
 
@@ -17,6 +18,8 @@ import numpy as np
 
 from jaxmdp._solution import Solution, Status
 
+# How the sweep ran (saved with the result).
+_META = ("depends", "chunk_size", "num_chunks", "tile_size", "num_devices", "bytes_per_member")
 # Table columns besides the axes; an axis may not take one of these names.
 TABLE_COLUMNS = ("status", "status_name", "num_iters", "residual", "error_bound", "policy")
 
@@ -59,8 +62,9 @@ class SweepResult:
         `tuple(len(v) for v in axes.values())`.
       depends: `{"transitions" | "rewards" | "discount": names of the axes it depends on}`;
         a leaf that depends on none was built once and shared by the whole sweep.
-      chunk_size: members per compiled call (a multiple of `num_devices`).
+      chunk_size: members per compiled call (whole tiles on every device).
       num_chunks: compiled calls the sweep took.
+      tile_size: members solved together (one vmapped solve; tiles run one after the other).
       num_devices: devices the batch axis was sharded across.
       bytes_per_member: the memory estimate used for chunking (bytes per member).
     """
@@ -70,6 +74,7 @@ class SweepResult:
     depends: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     chunk_size: int = 0
     num_chunks: int = 0
+    tile_size: int = 0
     num_devices: int = 1
     bytes_per_member: int = 0
 
@@ -285,6 +290,7 @@ class SweepResult:
         arrays = {f"solution.{f}": np.asarray(getattr(self.solution, f)) for f in Solution._fields}
         arrays.update({f"axis.{n}": np.asarray(v) for n, v in self.axes.items()})
         arrays["axis_names"] = np.array(self.names)
+        arrays["meta"] = np.array(json.dumps({k: getattr(self, k) for k in _META}))
         np.savez_compressed(base + ".npz", **arrays)
         table = self.to_table(values=True)
         with open(base + ".csv", "w", newline="") as f:
@@ -304,11 +310,16 @@ class SweepResult:
             names = [str(n) for n in data["axis_names"]]
             axes = {n: data[f"axis.{n}"] for n in names}
             sol = Solution(*(data[f"solution.{f}"] for f in Solution._fields))
-        return cls(axes=axes, solution=sol)
+            meta = json.loads(str(data["meta"])) if "meta" in data else {}
+        meta["depends"] = {k: tuple(v) for k, v in meta.get("depends", {}).items()}
+        return cls(axes=axes, solution=sol, **meta)
 
     def __repr__(self) -> str:
         dims = ", ".join(f"{n}={len(v)}" for n, v in self.axes.items())
-        return (
-            f"SweepResult({dims}; {int(self.ok.sum())}/{self.size} succeeded, "
-            f"{self.num_chunks} chunk(s) of {self.chunk_size} on {self.num_devices} device(s))"
+        run = (
+            f", {self.num_chunks} chunk(s) of {self.chunk_size} in tiles of {self.tile_size} "
+            f"on {self.num_devices} device(s)"
+            if self.num_chunks
+            else ""
         )
+        return f"SweepResult({dims}; {int(self.ok.sum())}/{self.size} succeeded{run})"

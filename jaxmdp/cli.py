@@ -13,7 +13,8 @@ the default `tol` be certified at every discount). Bad arguments: one line on st
 from __future__ import annotations
 
 import argparse
-import contextlib
+import importlib.util
+import re
 import sys
 import time
 from pathlib import Path
@@ -109,7 +110,8 @@ def _common(p, sweep: bool):
         "--tol",
         type=float,
         default=None,
-        help="accuracy target of vi / mpi (default: the solver's, 1e-6)",
+        help="accuracy target of vi / mpi (default: the solver's, 1e-6 where the dtype "
+        "can certify it)",
     )
     p.add_argument("--max-iters", type=int, default=10_000, help="iteration cap per MDP")
     p.add_argument("--float32", action="store_true", help="compute in float32 (default: float64)")
@@ -285,13 +287,11 @@ def _cmd_sweep(args) -> int:
 def _sweep_plots(result, out: Path, axes, build, solver, args) -> list[str]:
     import jaxmdp
 
-    try:
-        from jaxmdp import plot
-
-        plot._figure()
-    except ImportError as e:
-        print(f"(no plots: {e})")
+    if importlib.util.find_spec("matplotlib") is None:
+        print('(no plots: matplotlib is not installed; pip install "jaxmdp-solver[plot]")')
         return []
+    from jaxmdp import plot
+
     paths = []
     at = {"slip": 0} if "slip" in axes else None
     if result.ok.any():
@@ -327,16 +327,18 @@ def _cmd_bench(argv) -> int:
     return int(bench_main(list(argv)) or 0)
 
 
-@contextlib.contextmanager
-def _precision(float32: bool):
-    import jax
-
-    before = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", not float32)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", before)
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """`--step-reward -2:0:201` -> `--step-reward=-2:0:201` (argparse reads -2:0:201 as an
+    option: it only recognises plain negative numbers)."""
+    out: list[str] = []
+    for token in argv:
+        prev = out[-1] if out else ""
+        joinable = prev.startswith("--") and "=" not in prev
+        if joinable and re.match(r"^-[\d.]", token):
+            out[-1] = f"{prev}={token}"
+        else:
+            out.append(token)
+    return out
 
 
 def _main(argv) -> int:
@@ -344,11 +346,13 @@ def _main(argv) -> int:
     if argv and argv[0] == "bench":
         return _cmd_bench(argv[1:])
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_values(argv))
     if args.command is None:
         parser.print_help()
         return 2
-    with _precision(args.float32):
+    import jax
+
+    with jax.enable_x64(not args.float32):
         return _cmd_solve(args) if args.command == "solve" else _cmd_sweep(args)
 
 

@@ -60,7 +60,17 @@ def _draw_grid(ax, grid, values, policy, title, cmap):
     for s, (i, j) in enumerate(grid.cells):
         symbol = grid.symbol(s)
         if grid.is_terminal(s):
-            ax.text(j, i - 0.15, symbol, ha="center", va="center", fontsize=14, weight="bold")
+            ax.text(
+                j,
+                i - 0.15,
+                symbol,
+                ha="center",
+                va="center",
+                fontsize=14,
+                weight="bold",
+                color="white",
+                path_effects=[_outline()],
+            )
         elif policy is not None:
             dx, dy = _ARROW[int(policy[s])]
             ax.annotate(
@@ -84,6 +94,12 @@ def _draw_grid(ax, grid, values, policy, title, cmap):
     if title:
         ax.set_title(title, fontsize=9)
     return im
+
+
+def _outline():
+    from matplotlib import patheffects
+
+    return patheffects.withStroke(linewidth=2, foreground="black")
 
 
 def _cmap(name):

@@ -32,6 +32,8 @@ ALL_SOLVERS = [
     jaxmdp.ValueIteration(tol=TOL, rule="sup"),
     jaxmdp.PolicyIteration(),
     jaxmdp.ModifiedPolicyIteration(tol=TOL, eval_sweeps=5),
+    jaxmdp.GaussSeidelValueIteration(tol=TOL),
+    jaxmdp.AndersonValueIteration(tol=TOL),
 ]
 
 ROUNDING_SAFETY = 2.0

@@ -30,7 +30,6 @@ policy is within c span(d) of optimal.
   when it cannot be kept.
 """
 
-
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -39,7 +38,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmdp._solution import Status
-from jaxmdp._solvers.base import RUNNING, resolution_floor
+from jaxmdp._solvers.base import RUNNING, reduce_states, resolution_floor
 
 RULES = ("span", "sup")
 DEFAULT_TOL = 1e-6
@@ -66,7 +65,7 @@ def diff_stats(
     sweeps in a row the statistic has not decreased, which the precision test uses.
     """
     d = new_values - values
-    out = DiffStats(jnp.max(d, axis=axis), jnp.min(d, axis=axis))
+    out = DiffStats(reduce_states(d, jnp.maximum, axis), reduce_states(d, jnp.minimum, axis))
     if prev is None or prev.stall is None:
         return out
     no_progress = statistic(out, discount, rule) >= statistic(prev, discount, rule)
@@ -118,7 +117,7 @@ def status(stats: DiffStats, new_values: jax.Array, discount, tol, rule: str, ax
     # At the floor, the promise may still hold (the bound is what counts, whatever the rule).
     kept = auto | (below & (c * (stats.dmax - stats.dmin) / 2 <= tol / 2))
     at_floor = jnp.where(kept, Status.SUCCESS, Status.PRECISION_LIMITED)
-    finite = jnp.all(jnp.isfinite(new_values), axis=axis)
+    finite = reduce_states(jnp.isfinite(new_values), jnp.logical_and, axis)
     code = jnp.where(ok, Status.SUCCESS, jnp.where(precision, at_floor, RUNNING))
     return jnp.where(finite, code, Status.NONFINITE).astype(jnp.int32)
 
