@@ -27,14 +27,7 @@ from benchmarks.workloads import WORKLOADS, Workload
 
 
 def _solve(jm, mdp, solver, max_iters: int):
-    """All local devices (CPU mode creates one per core: see `--host-devices`)."""
     return jm.solve(mdp, solver, max_iters=max_iters)
-
-
-def _solve_one_device(jm, mdp, solver, max_iters: int):
-    import jax
-
-    return jm.solve(mdp, solver, max_iters=max_iters, devices=jax.devices()[:1])
 
 
 @dataclass(frozen=True)
@@ -70,21 +63,6 @@ JAXMDP_ROWS: list[JaxmdpRow] = [
         "jaxmdp VI",
         lambda jm, tol: jm.ValueIteration(tol=tol, rule="span"),
         scaling=True,
-    ),
-    JaxmdpRow(
-        "jaxmdp VI, 1 device",
-        lambda jm, tol: jm.ValueIteration(tol=tol, rule="span"),
-        call=_solve_one_device,
-        quick_workloads=("W2",),
-    ),
-    JaxmdpRow(
-        "jaxmdp PI, 1 device",
-        lambda jm, tol: jm.PolicyIteration(),
-        "PI",
-        "policy stable",
-        workloads=("W2", "W3"),
-        call=_solve_one_device,
-        quick_workloads=(),
     ),
     JaxmdpRow(
         "jaxmdp VI",

@@ -37,8 +37,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--host-devices",
         type=int,
         default=None,
-        help="CPU mode: XLA host devices to create (default: one per core), so jaxmdp can "
-        "split a batch over the cores; rows marked '1 device' use only the first",
+        help="CPU mode: XLA host devices to create (default 1). jaxmdp rows stay on one "
+        "device unless a row passes devices= (with jax 0.10, 2 host devices gave no speed-up "
+        "for VI and hung policy iteration; see DECISIONS.md)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-iters", type=int, default=10_000)
@@ -149,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.threads if args.threads is not None else (1 if args.quick else None)
     if threads:
         limit_threads(threads)
-    if args.device == "cpu":
-        host_devices(args.host_devices or os.cpu_count() or 1)
+    if args.device == "cpu" and args.host_devices and args.host_devices > 1:
+        host_devices(args.host_devices)
     _select_device(args.device)
     from benchmarks import _timing, jaxmdp_rows, kernels, report
     from benchmarks._harness import Config

@@ -1,13 +1,12 @@
 """Splitting a solve's batch across devices (JAX's own SPMD: a 1-D `Mesh` and `shard_map`).
 
-Used by `jaxmdp.solve` when several local devices are visible (several GPUs, or CPU devices
-made with `XLA_FLAGS=--xla_force_host_platform_device_count=N`, which is how both cores of a
-CPU work on one batch: XLA runs each device's program on its own thread). Leaves that carry
-the batch are sharded along it; shared leaves (a common `transitions`) are replicated. Each
-device runs the ordinary single-device program on its block, so every member's result is
-the one its own solve gives. Several hosts: call `jax.distributed.initialize()` first; the
-mesh then spans the local devices of each process (multi-host global arrays are not wired
-into `solve` yet: run one `solve` per host on its part of the batch).
+Used by `jaxmdp.solve(..., devices=[...])` when it is given several devices (GPUs, or CPU
+devices made with `XLA_FLAGS=--xla_force_host_platform_device_count=N`; with jax 0.10 the
+latter was seen to hang in policy iteration's second call, so nothing here is automatic).
+Leaves that carry the batch are sharded along it; shared leaves (a common `transitions`)
+are replicated. Each device runs the ordinary single-device program on its block, so every
+member's result is the one its own solve gives. Several hosts: use `jaxmdp.sweep`, which
+builds global arrays after `jax.distributed.initialize()`; `solve` shards over local devices.
 """
 
 from __future__ import annotations

@@ -207,11 +207,13 @@ def solve(
       max_iters: static cap on iterations per MDP (VI sweeps, PI evaluations, MPI steps).
         Members that reach it get `Status.MAX_ITERATIONS`; the rest are unaffected.
       values0: optional start `[..., S]` (broadcast against the batch); zeros by default.
-      devices: devices to split the batch over (default: all local devices). With several,
-        the flattened batch is sharded across them (`shard_map` on a 1-D mesh; shared leaves
-        replicated), using the most devices that divide the batch size evenly. On a CPU,
-        `XLA_FLAGS=--xla_force_host_platform_device_count=2` (set before importing jax) makes
-        one device per core. Pass `devices=[jax.devices()[0]]` to stay on one device.
+      devices: optional list of devices to split the batch over (default: JAX's default
+        device only). With several, the flattened batch is sharded across them (`shard_map`
+        on a 1-D mesh; shared leaves replicated), using the most devices that divide the batch
+        size evenly; inputs are moved there on every call, so pre-shard big inputs yourself.
+        Caution, XLA:CPU host devices (`XLA_FLAGS=--xla_force_host_platform_device_count=N`):
+        with jax 0.10 we saw policy iteration hang on its second call over 2 host devices, and
+        no speed-up for value iteration; it is opt-in for that reason (`DECISIONS.md`).
 
     Returns:
       `Solution` whose fields all carry the batch shape. Nothing raises for a bad member
@@ -266,7 +268,7 @@ def solve(
         from jaxmdp._shared_vi import prepare_shared
 
         shared = prepare_shared(mdp.transitions)
-    devices = jax.local_devices() if devices is None else list(devices)
+    devices = [] if devices is None else list(devices)
     n = num_shards(plan, len(devices))
     if n > 1:
         return solve_sharded(

@@ -75,3 +75,47 @@ def test_four_devices_give_identical_results():
     assert out["batched"] == [True, True], out
     assert out["mpi"] is True, out
     assert out["sharding"] == ["batch"], out
+
+
+SOLVE_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import jax, jax.numpy as jnp, numpy as np
+    import jaxmdp
+
+    rng = np.random.default_rng(0)
+    S, A, B = 5, 3, 12
+    P = rng.dirichlet(np.ones(S), size=(S, A)).astype(np.float32)
+    Pb = rng.dirichlet(np.ones(S), size=(B, S, A)).astype(np.float32)
+    R = rng.uniform(size=(B, S, A)).astype(np.float32)
+    g = np.linspace(0.5, 0.99, B).astype(np.float32)
+    same = []
+    for transitions in (P, Pb):
+        mdp = jaxmdp.MDP(jnp.asarray(transitions), jnp.asarray(R), jnp.asarray(g))
+        for solver in (jaxmdp.ValueIteration(1e-4), jaxmdp.ModifiedPolicyIteration(1e-4, 3)):
+            one = jaxmdp.solve(mdp, solver)
+            many = jaxmdp.solve(mdp, solver, devices=jax.devices())
+            same.append(
+                len(many.values.sharding.device_set) == 2
+                and all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(one, many))
+            )
+    print(json.dumps(same))
+    """
+)
+
+
+def test_solve_devices_shards_and_matches_one_device():
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "JAX_PLATFORMS": "cpu",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", SOLVE_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [True] * 4

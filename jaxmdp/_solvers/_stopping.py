@@ -129,3 +129,12 @@ def corrected(stats: DiffStats, new_values, q, discount):
     shift = jnp.where(below & jnp.isfinite(span), c * (stats.dmax + stats.dmin) / 2, 0.0)
     bound = jnp.where(below, c * span / 2, jnp.inf)
     return new_values + shift, q + shift, bound
+
+
+def vi_result(stats: DiffStats, new_values, q, discount, rule: str):
+    """The `SolverResult` of a value-iteration-family state (VI, modified PI, soft VI)."""
+    from jaxmdp._solvers.base import SolverResult
+
+    values, q_out, bound = corrected(stats, new_values, q, discount)
+    policy = jnp.argmax(q, axis=-1).astype(jnp.int32)
+    return SolverResult(values, q_out, policy, statistic(stats, discount, rule), bound)

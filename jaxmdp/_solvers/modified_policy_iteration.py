@@ -19,7 +19,7 @@ from jax import lax
 
 from jaxmdp import _bellman
 from jaxmdp._solvers import _stopping
-from jaxmdp._solvers.base import SolverResult, check_tol, register_solver
+from jaxmdp._solvers.base import check_tol, register_solver
 
 
 class MPIState(NamedTuple):
@@ -82,7 +82,4 @@ class ModifiedPolicyIteration:
         return _stopping.status(state.stats, state.values, mdp.discount, self.tol, self.rule)
 
     def result(self, mdp, state, ctx):
-        values, q, bound = _stopping.corrected(state.stats, state.values, state.q, mdp.discount)
-        policy = jnp.argmax(state.q, axis=-1).astype(jnp.int32)
-        residual = _stopping.statistic(state.stats, mdp.discount, self.rule)
-        return SolverResult(values, q, policy, residual, bound)
+        return _stopping.vi_result(state.stats, state.values, state.q, mdp.discount, self.rule)

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from jaxmdp import _bellman
 from jaxmdp._solvers import _stopping
-from jaxmdp._solvers.base import SolverResult, check_tol, register_solver
+from jaxmdp._solvers.base import check_tol, register_solver
 
 
 class SoftVIState(NamedTuple):
@@ -135,10 +135,7 @@ class SoftValueIteration:
         return _stopping.status(state.stats, state.values, mdp.discount, self.tol, self.rule)
 
     def result(self, mdp, state, ctx):
-        values, q, bound = _stopping.corrected(state.stats, state.values, state.q, mdp.discount)
-        policy = jnp.argmax(state.q, axis=-1).astype(jnp.int32)
-        residual = _stopping.statistic(state.stats, mdp.discount, self.rule)
-        return SolverResult(values, q, policy, residual, bound)
+        return _stopping.vi_result(state.stats, state.values, state.q, mdp.discount, self.rule)
 
     def implicit_policy(self, mdp, result):
         """`[S, A]` softmax policy: dV(s) = sum_a pi(a | s) dQ(s, a) at the soft fixed point."""
