@@ -8,11 +8,9 @@ actions under the soft-optimal policy of theta (Ziebart et al. 2008/2010):
 
     loss(theta) = - mean_{(s, a) in demos} log pi_theta(a | s) + lam ||theta||^2.
 
-The gradient goes through the soft Bellman fixed point. If `jaxmdp.SoftValueIteration`
-(public, with implicit gradients) is available, the soft Q comes from `jaxmdp.solve`;
-otherwise (the case when this example was written) from a small log-sum-exp value iteration
-in this file, written with `jaxmdp.bellman.q_values` and differentiated by unrolling a
-fixed number of sweeps. Evaluation uses `jaxmdp.solve`: the greedy policy of the learned
+The gradient goes through the soft Bellman fixed point: the soft Q comes from
+`jaxmdp.solve(mdp, jaxmdp.SoftValueIteration(...))`, differentiated by the implicit function
+theorem (no unrolled loop). Evaluation uses `jaxmdp.solve`: the greedy policy of the learned
 reward is compared with the expert's optimal policy, and its value under the TRUE reward
 (`jaxmdp.bellman.evaluate_policy`) with the optimal value.
 
@@ -33,7 +31,6 @@ GOAL, LAVA = (0, 4), ((2, 1), (2, 2), (2, 3))  # (row, col), row 0 at the top
 TAU, DISCOUNT, SLIP = 0.1, 0.9, 0.1
 NUM_DEMOS, HORIZON = 200, 15
 STEPS, LEARNING_RATE, L2 = 200, 0.05, 1e-3
-SWEEPS = 120  # fallback soft VI: error <= 0.9 ** 120 * max|V| ~ 3e-6 max|V|
 
 
 def true_cell_rewards():
@@ -50,30 +47,11 @@ def make_mdp(cell_rewards):
     )
 
 
-def _soft_q_unrolled(mdp):
-    """Soft value iteration V <- tau logsumexp(Q / tau), a fixed number of sweeps."""
-
-    def sweep(_, v):
-        return TAU * jax.nn.logsumexp(jaxmdp.bellman.q_values(mdp, v) / TAU, axis=-1)
-
-    v = lax.fori_loop(0, SWEEPS, sweep, jnp.zeros(mdp.num_states, mdp.rewards.dtype))
-    return jaxmdp.bellman.q_values(mdp, v)
-
-
-def _library_soft_solver():
-    soft = getattr(jaxmdp, "SoftValueIteration", None)
-    if soft is None or not hasattr(soft, "implicit_policy"):
-        return None
-    return soft(temperature=TAU, tol=1e-6)
-
-
-SOFT_SOLVER = _library_soft_solver()
+SOFT_SOLVER = jaxmdp.SoftValueIteration(temperature=TAU, tol=1e-6)
 
 
 def soft_q(mdp):
-    if SOFT_SOLVER is not None:
-        return jaxmdp.solve(mdp, SOFT_SOLVER).q_values
-    return _soft_q_unrolled(mdp)
+    return jaxmdp.solve(mdp, SOFT_SOLVER).q_values
 
 
 def log_policy(cell_rewards):
@@ -114,12 +92,7 @@ def fit(counts):
 
 
 def main():
-    print(
-        "soft value iteration:",
-        "jaxmdp.SoftValueIteration via jaxmdp.solve (implicit gradients)"
-        if SOFT_SOLVER
-        else f"unrolled in this example ({SWEEPS} log-sum-exp sweeps)",
-    )
+    print("soft value iteration: jaxmdp.SoftValueIteration via jaxmdp.solve (implicit gradients)")
     counts = demonstrations(jax.random.PRNGKey(0))
     theta, losses = fit(counts)
     print(

@@ -63,12 +63,13 @@ class ModifiedPolicyIteration:
     def step(self, mdp, state, ctx):
         policy = jnp.argmax(state.q, axis=-1).astype(jnp.int32)
 
-        def sweeps(v):
-            return lax.fori_loop(
-                0, self.eval_sweeps - 1, lambda _, v: _bellman.policy_backup(mdp, v, policy), v
-            )
-
-        v = lax.cond(state.started, sweeps, lambda v: v, state.values)
+        # A dynamic trip count (0 before the first backup) rather than `lax.cond`: under vmap
+        # a cond with a batched predicate broadcasts every operand, including a shared
+        # `transitions` (4,096 copies on a sweep), while a loop only carries `v`.
+        sweeps = jnp.where(state.started, self.eval_sweeps - 1, 0)
+        v = lax.fori_loop(
+            0, sweeps, lambda _, v: _bellman.policy_backup(mdp, v, policy), state.values
+        )
         q = _bellman.q_values(mdp, v)
         new = jnp.max(q, axis=-1)
         return MPIState(
