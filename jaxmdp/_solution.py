@@ -6,7 +6,6 @@ import enum
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 
@@ -135,11 +134,3 @@ def check(solution: Solution, *, allow=()) -> Solution:
         more = ", ..." if len(where) > 5 else ""
         lines.append(f"- {name}: {len(where)} (batch indices {first_str}{more}): {msg}{extra}")
     raise ConvergenceError("\n".join(lines))
-
-
-def combine_status(*pairs) -> jnp.ndarray:
-    """First matching `(condition, code)` wins; SUCCESS otherwise."""
-    out = jnp.int32(Status.SUCCESS)
-    for cond, code in reversed(pairs):
-        out = jnp.where(cond, jnp.int32(code), out)
-    return out

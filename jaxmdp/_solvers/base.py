@@ -101,7 +101,3 @@ def resolution_floor(values: jax.Array, axis=None, ulps: float = 4) -> jax.Array
     eps = jnp.finfo(values.dtype).eps
     mag = jnp.abs(jnp.where(jnp.isfinite(values), values, 0.0))
     return ulps * eps * reduce_states(mag, jnp.maximum, axis)
-
-
-def as_float(x, dtype) -> jax.Array:
-    return jnp.asarray(x, dtype=dtype)
