@@ -314,11 +314,14 @@ def _solve_shared_vi(mdp, values0, shared, solver, *, max_iters, ctx) -> Solutio
         v0 = jnp.reshape(jnp.broadcast_to(jnp.asarray(values0, dtype), batch + (S,)), (B, S))
     sg = lax.stop_gradient
     shared = jax.tree.map(lambda x: sg(jnp.asarray(x, dtype) if x.dtype.kind == "f" else x), shared)
+    r_in = R
+    if shared.dense is None:  # the sparse kernel wants the batch axis last
+        r_in, v0 = jnp.transpose(R, (2, 1, 0)), v0.T
     out = solve_shared_vi(
         shared,
-        sg(jnp.transpose(R, (2, 1, 0))),
+        sg(r_in),
         sg(g),
-        sg(v0.T),
+        sg(v0),
         jnp.asarray(0.0 if solver.tol is None else solver.tol, dtype),
         rule=solver.rule,
         max_iters=max_iters,

@@ -122,12 +122,17 @@ def status(stats: DiffStats, new_values: jax.Array, discount, tol, rule: str, ax
     return jnp.where(finite, code, Status.NONFINITE).astype(jnp.int32)
 
 
-def corrected(stats: DiffStats, new_values, q, discount):
-    """(values, q, error_bound): the midpoint of Puterman's bounds (plain TV at discount 1)."""
+def correction(stats: DiffStats, discount):
+    """(shift, error_bound): TV + shift is the midpoint of Puterman's bounds (0 at discount 1)."""
     below, c = _coef(discount)
     span = stats.dmax - stats.dmin
     shift = jnp.where(below & jnp.isfinite(span), c * (stats.dmax + stats.dmin) / 2, 0.0)
-    bound = jnp.where(below, c * span / 2, jnp.inf)
+    return shift, jnp.where(below, c * span / 2, jnp.inf)
+
+
+def corrected(stats: DiffStats, new_values, q, discount):
+    """(values, q, error_bound): the midpoint of Puterman's bounds (plain TV at discount 1)."""
+    shift, bound = correction(stats, discount)
     return new_values + shift, q + shift, bound
 
 
