@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmdp._solution import Status
-from jaxmdp._solvers.base import RUNNING, reduce_states, resolution_floor
+from jaxmdp._solvers.base import RUNNING, reduce_states
 
 RULES = ("span", "sup")
 DEFAULT_TOL = 1e-6
@@ -108,16 +108,17 @@ def status(stats: DiffStats, new_values: jax.Array, discount, tol, rule: str, ax
     else:
         thr = jnp.where(below, tol * one_minus / (2 * g), tol)
     ok = stat < thr
+    # One pass over the states gives both max|V| and finiteness (inf / nan propagate).
+    mag = reduce_states(jnp.abs(new_values), jnp.maximum, axis)
+    finite = jnp.isfinite(mag)
+    ulp = jnp.finfo(new_values.dtype).eps * jnp.where(finite, mag, 0.0)
     if stats.stall is None:
-        precision = stat <= resolution_floor(new_values, axis=axis)
+        precision = stat <= 4 * ulp  # `resolution_floor`'s default
     else:
-        precision = (stat <= resolution_floor(new_values, axis=axis, ulps=1)) | (
-            (stat <= resolution_floor(new_values, axis=axis, ulps=16)) & (stats.stall >= 2)
-        )
+        precision = (stat <= ulp) | ((stat <= 16 * ulp) & (stats.stall >= 2))
     # At the floor, the promise may still hold (the bound is what counts, whatever the rule).
     kept = auto | (below & (c * (stats.dmax - stats.dmin) / 2 <= tol / 2))
     at_floor = jnp.where(kept, Status.SUCCESS, Status.PRECISION_LIMITED)
-    finite = reduce_states(jnp.isfinite(new_values), jnp.logical_and, axis)
     code = jnp.where(ok, Status.SUCCESS, jnp.where(precision, at_floor, RUNNING))
     return jnp.where(finite, code, Status.NONFINITE).astype(jnp.int32)
 
