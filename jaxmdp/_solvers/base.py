@@ -36,6 +36,7 @@ class SolveContext(NamedTuple):
     """Static facts the driver knows about the whole batch."""
 
     undiscounted: bool  # some member may have discount == 1
+    zero_start: bool = False  # values0 is zeros: the first backup is Q = R (no product)
 
 
 class SolverResult(NamedTuple):

@@ -54,7 +54,10 @@ class PolicyIteration:
     """
 
     def init(self, mdp, values0, ctx):
-        q = _bellman.q_values(mdp, values0)
+        if ctx.zero_start:  # Q = R + g P 0: skip the product (a full sweep over P)
+            q = jnp.broadcast_to(mdp.rewards, mdp.rewards.shape).astype(values0.dtype)
+        else:
+            q = _bellman.q_values(mdp, values0)
         policy = jnp.argmax(q, axis=-1).astype(jnp.int32)
         return PIState(policy, values0, q, jnp.asarray(False))
 
