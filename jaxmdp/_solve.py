@@ -15,9 +15,7 @@ one-at-a-time solves.
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
-import os
 from typing import NamedTuple
 
 import jax
@@ -25,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxmdp import _threads
 from jaxmdp._mdp import MDP, check_shapes, leaf_batch_shapes
 from jaxmdp._sharding import num_shards, solve_sharded
 from jaxmdp._solution import Solution, Status
@@ -203,69 +202,21 @@ def _solve_part(leaves, start, solver, *, max_iters, ctx, plan, count) -> Soluti
     return _solve_tiled(_squeeze_leaves(leaves, plan), solver, plan, fn, start, count)
 
 
-def _cpu_threads() -> int:
-    """How many host threads may run parts of a tiled batch (`JAXMDP_CPU_THREADS` caps it)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        n = os.cpu_count() or 1
-    cap = os.environ.get("JAXMDP_CPU_THREADS")
-    return max(1, min(n, int(cap))) if cap else n
-
-
-_POOL: concurrent.futures.ThreadPoolExecutor | None = None
-_THREADED_SOLVERS = frozenset(
-    {
-        "ValueIteration",
-        "ModifiedPolicyIteration",
-        "SoftValueIteration",
-        "GaussSeidelValueIteration",
-        "RelativeValueIteration",
-    }
-)
-
-
 def _threads_for(plan: _Plan, leaves, solver) -> int:
-    """Parts to run concurrently (1: one program). XLA:CPU runs one program's loop on one
-    core; programs dispatched from separate host threads run at the same time, so a
-    concrete, tiled batch is split into equal runs of tiles, one per core (W2: 70 -> 46 ms
-    on 2 cores). Traced inputs (a user's `jit`, `grad`, `vmap`) keep the single program.
-
-    Only for solvers without dense linear algebra: with jax 0.10.2, concurrent programs that
-    factorise matrices (policy iteration's LU, Anderson's small solves) deadlocked XLA:CPU,
-    as policy iteration did over several host devices (DECISIONS.md)."""
+    """Parts of a tiled batch to run on separate host threads (1: one program); see
+    `jaxmdp._threads`. Traced inputs (a user's `jit`, `grad`, `vmap`) keep one program."""
     if not plan.tile or any(isinstance(x, jax.core.Tracer) for x in leaves):
         return 1
-    if type(solver).__name__ not in _THREADED_SOLVERS:
+    if not _threads.threadable(solver):
         return 1
-    tiles = int(np.prod(plan.batch_shape)) // plan.tile
-    n = min(_cpu_threads(), tiles)
-    while n > 1 and tiles % n:
-        n -= 1
-    return n
+    return _threads.split(int(np.prod(plan.batch_shape)) // plan.tile)
 
 
 def _solve_threaded(leaves, solver, n: int, *, max_iters, ctx, plan) -> Solution:
-    global _POOL
-    if _POOL is None or _POOL._max_workers < n:
-        _POOL = concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="jaxmdp")
     count = int(np.prod(plan.batch_shape)) // plan.tile // n
     kw = dict(max_iters=max_iters, ctx=ctx, plan=plan, count=count)
-
-    def part(k):
-        return jax.block_until_ready(_solve_part(leaves, k * count, solver, **kw))
-
-    parts = [_POOL.submit(part, k) for k in range(n)]
-    return _join(tuple(f.result() for f in parts), plan.batch_shape)
-
-
-@functools.partial(jax.jit, static_argnums=1)
-def _join(parts, batch_shape) -> Solution:
-    return Solution(
-        *(
-            jnp.reshape(jnp.concatenate(xs), batch_shape + xs[0].shape[1:])
-            for xs in zip(*parts, strict=True)
-        )
+    return _threads.run_parts(
+        lambda k: _solve_part(leaves, k * count, solver, **kw), n, plan.batch_shape
     )
 
 
@@ -374,9 +325,10 @@ def solve(
             make_plan=_plan,
         )
     if fast:
-        return _solve_shared_vi(
-            mdp, None if zero_start else values0, shared, solver, max_iters=max_iters, ctx=ctx
-        )
+        # Not split over host threads: measured no gain (lecture sweep) or a loss (W4), as
+        # the product and the larger fusions already use every core.
+        v0 = None if zero_start else values0
+        return _solve_shared_vi(mdp, v0, shared, solver, max_iters=max_iters, ctx=ctx)
     leaves = (*mdp, jnp.asarray(values0))
     threads = _threads_for(plan, leaves, solver)
     if threads > 1:

@@ -1,4 +1,4 @@
-"""Tiled batches split over host threads (`jaxmdp._solve._solve_threaded`).
+"""Tiled batches split over host threads (`jaxmdp._threads`).
 
 On CPU, a batch with its own transitions per member runs in tiles that fit in cache; a
 concrete batch is split into equal runs of tiles, one per core, each dispatched from its own
@@ -15,7 +15,7 @@ import pytest
 from conftest import random_mdp_arrays
 
 import jaxmdp
-from jaxmdp import _solve
+from jaxmdp import _solve, _threads
 
 SOLVERS = [
     jaxmdp.ValueIteration(tol=1e-3),
@@ -50,7 +50,7 @@ def test_threaded_parts_equal_one_program(solver, batch, rng, monkeypatch):
     mdp = _problem(rng, batch)
     plan, leaves = _plan(mdp)
     assert plan.tile == 64
-    monkeypatch.setattr(_solve, "_cpu_threads", lambda: 4)
+    monkeypatch.setattr(_threads, "cpu_threads", lambda: 4)
     assert _solve._threads_for(plan, leaves, solver) == 4
     threaded = jaxmdp.solve(mdp, solver)
     one = _solve._solve_jit(
@@ -71,7 +71,7 @@ def _ctx():
 def test_thread_count_divides_the_tiles_and_respects_the_cap(rng, monkeypatch):
     mdp = _problem(rng, (6 * 64,))  # 6 tiles
     plan, leaves = _plan(mdp)
-    monkeypatch.setattr(_solve, "_cpu_threads", lambda: 4)
+    monkeypatch.setattr(_threads, "cpu_threads", lambda: 4)
     vi = jaxmdp.ValueIteration()
     assert _solve._threads_for(plan, leaves, vi) == 3  # the largest count <= 4 dividing 6
     # dense linear algebra in concurrent XLA:CPU programs deadlocked (jax 0.10.2)
@@ -79,14 +79,14 @@ def test_thread_count_divides_the_tiles_and_respects_the_cap(rng, monkeypatch):
     assert _solve._threads_for(plan, leaves, jaxmdp.AndersonValueIteration()) == 1
     monkeypatch.undo()
     monkeypatch.setenv("JAXMDP_CPU_THREADS", "1")
-    assert _solve._cpu_threads() == 1
+    assert _threads.cpu_threads() == 1
     assert _solve._threads_for(plan, leaves, vi) == 1
 
 
 def test_traced_inputs_keep_one_program(rng, monkeypatch):
     """Under a user's jit / grad the batch is one program (no host threads inside a trace)."""
     mdp = _problem(rng, (256,))
-    monkeypatch.setattr(_solve, "_cpu_threads", lambda: 2)
+    monkeypatch.setattr(_threads, "cpu_threads", lambda: 2)
     calls = []
     real = _solve._solve_threaded
     monkeypatch.setattr(_solve, "_solve_threaded", lambda *a, **k: calls.append(1) or real(*a, **k))

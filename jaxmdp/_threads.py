@@ -1,0 +1,85 @@
+"""Host threads for concrete batches on CPU.
+
+XLA:CPU runs one program's loop over cache-sized tiles of MDPs on one core; programs
+dispatched from separate host threads run at the same time. So an eager `solve` of a
+concrete, tiled batch (transitions per member) splits it into equal runs of tiles, one per
+core, each an ordinary jitted program dispatched from a pool thread, and joins the results.
+The parts are the same tiles the single program runs, so results are bitwise equal
+(tests/test_threads.py). Measured on this project's 2-core machine: 2,048 random MDPs,
+S=64, A=8, 78-81 ms on one thread, 54-56 ms on two. A shared-transitions batch is not split:
+its product already uses every core, and splitting it measured no gain or a loss.
+
+Only for solvers without dense linear algebra: with jax 0.10.2, concurrent programs that
+factorise matrices (policy iteration's LU, Anderson's small solves) deadlocked XLA:CPU, as
+policy iteration did over several XLA host devices (DECISIONS.md). `JAXMDP_CPU_THREADS=1`
+turns the split off; any other value caps the thread count.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+
+from jaxmdp._solution import Solution
+
+# Solvers known to run only elementwise work, reductions and matrix products.
+THREADED_SOLVERS = frozenset(
+    {
+        "ValueIteration",
+        "ModifiedPolicyIteration",
+        "SoftValueIteration",
+        "GaussSeidelValueIteration",
+        "RelativeValueIteration",
+    }
+)
+_POOL: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def cpu_threads() -> int:
+    """Cores this process may use, capped by `JAXMDP_CPU_THREADS`; 1 off the CPU backend."""
+    if jax.default_backend() != "cpu":
+        return 1
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    cap = os.environ.get("JAXMDP_CPU_THREADS")
+    return max(1, min(n, int(cap))) if cap else n
+
+
+def threadable(solver) -> bool:
+    return type(solver).__name__ in THREADED_SOLVERS
+
+
+def split(units: int, min_part: int = 1) -> int:
+    """The largest part count <= the threads that divides `units` into parts >= `min_part`."""
+    n = min(cpu_threads(), units // max(1, min_part))
+    while n > 1 and units % n:
+        n -= 1
+    return max(n, 1)
+
+
+def run_parts(part, n: int, batch_shape) -> Solution:
+    """`part(k)` (a `Solution` over the k-th run of flattened members) for k < n, each on its
+    own pool thread, joined and reshaped to `batch_shape`."""
+    global _POOL
+    if _POOL is None or _POOL._max_workers < n:
+        _POOL = concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="jaxmdp")
+    # Each worker waits for its own program: XLA:CPU overlaps programs of separate threads,
+    # not the queued programs of one.
+    futures = [_POOL.submit(lambda k=k: jax.block_until_ready(part(k))) for k in range(n)]
+    return _join(tuple(f.result() for f in futures), tuple(batch_shape))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _join(parts, batch_shape) -> Solution:
+    return Solution(
+        *(
+            jnp.reshape(jnp.concatenate(xs), batch_shape + xs[0].shape[1:])
+            for xs in zip(*parts, strict=True)
+        )
+    )
