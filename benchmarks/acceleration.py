@@ -4,11 +4,13 @@
     python -m benchmarks.acceleration --gammas 0.999 --solvers vi,anderson,anderson-m10
     python -m benchmarks.acceleration --dtype float32 --tol 1.0
 
-Batches of B random MDPs (S states, A actions, one discount each run), two kinds:
-"dense" (every row Dirichlet(1) over all S next states: fast mixing) and "garnet" (every row
+Batches of B random MDPs (S states, A actions, one discount each run), three kinds:
+"dense" (every row Dirichlet(1) over all S next states: fast mixing), "garnet" (every row
 Dirichlet(1) over 2 random next states: slow mixing, where the span of V_k - V_{k-1} contracts
-slowly). Every solver is certified by the same rule (values within tol/2 of V*, policy
-tol-optimal; see each solver's docstring), so iterations and times compare like for like;
+slowly) and "deterministic" (one random successor per (s, a): the greedy chains are
+cycles, often periodic, so the span contracts little faster than the discount). Every
+solver is certified by the same rule (values within tol/2 of V*, policy tol-optimal; see
+each solver's docstring), so iterations and times compare like for like;
 `max|dV|` is the largest difference to plain VI's values (both within their bounds of V*).
 Iterations are Bellman backups (Anderson: accepted or rejected candidates alike). Time: median
 of repeated warm calls (compile excluded, reported separately), `block_until_ready` after each.
@@ -36,7 +38,7 @@ from typing import Any
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results" / "acceleration.md"
-KINDS = ("dense", "garnet")
+KINDS = ("dense", "garnet", "deterministic")
 SOLVERS = ("vi", "anderson", "vi-sup", "anderson-m2", "anderson-m10", "gauss-seidel")
 DEFAULT_SOLVERS = ("vi", "anderson")
 
@@ -46,10 +48,11 @@ def make_batch(kind: str, B: int, S: int, A: int, seed: int = 0, successors: int
     rng = np.random.default_rng([seed, KINDS.index(kind)])
     if kind == "dense":
         P = rng.dirichlet(np.ones(S), size=(B, S, A))
-    elif kind == "garnet":
+    elif kind in ("garnet", "deterministic"):
+        k = successors if kind == "garnet" else 1
         P = np.zeros((B * S * A, S))
-        nxt = np.argsort(rng.random((B * S * A, S)), axis=1)[:, :successors]
-        P[np.arange(B * S * A)[:, None], nxt] = rng.dirichlet(np.ones(successors), B * S * A)
+        nxt = np.argsort(rng.random((B * S * A, S)), axis=1)[:, :k]
+        P[np.arange(B * S * A)[:, None], nxt] = rng.dirichlet(np.ones(k), B * S * A)
         P = P.reshape(B, S, A, S)
     else:
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")

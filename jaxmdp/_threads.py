@@ -18,6 +18,7 @@ turns the split off; any other value caps the thread count.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import os
 
@@ -69,10 +70,40 @@ def run_parts(part, n: int, batch_shape) -> Solution:
     global _POOL
     if _POOL is None or _POOL._max_workers < n:
         _POOL = concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="jaxmdp")
-    # Each worker waits for its own program: XLA:CPU overlaps programs of separate threads,
-    # not the queued programs of one.
-    futures = [_POOL.submit(lambda k=k: jax.block_until_ready(part(k))) for k in range(n)]
+    config = _thread_local_config()
+
+    def run(k):
+        with contextlib.ExitStack() as stack:
+            for manager, value in config:
+                stack.enter_context(manager(value))
+            # Each worker waits for its own program: XLA:CPU overlaps the programs of
+            # separate threads, not the queued programs of one.
+            return jax.block_until_ready(part(k))
+
+    futures = [_POOL.submit(run, k) for k in range(n)]
     return _join(tuple(f.result() for f in futures), tuple(batch_shape))
+
+
+# JAX's thread-local settings that change what a program computes. A pool thread starts from
+# the global values, so a caller inside `with jax.enable_x64(True):` would otherwise get its
+# float64 batch solved in float32 (found by the acceleration benchmark).
+_CONFIG = (
+    ("enable_x64", "jax_enable_x64"),
+    ("default_matmul_precision", "jax_default_matmul_precision"),
+    ("default_device", "jax_default_device"),
+    ("numpy_dtype_promotion", "jax_numpy_dtype_promotion"),
+    ("numpy_rank_promotion", "jax_numpy_rank_promotion"),
+    ("debug_nans", "jax_debug_nans"),
+    ("debug_infs", "jax_debug_infs"),
+)
+
+
+def _thread_local_config():
+    out = []
+    for manager, name in _CONFIG:
+        if hasattr(jax, manager) and hasattr(jax.config, name):
+            out.append((getattr(jax, manager), getattr(jax.config, name)))
+    return out
 
 
 @functools.partial(jax.jit, static_argnums=1)

@@ -98,3 +98,26 @@ def test_traced_inputs_keep_one_program(rng, monkeypatch):
     grad = jax.grad(lambda r: jaxmdp.solve(mdp._replace(rewards=r), solver).values.sum())
     assert np.isfinite(np.asarray(grad(mdp.rewards))).all()
     assert calls == [1]
+
+
+def test_parts_inherit_the_callers_thread_local_config(rng, monkeypatch):
+    """Pool threads start from JAX's global config: a caller inside `jax.enable_x64(True)`
+    must still get float64 (this once silently truncated the parts to float32)."""
+    monkeypatch.setattr(_threads, "cpu_threads", lambda: 2)
+    S, A, B = 32, 4, 256
+    P, R = random_mdp_arrays(rng, S, A, batch=(B,))
+    g = rng.uniform(0.9, 0.99, size=B)
+    solver = jaxmdp.ValueIteration(tol=1e-9)
+    with jax.enable_x64(True):
+        mdp = jaxmdp.MDP(jnp.asarray(P), jnp.asarray(R), jnp.asarray(g))
+        plan, leaves = _plan(mdp)
+        assert _solve._threads_for(plan, leaves, solver) == 2
+        threaded = jaxmdp.solve(mdp, solver)
+        ctx = _solve.SolveContext(undiscounted=False, zero_start=True)
+        one = _solve._solve_jit(leaves, solver, max_iters=10_000, ctx=ctx, plan=plan)
+    assert threaded.values.dtype == jnp.float64
+    np.testing.assert_array_equal(np.asarray(threaded.status), jaxmdp.Status.SUCCESS)
+    for name in jaxmdp.Solution._fields:
+        np.testing.assert_array_equal(
+            np.asarray(getattr(threaded, name)), np.asarray(getattr(one, name)), err_msg=name
+        )
