@@ -21,7 +21,7 @@ from typing import Any
 # NumPy, JAX and torch are imported inside main(), after the BLAS thread count is set.
 
 WORKLOADS = ("W1", "W2", "W3", "W4")  # = benchmarks.workloads.WORKLOADS (imported lazily)
-SECTIONS = ("numpy", "torch", "peers", "jaxmdp", "kernels", "scaling")
+SECTIONS = ("numpy", "torch", "peers", "jaxmdp", "kernels", "scaling", "acceleration")
 FAMILIES = ("numpy", "torch", "peers", "jaxmdp")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -145,6 +145,18 @@ def run_solves(args, scale: str, cfg, limits: dict) -> tuple[list[dict], dict]:
     return rows, described
 
 
+def acceleration_rows(quick: bool) -> list[dict]:
+    """Anderson vs plain VI, iterations and time, on the kinds of `benchmarks.acceleration`
+    (float64, tol 1e-6: the promise Anderson is held to is the same as VI's)."""
+    from benchmarks import acceleration
+
+    if quick:
+        kw = dict(B=8, S=16, A=4, gammas=(0.99,), kinds=("garnet",), budget_s=0.2)
+    else:
+        kw = dict(B=64, S=64, A=4, gammas=(0.99, 0.999), budget_s=2.0)
+    return acceleration.run(solvers=("vi", "anderson"), tol=1e-6, dtype="float64", **kw)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     threads = args.threads if args.threads is not None else (1 if args.quick else None)
@@ -182,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     if "scaling" not in args.skip:
         _log("scaling curves ...")
         res["scaling"] = kernels.scaling_rows(scale, cfg)
+    if "acceleration" not in args.skip:
+        _log("accelerated VI near discount 1 ...")
+        res["acceleration"] = acceleration_rows(args.quick)
     res["total_s"] = time.perf_counter() - t_start
     md = report.render(res)
     out = args.out or default_out(args.quick)

@@ -57,3 +57,11 @@ def test_quick_benchmark_run(tmp_path):
         assert not k.get("failed"), k
         assert k["max_abs_diff_f64"] < 1e-4, k
     assert not [s for s in res.get("scaling", []) if s.get("failed")]
+
+    # accelerated VI (issue 6): same certificate as VI, iterations and times recorded
+    acc = res["acceleration"]
+    assert {r["solver"] for r in acc} == {"vi", "anderson"}
+    for r in acc:
+        assert r["status_counts"] == {"SUCCESS": 8}, r
+        assert r["max_error_bound"] <= 1e-6 / 2 and r["max_abs_dv"] < 1e-6, r
+        assert r["iters_max"] >= 1 and r["time_s"] > 0, r
