@@ -255,6 +255,10 @@ def solve(
         Caution, XLA:CPU host devices (`XLA_FLAGS=--xla_force_host_platform_device_count=N`):
         with jax 0.10 we saw policy iteration hang on its second call over 2 host devices, and
         no speed-up for value iteration; it is opt-in for that reason (`DECISIONS.md`).
+        Without `devices`, a concrete batch with transitions per member on CPU still uses
+        every core: equal runs of its cache-sized tiles run on one host thread per core
+        (VI-family solvers; bitwise the single-program result; `JAXMDP_CPU_THREADS=1` turns
+        it off). Inside a user's `jit` / `grad` the batch is one program.
 
     Returns:
       `Solution` whose fields all carry the batch shape. Nothing raises for a bad member
