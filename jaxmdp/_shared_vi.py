@@ -3,15 +3,17 @@
 Same algorithm, stopping rule and per-member results as `ValueIteration` on each member
 (`jaxmdp._solvers._stopping`), laid out for the hardware instead of through `vmap`:
 
-- dense P: batch FIRST (`values [B, S]`, `Q [B, S, A]`), so the backup is one
+- dense P with S >= 64: batch FIRST (`values [B, S]`, `Q [B, S, A]`), so the backup is one
   `[B, S] x [S, S*A]` matrix-matrix product whose result is already in the `[B, S, A]` layout
   of the rewards and of the returned Q: no transpose of a batch-sized array on the way in or
   out (for 4,096 members of S=256, A=8 each such transpose cost 15 ms, more than half a
-  sweep), and the max over actions is a reduction over the minor axis (1.5 ms for 33 MB);
-- sparse P (few successors per (s, a), gridworlds: 1 to 3): batch LAST (`values [S, B]`,
-  `Q [A, S, B]`), actions outermost, so `P V` is a gather of K contiguous rows of V, O(K)
-  instead of O(S) per entry, and the max over actions is an elementwise max of A slabs
-  (XLA:CPU's reductions over a short axis of small arrays were what made vmap slow);
+  sweep), and the max over actions is a reduction over the minor axis; converged members are
+  compacted away (a ladder of levels of 1/4 the size);
+- sparse P (few successors per (s, a), gridworlds: 1 to 3) and small dense P: batch LAST
+  (`values [S, B]`, `Q [A, S, B]`), actions outermost, so `P V` is a gather of K contiguous
+  rows of V (sparse) or one `[A*S, S] x [S, B]` product (dense), and the max over actions is
+  an elementwise max of A slabs, fused with the backup (XLA:CPU's reductions over a short
+  axis of small arrays were what made vmap slow);
 - the first sweep from V0 = 0 needs no product (Q = R);
 - converged members freeze (their values, statistics and counts stop changing), exactly as
   in their own solve.
@@ -37,6 +39,10 @@ from jaxmdp._solution import Solution, Status
 from jaxmdp._solvers import _stopping
 from jaxmdp._solvers.base import RUNNING
 
+# Dense P with at least this many states runs batch-first (below, the `[A*S, S] x [S, B]`
+# batch-last product and slab maxima win: the lecture sweep took 16.7 ms batch-first, 12.1 ms
+# batch-last; at S = 256 batch-first saves two 33 MB transposes).
+_BATCH_FIRST_STATES = 64
 # Use the gather form when every (s, a) has at most this fraction of S successors.
 _SPARSE_FRACTION = 0.25
 # Up to this many (a, s, successor) entries, the successor indices are compiled in as static
@@ -48,7 +54,7 @@ _STATIC_ROWS = 2048
 @functools.partial(
     jax.tree_util.register_dataclass,
     data_fields=["dense", "succ", "prob"],
-    meta_fields=["static_succ", "unit_prob"],
+    meta_fields=["static_succ", "unit_prob", "batch_first"],
 )
 @dataclasses.dataclass(frozen=True)
 class SharedP:
@@ -65,6 +71,7 @@ class SharedP:
     prob: jax.Array | None
     static_succ: tuple | None = None
     unit_prob: bool = False
+    batch_first: bool = False
 
 
 # Layouts of recently seen concrete `transitions` arrays (immutable jax Arrays), by identity:
@@ -109,19 +116,22 @@ def _prepare(transitions) -> SharedP:
                 static = tuple(int(i) for i in succ.reshape(-1))
             unit = bool(K == 1 and np.all(prob == 1))
             return SharedP(None, jnp.asarray(succ), jnp.asarray(prob), static, unit)
-    return SharedP(transitions, None, None)
+    return SharedP(transitions, None, None, batch_first=S >= _BATCH_FIRST_STATES)
 
 
 def _expected(p: SharedP, values, num_actions: int):
     """sum_s' p(s' | s, a) V(s', b): `[B, S, A]` for dense P and `values [B, S]`; `[A, S, B]`
     for sparse P and `values [S, B]`."""
-    if p.dense is not None:
+    if p.dense is not None and p.batch_first:
         B, S = values.shape
         dims = (((1,), (1,)), ((), ()))  # contract V's states with P's next states
         flat = jnp.reshape(p.dense, (S * num_actions, S))  # rows (s, a): out is [B, S, A]
         out = lax.dot_general(values, flat, dims, precision=_PRECISION)
         return out.reshape(B, S, num_actions)
     S, B = values.shape
+    if p.dense is not None:  # rows (a, s): out is [A, S, B]
+        flat = jnp.reshape(jnp.transpose(p.dense, (1, 0, 2)), (num_actions * S, S))
+        return jnp.dot(flat, values, precision=_PRECISION).reshape(num_actions, S, B)
     K = p.succ.shape[-1]
     if p.static_succ is not None:
         gathered = jnp.stack([values[i] for i in p.static_succ]).reshape(num_actions, S, K, B)
@@ -132,14 +142,14 @@ def _expected(p: SharedP, values, num_actions: int):
     return jnp.sum(gathered * p.prob[..., None], axis=2)
 
 
-def _sparse_greedy(p: SharedP, rewards, g, values):
-    """`max_a (R + g P V)` `[S, B]` for sparse P, `rewards [A, S, B]`, `values [S, B]`.
+def _greedy_last(p: SharedP, rewards, g, values):
+    """`max_a (R + g P V)` `[S, B]` batch-last: `rewards [A, S, B]`, `values [S, B]`.
 
     With static successors each state's row is computed from its A*K successor rows in one
     expression, which XLA fuses into a single pass: no `[A, S, K, B]` gather, no `[A, S, B]`
     Q written and read back (86 us instead of 240 us per sweep over 10,000 lecture worlds).
     """
-    if p.static_succ is None:
+    if p.static_succ is None:  # dense, or sparse with a traced gather: XLA fuses the rest
         return _max_actions(rewards + g * _expected(p, values, rewards.shape[0]))
     A, S, _ = rewards.shape
     K = p.succ.shape[-1]
@@ -179,7 +189,7 @@ def _argmax_actions(q):
 
 class _Carry(NamedTuple):
     # Dense: Q from V_{k-1} `[B, S, A]`, carried (recomputing it would cost a product).
-    # Sparse: V_{k-1} itself `[S, B]`; Q is rebuilt once at the end (a cheap gather), which
+    # Batch-last: V_{k-1} itself `[S, B]`; Q is rebuilt once at the end (a cheap sweep), which
     # saves writing and selecting A times more data every sweep.
     q: jax.Array
     values: jax.Array  # [B, S] / [S, B]: V_k = max_a q
@@ -216,7 +226,7 @@ def solve_shared_vi(
     `auto_tol`: the solver's `tol=None` mode (then `tol` is ignored).
     """
     tol = None if auto_tol else tol
-    first = p.dense is not None  # batch axis first
+    first = p.batch_first
     A = rewards.shape[-1] if first else rewards.shape[0]
     B = discount.shape[0]
     state_axis = 1 if first else 0
@@ -258,7 +268,7 @@ def solve_shared_vi(
             if first:
                 q = rew + per(g, 3) * _expected(p, c.values, A)
                 return advance(c, jnp.max(q, axis=-1), q, g)
-            return advance(c, _sparse_greedy(p, rew, g, c.values), None, g)
+            return advance(c, _greedy_last(p, rew, g, c.values), None, g)
 
         c = lax.while_loop(lambda c: jnp.sum(live(c)) > nxt, body, c)
         if not nxt:

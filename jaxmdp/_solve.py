@@ -364,7 +364,7 @@ def _solve_shared_vi(mdp, values0, shared, solver, *, max_iters, ctx) -> Solutio
     sg = lax.stop_gradient
     shared = jax.tree.map(lambda x: sg(jnp.asarray(x, dtype) if x.dtype.kind == "f" else x), shared)
     r_in = R
-    if shared.dense is None:  # the sparse kernel wants the batch axis last
+    if not shared.batch_first:
         r_in, v0 = jnp.transpose(R, (2, 1, 0)), v0.T
     out = solve_shared_vi(
         shared,

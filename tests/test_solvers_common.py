@@ -34,6 +34,7 @@ from solvers_list import (
 )
 
 import jaxmdp
+from jaxmdp._shared_vi import prepare_shared
 
 SOLVERS = pytest.mark.parametrize("solver", ALL_SOLVERS, ids=solver_id)
 PAD_S, PAD_A = 8, 4
@@ -265,29 +266,32 @@ def test_shared_transitions_match_within_rounding(solver, rng):
 
 
 @pytest.mark.parametrize("rule", ["sup", "span"])
-@pytest.mark.parametrize("max_iters", [40, 5000])
-def test_shared_fast_path_compaction_matches_member_solves(rule, max_iters, rng):
-    """The shared-P value iteration gathers the members still running into smaller levels
-    (1,100 -> 275 -> 68 here) and scatters them back: every member must still get exactly its
-    own solve's iterations, status and policy, values and Q within rounding, including
-    members capped by `max_iters` while others were compacted away."""
+@pytest.mark.parametrize("capped", [True, False])
+@pytest.mark.parametrize("S", [S5, 64])
+def test_shared_fast_path_compaction_matches_member_solves(rule, capped, S, rng):
+    """The shared-P value iteration (batch-last for small dense P, batch-first from 64 states)
+    gathers the members still running into smaller levels (batch-first: 1,100 -> 275 -> 68
+    here) and scatters them back: every member must still get exactly its own solve's
+    iterations, status and policy, values and Q within rounding, including members capped by
+    `max_iters` (at the median count) while others were compacted away."""
     B = 1100
+    layout = prepare_shared(jnp.zeros((S, A3, S)) + 1.0 / S)
+    assert layout.dense is not None and layout.batch_first == (S >= 64)
     with jax.enable_x64(True):
-        P, R = random_mdp_arrays(rng, S5, A3, batch=(B,))
+        P, R = random_mdp_arrays(rng, S, A3, batch=(B,))
         P = P[0]
         g = rng.uniform(0.0, 0.995, size=B)
         solver = jaxmdp.ValueIteration(tol=1e-8, rule=rule)
-        shared = jaxmdp.solve(jaxmdp.make_mdp(P, R, g), solver, max_iters=max_iters)
-        own = jaxmdp.solve(
-            jaxmdp.make_mdp(np.broadcast_to(P, (B, S5, A3, S5)), R, g), solver, max_iters=max_iters
-        )
-    iters = np.asarray(own.num_iters)
-    assert iters.max() > 4 * iters.min()  # the ladder has something to compact
-    if max_iters == 40:
-        assert (np.asarray(own.status) == jaxmdp.Status.MAX_ITERATIONS).any()
+        member_p = jaxmdp.make_mdp(np.broadcast_to(P, (B, S, A3, S)), R, g)
+        iters = np.asarray(jaxmdp.solve(member_p, solver, max_iters=5000).num_iters)
+        cap = int(np.median(iters)) if capped else 5000
+        shared = jaxmdp.solve(jaxmdp.make_mdp(P, R, g), solver, max_iters=cap)
+        own = jaxmdp.solve(member_p, solver, max_iters=cap)
+    assert iters.max() >= 3 * iters.min()  # the ladder has something to compact
+    assert (np.asarray(own.status) == jaxmdp.Status.MAX_ITERATIONS).any() == capped
     for name in ("policy", "status", "num_iters"):
         np.testing.assert_array_equal(getattr(shared, name), getattr(own, name), err_msg=name)
-    allow = rounding_allowance(np.float64, S5, np.abs(_np(own.values)).max(), g.max())
+    allow = rounding_allowance(np.float64, S, np.abs(_np(own.values)).max(), g.max())
     for name in ("values", "q_values", "residual", "error_bound"):
         np.testing.assert_allclose(
             _np(getattr(shared, name)), _np(getattr(own, name)), rtol=0, atol=allow, err_msg=name
