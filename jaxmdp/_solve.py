@@ -257,8 +257,9 @@ def solve(
         no speed-up for value iteration; it is opt-in for that reason (`DECISIONS.md`).
         Without `devices`, a concrete batch with transitions per member on CPU still uses
         every core: equal runs of its cache-sized tiles run on one host thread per core
-        (VI-family solvers; bitwise the single-program result; `JAXMDP_CPU_THREADS=1` turns
-        it off). Inside a user's `jit` / `grad` the batch is one program.
+        (VI-family solvers; bitwise the single-program result; `JAXMDP_CPU_THREADS=N` sets
+        the thread count, 1 turns it off). Inside a user's `jit` / `grad` the batch is one
+        program.
 
     Returns:
       `Solution` whose fields all carry the batch shape. Nothing raises for a bad member

@@ -11,8 +11,8 @@ its product already uses every core, and splitting it measured no gain or a loss
 
 Only for solvers without dense linear algebra: with jax 0.10.2, concurrent programs that
 factorise matrices (policy iteration's LU, Anderson's small solves) deadlocked XLA:CPU, as
-policy iteration did over several XLA host devices (DECISIONS.md). `JAXMDP_CPU_THREADS=1`
-turns the split off; any other value caps the thread count.
+policy iteration did over several XLA host devices (DECISIONS.md). `JAXMDP_CPU_THREADS=N`
+sets the thread count (1 turns the split off; default: the cores available).
 """
 
 from __future__ import annotations
@@ -41,15 +41,16 @@ _POOL: concurrent.futures.ThreadPoolExecutor | None = None
 
 
 def cpu_threads() -> int:
-    """Cores this process may use, capped by `JAXMDP_CPU_THREADS`; 1 off the CPU backend."""
+    """`JAXMDP_CPU_THREADS` if set, else the cores this process may use; 1 off the CPU."""
     if jax.default_backend() != "cpu":
         return 1
+    setting = os.environ.get("JAXMDP_CPU_THREADS")
+    if setting:
+        return max(1, int(setting))
     try:
-        n = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        n = os.cpu_count() or 1
-    cap = os.environ.get("JAXMDP_CPU_THREADS")
-    return max(1, min(n, int(cap))) if cap else n
+        return os.cpu_count() or 1
 
 
 def threadable(solver) -> bool:

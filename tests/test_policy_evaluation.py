@@ -10,7 +10,6 @@ import pytest
 from conftest import random_mdp_arrays
 
 import jaxmdp
-from jaxmdp import _bellman
 from jaxmdp.bellman import evaluate_policy
 
 
@@ -38,6 +37,25 @@ def test_matches_numpy_solve(dtype, g, sparsity, rng):
 def test_a_row_swap_gives_nan_not_a_wrong_value():
     """Not reachable with a stochastic P_pi and g < 1 (the margin is 1 - g); forced here with
     a matrix that is not diagonally dominant, whose factorisation must pivot."""
-    p = jnp.asarray([[0.0, 5.0], [1.0, 0.0]])
-    v = _bellman._solve_discounted(p, jnp.asarray([1.0, 2.0]), 0.9)
+    P = jnp.asarray([[[0.0, 5.0]], [[1.0, 0.0]]])  # [S=2, A=1, S]: rows are not stochastic
+    mdp = jaxmdp.MDP(P, jnp.asarray([[1.0], [2.0]]), jnp.asarray(0.9))
+    v = evaluate_policy(mdp, jnp.zeros(2, jnp.int32), undiscounted=False)
     assert np.isnan(np.asarray(v)).all()
+
+
+def test_policy_iteration_initial_sweeps_only_change_the_start(rng):
+    """The first policy is greedy for `initial_sweeps` backups of values0: same optimum,
+    no more evaluations than from the immediate-reward start (here: fewer)."""
+    S, A, B = 30, 4, 16
+    P, R = random_mdp_arrays(rng, S, A, batch=(B,))
+    g = rng.uniform(0.8, 0.99, size=B)
+    with jax.enable_x64(True):
+        mdp = jaxmdp.make_mdp(P, R, g)
+        sols = [jaxmdp.solve(mdp, jaxmdp.PolicyIteration(initial_sweeps=k)) for k in (0, 1, 3)]
+    for sol in sols:
+        np.testing.assert_array_equal(np.asarray(sol.status), jaxmdp.Status.SUCCESS)
+        np.testing.assert_allclose(np.asarray(sol.values), np.asarray(sols[0].values), atol=1e-9)
+    evals = [int(np.asarray(sol.num_iters).sum()) for sol in sols]
+    assert evals[1] < evals[0] and evals[2] <= evals[1], evals
+    with pytest.raises(ValueError, match="initial_sweeps"):
+        jaxmdp.PolicyIteration(initial_sweeps=-1)

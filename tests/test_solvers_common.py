@@ -34,7 +34,6 @@ from solvers_list import (
 )
 
 import jaxmdp
-from jaxmdp._shared_vi import prepare_shared
 
 SOLVERS = pytest.mark.parametrize("solver", ALL_SOLVERS, ids=solver_id)
 PAD_S, PAD_A = 8, 4
@@ -275,8 +274,6 @@ def test_shared_fast_path_compaction_matches_member_solves(rule, capped, S, rng)
     iterations, status and policy, values and Q within rounding, including members capped by
     `max_iters` (at the median count) while others were compacted away."""
     B = 1100
-    layout = prepare_shared(jnp.zeros((S, A3, S)) + 1.0 / S)
-    assert layout.dense is not None and layout.batch_first == (S >= 64)
     with jax.enable_x64(True):
         P, R = random_mdp_arrays(rng, S, A3, batch=(B,))
         P = P[0]
@@ -394,6 +391,9 @@ def _forest(g=0.9):
 
 @SOLVERS
 def test_max_iters_one_reports_max_iterations(solver):
+    if isinstance(solver, jaxmdp.PolicyIteration):
+        # its default first policy (greedy for one backup) is already optimal on this forest
+        solver = dataclasses.replace(solver, initial_sweeps=0)
     with jax.enable_x64(True):
         P, R = _forest()
         mdp = jaxmdp.make_mdp(P, R, 0.9)

@@ -41,7 +41,7 @@ def _improve(q, policy, scale):
     return jnp.where(keep, policy, best)
 
 
-@register_solver
+@register_solver(static=("initial_sweeps",))
 class PolicyIteration:
     """Policy iteration with exact evaluation by a dense linear solve.
 
@@ -51,13 +51,30 @@ class PolicyIteration:
     (the Bellman residual of the returned values, ~0) and `error_bound` =
     `residual / (1 - discount)` (`inf` at discount 1). Cost per iteration: O(S^3) for the solve
     (plus O(S^3 log S) for the structure analysis when some discount is 1).
+
+    Attributes:
+      initial_sweeps: static number of value-iteration backups applied to `values0` before
+        the first policy is taken greedy. From `values0 = 0` the first backup is `max_a R`
+        and costs nothing; the default 1 makes the first policy greedy with respect to it,
+        one O(S^2 A) product. Measured (benchmarks W2, W3): evaluations per MDP drop from
+        2-3 to 1-2, and on a 2048-state MDP from 2 to 1, each an O(S^3) factorisation.
+        0 starts from the policy greedy for `values0` itself (immediate rewards by default).
     """
+
+    initial_sweeps: int = 1
+
+    def __post_init__(self):
+        n = self.initial_sweeps
+        if not (isinstance(n, int) and n >= 0):
+            raise ValueError(f"initial_sweeps must be an int >= 0; got {n!r}.")
 
     def init(self, mdp, values0, ctx):
         if ctx.zero_start:  # Q = R + g P 0: skip the product (a full sweep over P)
             q = jnp.broadcast_to(mdp.rewards, mdp.rewards.shape).astype(values0.dtype)
         else:
             q = _bellman.q_values(mdp, values0)
+        for _ in range(self.initial_sweeps):
+            q = _bellman.q_values(mdp, jnp.max(q, axis=-1))
         policy = jnp.argmax(q, axis=-1).astype(jnp.int32)
         return PIState(policy, values0, q, jnp.asarray(False))
 
