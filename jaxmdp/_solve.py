@@ -306,7 +306,11 @@ def solve(
         ) from None
     itemsize = jnp.dtype(jnp.result_type(mdp.transitions)).itemsize
     plan = _plan(shapes, batch, S * mdp.num_actions * S * itemsize)
-    ctx = SolveContext(undiscounted=_undiscounted(mdp.discount), zero_start=zero_start)
+    ctx = SolveContext(
+        undiscounted=_undiscounted(mdp.discount),
+        zero_start=zero_start,
+        shared_transitions=bool(batch) and not any(plan.carried[0]),
+    )
     max_iters = int(max_iters)
     fast = type(solver) is ValueIteration and bool(batch) and not any(plan.carried[0])
     shared = None

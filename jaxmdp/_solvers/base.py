@@ -37,6 +37,7 @@ class SolveContext(NamedTuple):
 
     undiscounted: bool  # some member may have discount == 1
     zero_start: bool = False  # values0 is zeros: the first backup is Q = R (no product)
+    shared_transitions: bool = False  # a batch shares one `transitions` (one GEMM per sweep)
 
 
 class SolverResult(NamedTuple):

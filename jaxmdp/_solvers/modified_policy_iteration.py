@@ -67,9 +67,21 @@ class ModifiedPolicyIteration:
         # a cond with a batched predicate broadcasts every operand, including a shared
         # `transitions` (4,096 copies on a sweep), while a loop only carries `v`.
         sweeps = jnp.where(state.started, self.eval_sweeps - 1, 0)
-        v = lax.fori_loop(
-            0, sweeps, lambda _, v: _bellman.policy_backup(mdp, v, policy), state.values
-        )
+        if ctx.shared_transitions:
+            # Through the full Q: a `transitions` shared by the batch stays one matrix-matrix
+            # product per sweep (a gathered P_pi would be one [S, S] matrix per member).
+            def backup(_, v):
+                return _bellman.policy_backup(mdp, v, policy)
+        else:
+            # Own transitions: gather P_pi once, then each sweep reads S^2 numbers instead
+            # of S^2 A (W3, S=2048, A=8: 263 ms through Q).
+            p_pi = _bellman.policy_transitions(mdp, policy)
+            r_pi = _bellman.policy_rewards(mdp, policy)
+
+            def backup(_, v):
+                return r_pi + mdp.discount * jnp.dot(p_pi, v, precision=_bellman._PRECISION)
+
+        v = lax.fori_loop(0, sweeps, backup, state.values)
         q = _bellman.q_values(mdp, v)
         new = jnp.max(q, axis=-1)
         return MPIState(
