@@ -78,6 +78,13 @@ JAXMDP_ROWS: list[JaxmdpRow] = [
         quick_workloads=("W3",),
     ),
     JaxmdpRow(
+        "jaxmdp PI (initial_sweeps=0)",
+        lambda jm, tol: jm.PolicyIteration(initial_sweeps=0),
+        "PI",
+        "policy stable",
+        quick_workloads=(),
+    ),
+    JaxmdpRow(
         "jaxmdp MPI (eval_sweeps=20)",
         lambda jm, tol: jm.ModifiedPolicyIteration(tol=tol, eval_sweeps=20),
         "MPI",
