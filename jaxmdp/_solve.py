@@ -317,6 +317,8 @@ def solve(
     if fast:
         from jaxmdp._shared_vi import prepare_shared
 
+        # Not carried means no batch axis of size > 1: drop size-1 ones ([1, S, A, S]).
+        mdp = mdp._replace(transitions=jnp.reshape(mdp.transitions, mdp.transitions.shape[-3:]))
         shared = prepare_shared(mdp.transitions)
     devices = [] if devices is None else list(devices)
     n = num_shards(plan, len(devices))

@@ -497,3 +497,18 @@ def test_default_dtype_is_float32(rng):
     with jax.enable_x64(False):
         sol = jaxmdp.solve(jaxmdp.make_mdp(P, R, 0.9))
     assert sol.values.dtype == np.float32
+
+
+@SOLVERS
+def test_batch_of_one_with_size_one_transitions_axis(solver, rng):
+    """`transitions [1, S, A, S]` with rewards `[1, S, A]`: a batch of one (it once crashed the
+    shared-transitions path, which expected `[S, A, S]`)."""
+    with jax.enable_x64(True):
+        P, R = random_mdp_arrays(rng, S5, A3, batch=(1,))
+        one = jaxmdp.solve(jaxmdp.make_mdp(P, R, np.array([0.9])), solver)
+        single = jaxmdp.solve(jaxmdp.make_mdp(P[0], R[0], 0.9), solver)
+    assert one.values.shape == (1, S5) and one.q_values.shape == (1, S5, A3)
+    for name in ("policy", "status", "num_iters"):
+        np.testing.assert_array_equal(getattr(one, name)[0], getattr(single, name))
+    allow = rounding_allowance(np.float64, S5, np.abs(_np(single.values)).max(), 0.9)
+    np.testing.assert_allclose(_np(one.values[0]), _np(single.values), rtol=0, atol=allow)
