@@ -47,8 +47,10 @@ _BATCH_FIRST_STATES = 64
 _SPARSE_FRACTION = 0.25
 # Up to this many (a, s, successor) entries, the successor indices are compiled in as static
 # row slices: XLA:CPU's generic gather and its dot at skinny shapes ([44, 11] x [11, 10^4] for
-# the lecture world) run 8x slower than a fused loop over static slices.
-_STATIC_ROWS = 2048
+# the lecture world) run 8x slower than a fused loop over static slices. The unrolled form's
+# compile time grows with it: 11 s at 2,048 entries (512 states x 4 actions), so larger
+# structures take the gather.
+_STATIC_ROWS = 256
 
 
 @functools.partial(
