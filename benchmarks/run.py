@@ -1,10 +1,11 @@
 """Benchmark CLI: `python -m benchmarks.run [--quick] [--device cpu|gpu] [--workloads W1,W2]
-[--skip peers,torch,jaxmdp,kernels,scaling] [--out PATH]`.
+[--skip peers,torch,jaxmdp,kernels,scaling,acceleration] [--out PATH]`.
 
 Measures the machine limits, then every implementation on every selected workload (NumPy and
 torch hand-written baselines, pymdptoolbox / QuantEcon, jaxmdp's public API), checks every answer
-against a float64 V*, and adds kernel rows and scaling curves. Prints a markdown report and
-writes JSON (everything, incl. machine info and device) plus the same markdown next to it.
+against a float64 V*, and adds kernel rows, scaling curves and accelerated-VI rows. Prints a
+markdown report and writes JSON (everything, incl. machine info and device) plus the same
+markdown next to it.
 See benchmarks/README.md.
 """
 
