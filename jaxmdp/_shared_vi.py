@@ -194,7 +194,7 @@ class _Carry(NamedTuple):
     # Batch-last: V_{k-1} itself `[S, B]`; Q is rebuilt once at the end (a cheap sweep), which
     # saves writing and selecting A times more data every sweep.
     q: jax.Array
-    values: jax.Array  # [B, S] / [S, B]: V_k = max_a q
+    values: jax.Array  # [B, S] / [S, B]: V_k
     stats: _stopping.DiffStats  # [B] each
     it: jax.Array  # [B] int32
     code: jax.Array  # [B] int32
@@ -262,8 +262,9 @@ def solve_shared_vi(
 
     def run(c: _Carry, rew, g, n: int) -> _Carry:
         """Iterate the `n` members of `c` until done, through the compaction ladder."""
-        # Dense only: a sparse backup is cheap next to a level's compile time (each level
-        # compiles the unrolled static gathers again: 4 s instead of 0.9 s for 10,000 worlds).
+        # Batch-first only: a batch-last backup (sparse or small dense P) is cheap next to a
+        # level's compile time (each level compiles the unrolled static rows again: 4 s
+        # instead of 0.9 s for 10,000 lecture worlds).
         nxt = n // _LADDER if first and n // _LADDER >= _LADDER_MIN else 0
 
         def body(c):
@@ -289,8 +290,12 @@ def solve_shared_vi(
     stats0 = _stopping.initial_stats(rewards.dtype, (B,), track_stall=True)
     # From V0 = 0 the first backup is Q = R: no product needed. The first sweep stores every
     # member's Q (INVALID_INPUT members' outputs are undefined anyway): no select, no zeros.
-    q1 = rewards if zero_start else rewards + per(g, 3) * _expected(p, values0, A)
-    new = jnp.max(q1, axis=-1) if first else _max_actions(q1)
+    if first:
+        q1 = rewards if zero_start else rewards + per(g, 3) * _expected(p, values0, A)
+        new = jnp.max(q1, axis=-1)
+    else:  # batch-last carries V_{k-1}, not Q
+        q1 = None
+        new = _max_actions(rewards) if zero_start else _greedy_last(p, rewards, g, values0)
     c = _Carry(q1 if first else values0, values0, stats0, jnp.zeros((B,), jnp.int32), start_code)
     c = run(advance(c, new, q1, g, everyone=True), rewards, g, B)
 

@@ -134,10 +134,7 @@ def _single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Sol
 @functools.partial(jax.jit, static_argnames=("max_iters", "ctx", "plan"))
 def _solve_jit(leaves, solver, *, max_iters: int, ctx: SolveContext, plan: _Plan) -> Solution:
     leaves = _squeeze_leaves(leaves, plan)
-
-    def fn(p, r, g, v0, solver):
-        return _single(MDP(p, r, g), v0, solver, max_iters, ctx)
-
+    fn = _member_fn(max_iters, ctx)
     if plan.tile:
         B = int(np.prod(plan.batch_shape))
         out = _solve_tiled(leaves, solver, plan, fn, 0, B // plan.tile)
@@ -158,6 +155,15 @@ def _solve_jit(leaves, solver, *, max_iters: int, ctx: SolveContext, plan: _Plan
             for x, k in zip(out, core_ndims, strict=True)
         )
     )
+
+
+def _member_fn(max_iters: int, ctx: SolveContext):
+    """`(P, R, g, values0, solver) -> Solution` of one member: what the batching maps."""
+
+    def fn(p, r, g, v0, solver):
+        return _single(MDP(p, r, g), v0, solver, max_iters, ctx)
+
+    return fn
 
 
 def _squeeze_leaves(leaves, plan: _Plan):
@@ -195,10 +201,7 @@ def _solve_tiled(leaves, solver, plan, fn, start, count: int) -> Solution:
 @functools.partial(jax.jit, static_argnames=("max_iters", "ctx", "plan", "count"))
 def _solve_part(leaves, start, solver, *, max_iters, ctx, plan, count) -> Solution:
     """One thread's share of `_solve_threaded`: `count` tiles from tile `start`."""
-
-    def fn(p, r, g, v0, solver):
-        return _single(MDP(p, r, g), v0, solver, max_iters, ctx)
-
+    fn = _member_fn(max_iters, ctx)
     return _solve_tiled(_squeeze_leaves(leaves, plan), solver, plan, fn, start, count)
 
 
