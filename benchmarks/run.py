@@ -152,9 +152,9 @@ def acceleration_rows(quick: bool) -> list[dict]:
     from benchmarks import acceleration
 
     if quick:
-        kw = dict(B=8, S=16, A=4, gammas=(0.99,), kinds=("garnet",), budget_s=0.2)
+        kw = dict(configs=((8, 16),), A=4, gammas=(0.99,), kinds=("garnet",), budget_s=0.2)
     else:
-        kw = dict(B=64, S=64, A=4, gammas=(0.99, 0.999), budget_s=2.0)
+        kw = dict(A=4, gammas=(0.99, 0.999), budget_s=2.0)
     return acceleration.run(solvers=("vi", "anderson"), tol=1e-6, dtype="float64", **kw)
 
 

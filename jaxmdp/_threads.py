@@ -9,10 +9,11 @@ The parts are the same tiles the single program runs, so results are bitwise equ
 S=64, A=8, 78-81 ms on one thread, 54-56 ms on two. A shared-transitions batch is not split:
 its product already uses every core, and splitting it measured no gain or a loss.
 
-Only for solvers without dense linear algebra: with jax 0.10.2, concurrent programs that
-factorise matrices (policy iteration's LU, Anderson's small solves) deadlocked XLA:CPU, as
-policy iteration did over several XLA host devices (DECISIONS.md). `JAXMDP_CPU_THREADS=N`
-sets the thread count (1 turns the split off; default: the cores available).
+Only for solvers without LAPACK calls: with jax 0.10.2, concurrent programs that factorised
+matrices (policy iteration's LU; Anderson's small solves while they still went to LAPACK)
+deadlocked XLA:CPU, as policy iteration did over several XLA host devices (DECISIONS.md).
+Anderson's m x m solve is now written in array operations, and it runs threaded.
+`JAXMDP_CPU_THREADS=N` sets the thread count (1 turns the split off; default: the cores available).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import jax.numpy as jnp
 
 from jaxmdp._solution import Solution
 
-# Solvers known to run only elementwise work, reductions and matrix products.
+# Solvers known to run only elementwise work, reductions and matrix products (no LAPACK).
 THREADED_SOLVERS = frozenset(
     {
         "ValueIteration",
@@ -35,6 +36,7 @@ THREADED_SOLVERS = frozenset(
         "SoftValueIteration",
         "GaussSeidelValueIteration",
         "RelativeValueIteration",
+        "AndersonValueIteration",
     }
 )
 _POOL: concurrent.futures.ThreadPoolExecutor | None = None

@@ -6,6 +6,8 @@ jitted program. The parts are the same tiles as in the single program
 (`JAXMDP_CPU_THREADS=1`), so every field must be bitwise identical to it, for every solver
 and batch shape. Solvers with dense linear algebra stay one program (concurrent LAPACK
 calls deadlocked XLA:CPU with jax 0.10.2); that is checked in a subprocess with a timeout.
+Anderson's small solves are array operations (no LAPACK) and run threaded, checked both
+ways: equal to one program, and no hang on repeated calls in the subprocess.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ SOLVERS = [
     jaxmdp.SoftValueIteration(temperature=0.1, tol=1e-3),
     jaxmdp.GaussSeidelValueIteration(tol=1e-3),
     jaxmdp.RelativeValueIteration(tol=1e-3),
+    jaxmdp.AndersonValueIteration(tol=1e-3),
+    jaxmdp.AndersonValueIteration(tol=1e-3, memory=8),
 ]
 
 
@@ -106,7 +110,7 @@ SCRIPT = textwrap.dedent(
     R = rng.uniform(size=(B, S, A)).astype(np.float32)
     mdp = jaxmdp.MDP(jnp.asarray(P), jnp.asarray(R), jnp.full((B,), 0.9, jnp.float32))
     out = {}
-    for solver in (jaxmdp.PolicyIteration(), jaxmdp.AndersonValueIteration(tol=1e-3)):
+    for solver in (jaxmdp.PolicyIteration(), jaxmdp.AndersonValueIteration(tol=1e-3, memory=8)):
         for _ in range(3):  # the deadlock showed on repeated calls
             sol = jaxmdp.solve(mdp, solver)
         out[type(solver).__name__] = int((np.asarray(sol.status) == 0).sum())
@@ -115,7 +119,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_linear_algebra_solvers_stay_one_program():
+def test_lapack_solvers_stay_one_program_and_threaded_anderson_does_not_hang():
     env = {**os.environ, "JAXMDP_CPU_THREADS": "4", "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=240
