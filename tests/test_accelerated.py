@@ -20,13 +20,15 @@ def _garnet_batch(seed, B, S, A, g):
 S, A = 10, 3
 
 
-def test_within_bound_of_optimum_and_policy_tol_optimal():
+@pytest.mark.parametrize("memory", [5, 8])  # the unrolled and the row-operation m x m solve
+def test_within_bound_of_optimum_and_policy_tol_optimal(memory):
     rng = np.random.default_rng(0)
     g, tol = 0.99, 1e-7
     P, R = random_mdp(rng, S, A, successors=2, unavailable=2)
     v_star = value_iteration(P, R, g, tol=1e-14)
     with jax.enable_x64(True):
-        sol = jaxmdp.solve(jaxmdp.make_mdp(P, R, g), jaxmdp.AndersonValueIteration(tol))
+        solver = jaxmdp.AndersonValueIteration(tol, memory=memory)
+        sol = jaxmdp.solve(jaxmdp.make_mdp(P, R, g), solver)
     assert int(sol.status) == jaxmdp.Status.SUCCESS
     bound = float(sol.error_bound)
     assert bound <= tol / 2
@@ -114,3 +116,17 @@ def test_float32_smoke_memory_one():
 def test_rejects_bad_memory():
     with pytest.raises(ValueError, match="memory"):
         jaxmdp.AndersonValueIteration(memory=0)
+
+
+def test_large_memory_batch_member_within_rounding_of_its_own_solve():
+    """memory > 6 solves its m x m system in row operations, which XLA may round differently
+    batched and alone: same guarantee, values within the certified bounds of each other."""
+    P, R, g = _garnet_batch(5, 16, 12, 3, 0.99)
+    solver = jaxmdp.AndersonValueIteration(1e-8, memory=8)
+    with jax.enable_x64(True):
+        batch = jaxmdp.solve(jaxmdp.MDP(*(jnp.asarray(x) for x in (P, R, g))), solver)
+        for i in (0, 7, 15):
+            own = jaxmdp.solve(jaxmdp.MDP(*(jnp.asarray(x[i]) for x in (P, R, g))), solver)
+            assert int(own.status) == int(batch.status[i]) == jaxmdp.Status.SUCCESS
+            bound = float(own.error_bound) + float(batch.error_bound[i])
+            np.testing.assert_allclose(batch.values[i], own.values, rtol=0, atol=bound)

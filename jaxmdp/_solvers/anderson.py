@@ -44,6 +44,7 @@ from jaxmdp._solvers.base import SolverResult, check_tol, register_solver
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 _MAX_WAIT = 256
+_UNROLL_MAX = 6  # the unrolled solve's n^3 / 3 operations compile slowly beyond this
 
 
 class AndersonState(NamedTuple):
@@ -64,21 +65,47 @@ class AndersonState(NamedTuple):
 COUNT, PLAIN, WAIT, PENALTY = range(4)
 
 
-def _solve_spd(m: jax.Array, b: jax.Array) -> jax.Array:
+def _solve_spd_unrolled(m: jax.Array, b: jax.Array) -> jax.Array:
     """Solve the small symmetric positive definite system `m x = b` (static size, unrolled).
 
-    Gauss-Jordan elimination without pivoting (stable for SPD matrices) on the augmented
-    `[n, n + 1]` matrix, one whole-matrix update per column: XLA fuses each into one small
-    kernel, which under `vmap` costs far less than a batched LAPACK call on a 5 x 5 system
-    every iteration (and, unlike LAPACK, runs safely on concurrent host threads).
+    Gaussian elimination without pivoting (stable for SPD matrices), written out in scalar
+    operations: XLA fuses them into a few elementwise kernels, which under `vmap` costs far
+    less than a batched LAPACK call on a 5 x 5 system every iteration. Rounds identically
+    batched and alone (each scalar is its own array), so a member equals its own solve bit
+    for bit; its code grows as n^3 / 3 operations, hence only for small n.
     """
     n = m.shape[-1]
-    aug = jnp.concatenate([m, b[:, None]], axis=1)
-    rows = jnp.arange(n)[:, None]
+    a = [[m[i, j] for j in range(n)] for i in range(n)]
+    r = [b[i] for i in range(n)]
     for k in range(n):
-        pivot = aug[k] / aug[k, k]
-        aug = jnp.where(rows == k, pivot[None, :], aug - aug[:, k : k + 1] * pivot[None, :])
-    return aug[:, n]
+        for i in range(k + 1, n):
+            f = a[i][k] / a[k][k]
+            for j in range(k + 1, n):
+                a[i][j] = a[i][j] - f * a[k][j]
+            r[i] = r[i] - f * r[k]
+    x = [None] * n
+    for i in reversed(range(n)):
+        acc = r[i]
+        for j in range(i + 1, n):
+            acc = acc - a[i][j] * x[j]
+        x[i] = acc / a[i][i]
+    return jnp.stack(x)
+
+
+def _solve_spd_rows(m: jax.Array, b: jax.Array) -> jax.Array:
+    """`m x = b` for larger n: Gauss-Jordan on the rows of the augmented `[n, n + 1]` matrix.
+
+    O(n) array operations instead of O(n^3) scalar ones, so compiling stays quick. XLA groups
+    these row updates into kernels differently batched and alone, and where a multiply and a
+    subtract share a kernel they may become one fused multiply-add: a member can then differ
+    from its own solve in the last bits (measured), which the unrolled form never does.
+    """
+    n = m.shape[-1]
+    rows = [jnp.concatenate([m[i], b[i : i + 1]]) for i in range(n)]
+    for k in range(n):
+        pivot = rows[k] / rows[k][k]
+        rows = [pivot if i == k else rows[i] - rows[i][k] * pivot for i in range(n)]
+    return jnp.stack([r[n] for r in rows])
 
 
 def _sum_last(x: jax.Array) -> jax.Array:
@@ -100,7 +127,9 @@ def _mix(xs, txs, count, memory: int):
     pair = valid[:, None] & valid[None, :]
     m = jnp.where(pair, gram, 0.0) + jnp.diag(jnp.where(valid, reg, 1.0))
     rhs = valid.astype(gram.dtype)
-    alpha = _solve_spd(m, rhs)
+    # Neither form calls LAPACK, whose concurrent calls deadlocked XLA:CPU (jax 0.10.2), so
+    # the solver runs on the driver's host threads.
+    alpha = _solve_spd_unrolled(m, rhs) if memory <= _UNROLL_MAX else _solve_spd_rows(m, rhs)
     alpha = alpha / _sum_last(alpha)
     return jnp.dot(alpha, jnp.where(valid[:, None], txs, 0.0), precision=_HIGHEST)
 
@@ -123,6 +152,11 @@ class AndersonValueIteration:
     `error_bound` reports the certified bound. `num_iters` counts Bellman backups (accepted or
     not), so it compares one-to-one with value iteration's sweeps. Float32: as
     `ValueIteration` (`Status.PRECISION_LIMITED` at the resolution floor).
+
+    Batches: up to `memory=6` a batch member's result is bitwise its own solve's, as for
+    every solver; beyond, the m x m solve is written in row operations that XLA may round
+    differently batched and alone, so a member can differ in the last bits (and, where an
+    accept decision sits on that edge, by an iteration) while keeping the same guarantee.
 
     Attributes:
       tol: accuracy target (> 0) in the sup norm.
