@@ -5,7 +5,9 @@ program is wrapped in one `vmap` per batch axis, each leaf mapped only on the ax
 has (size-1 axes are squeezed, absent axes get `in_axes=None`). So a `transitions` without a
 batch axis is never copied: under vmap the backup `P @ V` becomes one `[S*A, S] x [S, B]`
 matrix-matrix product. Per-MDP convergence: a finished member freezes while the loop goes on
-for the others, and it runs exactly the iterations and stopping test of its own solve. Only
+for the others, and it runs exactly the iterations and stopping test of its own solve; a
+flattened batch of 128 or more runs through `jaxmdp._ladder`, which gathers the members
+still running into smaller levels so that finished ones stop costing work. Only
 the summation order of `P @ V` can differ (a matrix-matrix product for a shared
 `transitions`, matrix-vector for one MDP), so values agree with a one-at-a-time solve to the
 last bits, and in float32 a member whose statistic sits at the precision floor can stop one
@@ -23,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxmdp import _threads
+from jaxmdp import _ladder, _threads
 from jaxmdp._mdp import MDP, check_shapes, leaf_batch_shapes
 from jaxmdp._sharding import num_shards, solve_sharded
 from jaxmdp._solution import Solution, Status
@@ -85,15 +87,14 @@ def _squeeze_uncarried(x, lead: int, batch_shape, carried):
     return jnp.reshape(x, new_shape)
 
 
-def _single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Solution:
-    """Solve ONE MDP: the while loop.
+def _prepare(mdp: MDP, values0):
+    """One member's inputs in the solve's dtype: `(mdp_diff, mdp, values0, start_code)`.
 
     Gradients (w.r.t. rewards, transitions, discount) come from the implicit function theorem
     at the returned fixed point (`jaxmdp._implicit`), never from the loop: the loop runs on
-    stop-gradient copies of the MDP and `values0`, so it carries no tangents.
+    stop-gradient copies of the MDP (`mdp`) and `values0`, so it carries no tangents;
+    `mdp_diff` keeps them for `_finish`.
     """
-    from jaxmdp._implicit import implicit_solution
-
     dtype = jnp.result_type(mdp.transitions, mdp.rewards, mdp.discount, values0)
     if not jnp.issubdtype(dtype, jnp.floating):
         dtype = jnp.result_type(float)
@@ -102,24 +103,19 @@ def _single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Sol
     values0 = lax.stop_gradient(jnp.asarray(values0, dtype))
     g = mdp.discount
     invalid = ~((g >= 0) & (g <= 1))  # NaN included
-
-    state = solver.init(mdp, values0, ctx)
     code = jnp.where(invalid, jnp.int32(Status.INVALID_INPUT), jnp.int32(RUNNING))
+    return mdp_diff, mdp, values0, code
 
-    def cond(carry):
-        _, it, code = carry
-        return (code == RUNNING) & (it < max_iters)
 
-    def body(carry):
-        state, it, _ = carry
-        state = solver.step(mdp, state, ctx)
-        return state, it + 1, solver.status(mdp, state, ctx)
+def _finish(solver, mdp_diff: MDP, mdp: MDP, state, it, code, ctx: SolveContext) -> Solution:
+    """One member's `Solution` from its final loop state."""
+    from jaxmdp._implicit import implicit_solution
 
-    state, it, code = lax.while_loop(cond, body, (state, jnp.int32(0), code))
     code = jnp.where(code == RUNNING, jnp.int32(Status.MAX_ITERATIONS), code)
     res = solver.result(mdp, state, ctx)
     # Forward: unchanged. Derivative: of V^pi for the returned policy (see jaxmdp/_implicit.py).
     values, q_values = implicit_solution(solver, mdp_diff, res, undiscounted=ctx.undiscounted)
+    dtype = values.dtype
     return Solution(
         values=values,
         q_values=q_values,
@@ -131,12 +127,39 @@ def _single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Sol
     )
 
 
+def _single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Solution:
+    """Solve ONE MDP: the while loop (batches vmap it, or run `jaxmdp._ladder`)."""
+    mdp_diff, mdp, values0, code = _prepare(mdp, values0)
+    state = solver.init(mdp, values0, ctx)
+
+    def cond(carry):
+        _, it, code = carry
+        return (code == RUNNING) & (it < max_iters)
+
+    def body(carry):
+        state, it, _ = carry
+        state = solver.step(mdp, state, ctx)
+        return state, it + 1, solver.status(mdp, state, ctx)
+
+    state, it, code = lax.while_loop(cond, body, (state, jnp.int32(0), code))
+    return _finish(solver, mdp_diff, mdp, state, it, code, ctx)
+
+
 def _solve_batch(leaves, solver, *, max_iters: int, ctx: SolveContext, plan: _Plan) -> Solution:
     leaves = _squeeze_leaves(leaves, plan)
     fn = _member_fn(max_iters, ctx)
     if plan.tile:
         B = int(np.prod(plan.batch_shape))
         out = _solve_tiled(leaves, solver, plan, fn, 0, B // plan.tile)
+        return Solution(*(jnp.reshape(x, plan.batch_shape + x.shape[1:]) for x in out))
+    if _ladder.applies(plan):
+        B = int(np.prod(plan.batch_shape))
+        carried = tuple(all(c) for c in plan.carried)
+        flat = tuple(
+            jnp.reshape(x, (B,) + x.shape[x.ndim - k :] if k else (B,)) if c else x
+            for x, c, k in zip(leaves, carried, (3, 2, 0, 1), strict=True)
+        )
+        out = _ladder.solve(flat, solver, carried=carried, max_iters=max_iters, ctx=ctx)
         return Solution(*(jnp.reshape(x, plan.batch_shape + x.shape[1:]) for x in out))
     n = len(plan.batch_shape)
     for axis in reversed(range(n)):

@@ -296,6 +296,49 @@ def test_shared_fast_path_compaction_matches_member_solves(rule, capped, S, rng)
 
 
 @SOLVERS
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("capped", [False, True])
+def test_compaction_ladder_members_match_their_own_solves(solver, shared, capped, rng):
+    """A batch of 600 runs as one level until a quarter of its members still run, then
+    those gather into levels of 150 and 37 (`jaxmdp._ladder`; value iteration with shared P
+    has its own, tested above). Every member must still get its own solve's iterations,
+    status and policy, and its values within rounding (bitwise with its own transitions),
+    including members capped by `max_iters` at the median count."""
+    B = 600
+    with jax.enable_x64(True):
+        P, R = random_mdp_arrays(rng, S5, A3, batch=(B,))
+        P = P[0] if shared else P
+        g = rng.uniform(0.0, 0.995, size=B)
+        mdp = jaxmdp.make_mdp(P, R, g)
+        iters = np.asarray(jaxmdp.solve(mdp, solver, max_iters=MAX_ITERS).num_iters)
+        cap = max(int(np.median(iters)), 1) if capped else MAX_ITERS
+        batch = jaxmdp.solve(mdp, solver, max_iters=cap)
+        some = rng.choice(B, size=6, replace=False)
+        for i in [int(np.argmax(iters)), int(np.argmin(iters)), *some]:
+            own = jaxmdp.solve(
+                jaxmdp.make_mdp(P if shared else P[i], R[i], g[i]), solver, max_iters=cap
+            )
+            for name in ("policy", "status", "num_iters"):
+                np.testing.assert_array_equal(
+                    getattr(batch, name)[i], getattr(own, name), err_msg=f"{i} {name}"
+                )
+            v_max = float(np.abs(_np(own.values)).max())
+            allow = rounding_allowance(np.float64, S5, v_max, g[i]) if shared else 0.0
+            for name in ("values", "q_values", "error_bound"):
+                np.testing.assert_allclose(
+                    _np(getattr(batch, name)[i]),
+                    _np(getattr(own, name)),
+                    rtol=0,
+                    atol=allow,
+                    err_msg=f"{i} {name}",
+                )
+    if has_tol(solver):
+        assert iters.max() >= 3 * max(iters.min(), 1)  # the ladder has something to compact
+    if capped and iters.max() > cap:
+        assert (np.asarray(batch.status) == jaxmdp.Status.MAX_ITERATIONS).any()
+
+
+@SOLVERS
 def test_multi_axis_batch_broadcasts(solver, rng):
     """rewards [4, 1, S, A] x discount [3] with shared transitions: batch shape (4, 3)."""
     with jax.enable_x64(True):
