@@ -4,15 +4,17 @@
 members are frozen but still computed. Where the slowest are few (float32 members at the
 precision floor, the sup-norm rule, discounts near 1 among many smaller ones) that is most of
 the work: 4,096 variants of one MDP under modified policy iteration ran 34 iterations for 32
-members and 3 for the rest, 13.9 s. Here the batch runs as one level until at most 1/4 of its
+members and 3 for the rest, 13.9 s. Here the batch runs as one level until at most 1/8 of its
 members still run; those are gathered into a level of that size (scattered back when done),
-and so on down to `LADDER_MIN`. Per member the iterations, stopping tests and status are
+and so on down to `LADDER_MIN` (factor 8: W4 above 1.2 s; factor 4 1.1 s with a third more
+to compile; factor 16 1.7 s). Per member the iterations, stopping tests and status are
 those of its own loop (`_solve._single`); what a level changes is only how many members a
 batched product spans, so values agree with a one-at-a-time solve to the last bits (bitwise
 where each member has its own transitions, as before).
 
-Used by `solve` for a flattened batch whose leaves are each per member or shared, with no
-CPU tiling (tiles already stop on their own); `jaxmdp._shared_vi` has its own ladder.
+Used by `solve` (its `compact` argument, `wanted` below) for a flattened batch whose leaves
+are each per member or shared, with no CPU tiling (tiles already stop on their own);
+`jaxmdp._shared_vi` has its own ladder.
 """
 
 from __future__ import annotations
@@ -24,15 +26,23 @@ from jax import lax
 from jaxmdp._mdp import MDP
 from jaxmdp._solvers.base import RUNNING
 
-LADDER = 4
+LADDER = 8
 LADDER_MIN = 32
+# Each level compiles the solver's step again: on 10,000 lecture worlds (a tiny sweep) four
+# levels made policy iteration's first call 5.1 s instead of 1.3 s for 26 ms saved per call,
+# while on 4,096 MDPs of S=256 (a heavy sweep) they saved 12.5 s of 13.7. Automatic only from
+# this much work per sweep (B S^2 A multiply-adds; W4's is 2.1e9, the lecture sweep's 4.8e6).
+AUTO_WORK = 1 << 27
 
 
-def applies(plan) -> bool:
-    """Whether `solve` runs this plan's batch through the ladder."""
+def wanted(plan, compact: bool | None, S: int, A: int) -> bool:
+    """Whether `solve` runs this plan's batch through the ladder (`compact`: the user's say;
+    None: only where a sweep is heavy enough that a few saved sweeps repay the compile)."""
     B = 1
     for n in plan.batch_shape:
         B *= n
+    if not compact and (compact is not None or B * S * S * A < AUTO_WORK):
+        return False
     if plan.tile or B // LADDER < LADDER_MIN:
         return False
     return all(all(c) or not any(c) for c in plan.carried)

@@ -299,9 +299,9 @@ def test_shared_fast_path_compaction_matches_member_solves(rule, capped, S, rng)
 @pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("capped", [False, True])
 def test_compaction_ladder_members_match_their_own_solves(solver, shared, capped, rng):
-    """A batch of 600 runs as one level until a quarter of its members still run, then
-    those gather into levels of 150 and 37 (`jaxmdp._ladder`; value iteration with shared P
-    has its own, tested above). Every member must still get its own solve's iterations,
+    """`compact=True`: a batch of 600 runs as one level until an eighth of its members still
+    run, then those gather into a level of 75 (`jaxmdp._ladder`; value iteration with shared
+    P has its own, tested above). Every member must still get its own solve's iterations,
     status and policy, and its values within rounding (bitwise with its own transitions),
     including members capped by `max_iters` at the median count."""
     B = 600
@@ -310,9 +310,10 @@ def test_compaction_ladder_members_match_their_own_solves(solver, shared, capped
         P = P[0] if shared else P
         g = rng.uniform(0.0, 0.995, size=B)
         mdp = jaxmdp.make_mdp(P, R, g)
-        iters = np.asarray(jaxmdp.solve(mdp, solver, max_iters=MAX_ITERS).num_iters)
+        plain = jaxmdp.solve(mdp, solver, max_iters=MAX_ITERS, compact=False)
+        iters = np.asarray(plain.num_iters)
         cap = max(int(np.median(iters)), 1) if capped else MAX_ITERS
-        batch = jaxmdp.solve(mdp, solver, max_iters=cap)
+        batch = jaxmdp.solve(mdp, solver, max_iters=cap, compact=True)
         some = rng.choice(B, size=6, replace=False)
         for i in [int(np.argmax(iters)), int(np.argmin(iters)), *some]:
             own = jaxmdp.solve(
@@ -332,10 +333,27 @@ def test_compaction_ladder_members_match_their_own_solves(solver, shared, capped
                     atol=allow,
                     err_msg=f"{i} {name}",
                 )
+    if not capped:  # compact=False: the same numbers from one vmapped loop
+        for name in ("policy", "status", "num_iters"):
+            np.testing.assert_array_equal(getattr(batch, name), getattr(plain, name))
+    if not shared:  # and the ladder did run: one more loop level in the program
+
+        def loops(compact):
+            fn = lambda m: jaxmdp.solve(m, solver, compact=compact)  # noqa: E731
+            with jax.enable_x64(True):
+                return str(jax.make_jaxpr(fn)(mdp)).count("while[")
+
+        assert loops(True) > loops(False)
     if has_tol(solver):
         assert iters.max() >= 3 * max(iters.min(), 1)  # the ladder has something to compact
     if capped and iters.max() > cap:
         assert (np.asarray(batch.status) == jaxmdp.Status.MAX_ITERATIONS).any()
+
+
+def test_compact_must_be_a_bool_or_none():
+    mdp = jaxmdp.make_mdp(*random_mdp_arrays(np.random.default_rng(0), S5, A3), 0.9)
+    with pytest.raises(TypeError, match="compact"):
+        jaxmdp.solve(mdp, compact="yes")
 
 
 @SOLVERS
