@@ -51,7 +51,10 @@ def test_quick_benchmark_run(tmp_path):
         where = (r["workload"], r["impl"], r["stop"])
         assert r["max_abs_err"] is not None and r["mdps_checked"] > 0, where
         assert r["err_ok"], (*where, r["max_abs_err"], r["promise"])
-        assert r["median_s"] > 0 and r["n_reps"] >= 5, where
+        # A solve slower than the harness's long-solve limit (on a loaded machine, even a
+        # quick one) is reported as its one full run instead of repetitions.
+        assert r["median_s"] > 0, where
+        assert r["n_reps"] >= 5 or (r["n_reps"] == 1 and r["how"].startswith("1 full run")), where
 
     for k in res["kernels"]:
         assert not k.get("failed"), k
