@@ -383,6 +383,7 @@ def solve(
         undiscounted=_undiscounted(mdp.discount),
         zero_start=zero_start,
         shared_transitions=bool(batch) and not any(plan.carried[0]),
+        single=not batch,
     )
     max_iters = int(max_iters)
     fast = type(solver) is ValueIteration and bool(batch) and not any(plan.carried[0])

@@ -38,6 +38,7 @@ class SolveContext(NamedTuple):
     undiscounted: bool  # some member may have discount == 1
     zero_start: bool = False  # values0 is zeros: the first backup is Q = R (no product)
     shared_transitions: bool = False  # a batch shares one `transitions` (one GEMM per sweep)
+    single: bool = False  # one MDP, no batch axes: a `lax.cond` really skips a branch
 
 
 class SolverResult(NamedTuple):

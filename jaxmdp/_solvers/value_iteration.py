@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from jaxmdp import _bellman
 from jaxmdp._solvers import _stopping
@@ -63,7 +64,15 @@ class ValueIteration:
         return VIState(values0, q, _stopping.initial_stats(values0.dtype, track_stall=True))
 
     def step(self, mdp, state, ctx):
-        q = _bellman.q_values(mdp, state.values)
+        if ctx.single:
+            # V = 0 exactly (the first sweep from the default start): Q = R, no pass over P
+            # (one MDP of S=2048: one of four sweeps). Under vmap a cond computes both
+            # branches, so batches skip the test.
+            zero = jnp.all(state.values == 0)
+            r = jnp.asarray(mdp.rewards, state.q.dtype)
+            q = lax.cond(zero, lambda: r, lambda: _bellman.q_values(mdp, state.values))
+        else:
+            q = _bellman.q_values(mdp, state.values)
         new = jnp.max(q, axis=-1)
         return VIState(
             new,
