@@ -81,7 +81,10 @@ def _select_device(device: str) -> None:
 def default_out(quick: bool) -> Path:
     from benchmarks import _timing
 
-    return RESULTS_DIR / f"{_timing.device_kind_slug()}{'-quick' if quick else ''}.json"
+    slug = _timing.device_kind_slug()
+    if slug == "cpu":  # CPU results depend on the cores: results/cpu-2core.json here
+        slug += f"-{_timing.cpu_count()}core"
+    return RESULTS_DIR / f"{slug}{'-quick' if quick else ''}.json"
 
 
 def host_devices(n: int) -> None:
