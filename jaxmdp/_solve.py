@@ -6,8 +6,9 @@ has (size-1 axes are squeezed, absent axes get `in_axes=None`). So a `transition
 batch axis is never copied: under vmap the backup `P @ V` becomes one `[S*A, S] x [S, B]`
 matrix-matrix product. Per-MDP convergence: a finished member freezes while the loop goes on
 for the others, and it runs exactly the iterations and stopping test of its own solve; a
-flattened batch of 128 or more runs through `jaxmdp._ladder`, which gathers the members
-still running into smaller levels so that finished ones stop costing work. Only
+large batch with heavy sweeps (or `compact=True`) runs through `jaxmdp._ladder`, which
+gathers the members still running into smaller levels so that finished ones stop costing
+work. Only
 the summation order of `P @ V` can differ (a matrix-matrix product for a shared
 `transitions`, matrix-vector for one MDP), so values agree with a one-at-a-time solve to the
 last bits, and in float32 a member whose statistic sits at the precision floor can stop one
