@@ -299,12 +299,13 @@ def test_shared_fast_path_compaction_matches_member_solves(rule, capped, S, rng)
 @pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("capped", [False, True])
 def test_compaction_ladder_members_match_their_own_solves(solver, shared, capped, rng):
-    """`compact=True`: a batch of 600 runs as one level until an eighth of its members still
+    """`compact=True`: a batch of 601 runs as one level until an eighth of its members still
     run, then those gather into a level of 75 (`jaxmdp._ladder`; value iteration with shared
     P has its own, tested above). Every member must still get its own solve's iterations,
     status and policy, and its values within rounding (bitwise with its own transitions),
-    including members capped by `max_iters` at the median count."""
-    B = 600
+    including members capped by `max_iters` at the median count. 601 is prime: no CPU tile
+    size divides it, so every solver's batch is one program (tiles do not compact)."""
+    B = 601
     with jax.enable_x64(True):
         P, R = random_mdp_arrays(rng, S5, A3, batch=(B,))
         P = P[0] if shared else P
