@@ -120,14 +120,6 @@ def device_kind_slug() -> str:
     return "".join(c if c.isalnum() else "-" for c in kind.lower()).strip("-")
 
 
-def cpu_count() -> int:
-    """Cores this process may use (the affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:

@@ -83,7 +83,7 @@ def default_out(quick: bool) -> Path:
 
     slug = _timing.device_kind_slug()
     if slug == "cpu":  # CPU results depend on the cores: results/cpu-2core.json here
-        slug += f"-{_timing.cpu_count()}core"
+        slug += f"-{os.cpu_count()}core"  # the count `device_string` reports
     return RESULTS_DIR / f"{slug}{'-quick' if quick else ''}.json"
 
 

@@ -12,9 +12,9 @@ those of its own loop (`_solve._single`); what a level changes is only how many 
 batched product spans, so values agree with a one-at-a-time solve to the last bits (bitwise
 where each member has its own transitions, as before).
 
-Used by `solve` (its `compact` argument, `wanted` below) for a flattened batch whose leaves
-are each per member or shared, with no CPU tiling (tiles already stop on their own);
-`jaxmdp._shared_vi` has its own ladder.
+Used by `solve` (its `compact` argument; `_solve._ladder_wanted` decides) for a flattened
+batch whose leaves are each per member or shared, with no CPU tiling (tiles already stop on
+their own); `jaxmdp._shared_vi` has its own ladder.
 """
 
 from __future__ import annotations
@@ -33,19 +33,6 @@ LADDER_MIN = 32
 # while on 4,096 MDPs of S=256 (a heavy sweep) they saved 12.5 s of 13.7. Automatic only from
 # this much work per sweep (B S^2 A multiply-adds; W4's is 2.1e9, the lecture sweep's 4.8e6).
 AUTO_WORK = 1 << 27
-
-
-def wanted(plan, compact: bool | None, S: int, A: int) -> bool:
-    """Whether `solve` runs this plan's batch through the ladder (`compact`: the user's say;
-    None: only where a sweep is heavy enough that a few saved sweeps repay the compile)."""
-    B = 1
-    for n in plan.batch_shape:
-        B *= n
-    if not compact and (compact is not None or B * S * S * A < AUTO_WORK):
-        return False
-    if plan.tile or B // LADDER < LADDER_MIN:
-        return False
-    return all(all(c) or not any(c) for c in plan.carried)
 
 
 def solve(leaves, solver, *, carried, max_iters: int, ctx):

@@ -8,8 +8,7 @@ matrix-matrix product. Per-MDP convergence: a finished member freezes while the 
 for the others, and it runs exactly the iterations and stopping test of its own solve; a
 large batch with heavy sweeps (or `compact=True`) runs through `jaxmdp._ladder`, which
 gathers the members still running into smaller levels so that finished ones stop costing
-work. Only
-the summation order of `P @ V` can differ (a matrix-matrix product for a shared
+work. Only the summation order of `P @ V` can differ (a matrix-matrix product for a shared
 `transitions`, matrix-vector for one MDP), so values agree with a one-at-a-time solve to the
 last bits, and in float32 a member whose statistic sits at the precision floor can stop one
 sweep apart. With `transitions` per member (or copied), results are bitwise those of
@@ -70,12 +69,17 @@ def _plan(leaf_shapes, batch_shape, transitions_bytes: int = 0, tile_bytes=_TILE
     return _Plan(tuple(batch_shape), tuple(carried), tile)
 
 
+def _flattenable(carried) -> bool:
+    """Every leaf has all the batch axes or none: the batch flattens to `[B, ...]` leaves."""
+    return all(all(c) or not any(c) for c in carried)
+
+
 def _tile(carried, batch_shape, transitions_bytes: int, tile_bytes: int = _TILE_BYTES) -> int:
     """Tile size for independent transitions on CPU (0: no tiling)."""
     B = int(np.prod(batch_shape)) if batch_shape else 1
     if B < 2 or not all(carried[0]) or jax.default_backend() != "cpu":
         return 0
-    if not all(all(c) or not any(c) for c in carried):
+    if not _flattenable(carried):
         return 0
     per = max(1, transitions_bytes)
     limit = max(1, tile_bytes // per)
@@ -83,6 +87,18 @@ def _tile(carried, batch_shape, transitions_bytes: int, tile_bytes: int = _TILE_
         return 0
     tile = max(t for t in range(1, limit + 1) if B % t == 0)
     return tile if tile * 4 >= limit else 0
+
+
+def _ladder_wanted(plan: _Plan, compact: bool | None, sweep_work: int) -> bool:
+    """Whether the batch runs through `jaxmdp._ladder` (`compact`: the user's say; None: only
+    where a sweep is heavy enough that a few saved sweeps repay each level's compile).
+    `sweep_work`: S^2 A, one member's multiply-adds per sweep."""
+    B = int(np.prod(plan.batch_shape)) if plan.batch_shape else 1
+    if not compact and (compact is not None or B * sweep_work < _ladder.AUTO_WORK):
+        return False
+    if plan.tile or B // _ladder.LADDER < _ladder.LADDER_MIN:
+        return False
+    return _flattenable(plan.carried)
 
 
 def _squeeze_uncarried(x, lead: int, batch_shape, carried):
@@ -156,18 +172,13 @@ def _single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Sol
 def _solve_batch(leaves, solver, *, max_iters: int, ctx: SolveContext, plan: _Plan) -> Solution:
     leaves = _squeeze_leaves(leaves, plan)
     fn = _member_fn(max_iters, ctx)
-    if plan.tile:
+    if plan.tile or plan.ladder:
         B = int(np.prod(plan.batch_shape))
-        out = _solve_tiled(leaves, solver, plan, fn, 0, B // plan.tile)
-        return Solution(*(jnp.reshape(x, plan.batch_shape + x.shape[1:]) for x in out))
-    if plan.ladder:
-        B = int(np.prod(plan.batch_shape))
-        carried = tuple(all(c) for c in plan.carried)
-        flat = tuple(
-            jnp.reshape(x, (B,) + x.shape[x.ndim - k :] if k else (B,)) if c else x
-            for x, c, k in zip(leaves, carried, (3, 2, 0, 1), strict=True)
-        )
-        out = _ladder.solve(flat, solver, carried=carried, max_iters=max_iters, ctx=ctx)
+        if plan.tile:
+            out = _solve_tiled(leaves, solver, plan, fn, 0, B // plan.tile)
+        else:
+            flat, carried = _flatten(leaves, plan)
+            out = _ladder.solve(flat, solver, carried=carried, max_iters=max_iters, ctx=ctx)
         return Solution(*(jnp.reshape(x, plan.batch_shape + x.shape[1:]) for x in out))
     n = len(plan.batch_shape)
     for axis in reversed(range(n)):
@@ -231,11 +242,25 @@ def _member_fn(max_iters: int, ctx: SolveContext):
     return fn
 
 
+_CORE_NDIMS = (3, 2, 0, 1)  # per leaf (P, R, discount, values0): the axes after the batch
+
+
 def _squeeze_leaves(leaves, plan: _Plan):
     return tuple(
         _squeeze_uncarried(x, np.ndim(x) - core, plan.batch_shape, plan.carried[k])
-        for k, (x, core) in enumerate(zip(leaves, (3, 2, 0, 1), strict=True))
+        for k, (x, core) in enumerate(zip(leaves, _CORE_NDIMS, strict=True))
     )
+
+
+def _flatten(leaves, plan: _Plan):
+    """Squeezed leaves of a `_flattenable` plan as `[B, ...]` (carried) or shared, and which."""
+    B = int(np.prod(plan.batch_shape))
+    carried = tuple(all(c) for c in plan.carried)
+    flat = tuple(
+        jnp.reshape(x, (B,) + x.shape[x.ndim - k :] if k else (B,)) if c else x
+        for x, c, k in zip(leaves, carried, _CORE_NDIMS, strict=True)
+    )
+    return flat, carried
 
 
 def _solve_tiled(leaves, solver, plan, fn, start, count: int) -> Solution:
@@ -243,13 +268,8 @@ def _solve_tiled(leaves, solver, plan, fn, start, count: int) -> Solution:
     (`lax.map`), each tile vmapped and run to convergence. Returns the members flattened:
     `[count * tile, ...]`. Tiles are sliced where they lie, so a part of the batch costs
     no copy of the rest."""
-    B, T = int(np.prod(plan.batch_shape)), plan.tile
-    carried = [all(c) for c in plan.carried]
-    cores = (3, 2, 0, 1)
-    flat = [
-        jnp.reshape(x, (B,) + x.shape[x.ndim - k :] if k else (B,)) if c else x
-        for x, c, k in zip(leaves, carried, cores, strict=True)
-    ]
+    T = plan.tile
+    flat, carried = _flatten(leaves, plan)
     tile_fn = jax.vmap(fn, in_axes=tuple(0 if c else None for c in carried) + (None,))
 
     def one(i):
@@ -269,10 +289,10 @@ def _solve_part_impl(leaves, start, solver, *, max_iters, ctx, plan, count) -> S
     return _solve_tiled(_squeeze_leaves(leaves, plan), solver, plan, fn, start, count)
 
 
-def _threads_for(plan: _Plan, leaves, solver) -> int:
+def _threads_for(plan: _Plan, traced: bool, solver) -> int:
     """Parts of a tiled batch to run on separate host threads (1: one program); see
     `jaxmdp._threads`. Traced inputs (a user's `jit`, `grad`, `vmap`) keep one program."""
-    if not plan.tile or any(isinstance(x, jax.core.Tracer) for x in leaves):
+    if not plan.tile or traced:
         return 1
     if not _threads.threadable(solver):
         return 1
@@ -361,6 +381,8 @@ def solve(
         raise TypeError(f"solve expects a jaxmdp.MDP; got {type(mdp).__name__}.")
     if not (isinstance(max_iters, (int, np.integer)) and max_iters >= 1):
         raise ValueError(f"max_iters must be an int >= 1; got {max_iters!r}.")
+    if compact is not None and not isinstance(compact, bool):
+        raise TypeError(f"compact must be True, False or None; got {compact!r}.")
     check_shapes(mdp)
     mdp = MDP(*(x if isinstance(x, jax.Array) else jnp.asarray(x) for x in mdp))
     S = mdp.num_states
@@ -384,9 +406,7 @@ def solve(
     itemsize = jnp.dtype(jnp.result_type(mdp.transitions)).itemsize
     tile_bytes = _TILE_BYTES_FOR.get(type(solver).__name__, _TILE_BYTES)
     plan = _plan(shapes, batch, S * mdp.num_actions * S * itemsize, tile_bytes)
-    if compact is not None and not isinstance(compact, bool):
-        raise TypeError(f"compact must be True, False or None; got {compact!r}.")
-    plan = plan._replace(ladder=_ladder.wanted(plan, compact, S, mdp.num_actions))
+    plan = plan._replace(ladder=_ladder_wanted(plan, compact, S * S * mdp.num_actions))
     ctx = SolveContext(
         undiscounted=_undiscounted(mdp.discount),
         zero_start=zero_start,
@@ -423,11 +443,11 @@ def solve(
         v0 = None if zero_start else values0
         return _solve_shared_vi(mdp, v0, shared, solver, max_iters=max_iters, ctx=ctx)
     leaves = (*mdp, jnp.asarray(values0))
-    threads = _threads_for(plan, leaves, solver)
+    traced = any(isinstance(x, jax.core.Tracer) for x in leaves)
+    threads = _threads_for(plan, traced, solver)
     if threads > 1:
         return _solve_threaded(leaves, solver, threads, max_iters=max_iters, ctx=ctx, plan=plan)
     # Compile options apply to top-level programs only: not inside a user's jit/vmap/grad.
-    traced = any(isinstance(x, jax.core.Tracer) for x in leaves)
     run = _tiled_jit("batch") if plan.tile and not traced else _solve_jit
     return run(leaves, solver, max_iters=max_iters, ctx=ctx, plan=plan)
 
