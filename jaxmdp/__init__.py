@@ -20,6 +20,7 @@ from jaxmdp._construct import to_pymdptoolbox as to_pymdptoolbox
 from jaxmdp._history import History as History
 from jaxmdp._history import convergence_history as convergence_history
 from jaxmdp._mdp import MDP as MDP
+from jaxmdp._mdp import ModelInfo as ModelInfo
 from jaxmdp._qlearning import QLearningResult as QLearningResult
 from jaxmdp._qlearning import q_learning as q_learning
 from jaxmdp._qlearning import q_learning_batch as q_learning_batch
@@ -67,6 +68,7 @@ __all__ = (
     "GaussSeidelValueIteration",
     "History",
     "InvalidMDPError",
+    "ModelInfo",
     "ModifiedPolicyIteration",
     "MonteCarloEstimate",
     "PolicyIteration",

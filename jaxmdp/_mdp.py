@@ -17,14 +17,44 @@ the kernels instead of materialising B copies.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 
-class MDP(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """Descriptive facts a model builder knows about its MDP (no numbers, hashable).
+
+    Attributes:
+      name: short model name, e.g. ``"gridworld"`` or ``"FrozenLake-v1"``.
+      action_names: one name per action, e.g. ``("up", "down", "left", "right")``.
+      action_symbols: one character per action for text rendering, e.g. ``"^v<>"``.
+      layout: the grid the states live on (a `jaxmdp.models.GridLayout`), if any.
+      terminal_states: states drawn as terminal by `render_policy` (absorbing states).
+    """
+
+    name: str | None = None
+    action_names: tuple[str, ...] | None = None
+    action_symbols: str | None = None
+    layout: object = None
+    terminal_states: tuple[int, ...] | None = None
+
+
+_FIELDS = ("transitions", "rewards", "discount")
+
+
+class MDP:
     """A finite Markov decision process (or a batch of them).
+
+    Behaves like the named tuple `(transitions, rewards, discount)` (iteration, indexing,
+    `_replace`, `_asdict`, `MDP(P, R, g)`), and is a JAX pytree with those three leaves.
+    An optional `info` (`ModelInfo`) carries what a model builder knows beyond the arrays
+    (action names and symbols, the grid layout); it is descriptive only and is not part of
+    the pytree, so JAX transformations (`jax.tree.map`, `jit`, `vmap`) return MDPs without
+    it and it never causes recompilation.
 
     No checks run here: JAX rebuilds pytrees with placeholder leaves under `vmap`. Use
     `jaxmdp.make_mdp` (validates by default) or `jaxmdp.validate_mdp` for user data.
@@ -33,11 +63,51 @@ class MDP(NamedTuple):
       transitions: `[..., S, A, S]` p(s' | s, a).
       rewards: `[..., S, A]` expected reward r(s, a); `-inf` = action unavailable in s.
       discount: `[...]` discount factor gamma in [0, 1].
+      info: optional `ModelInfo` (default `None`).
     """
 
-    transitions: jnp.ndarray
-    rewards: jnp.ndarray
-    discount: jnp.ndarray
+    __slots__ = ("transitions", "rewards", "discount", "info")
+    _fields = _FIELDS
+
+    def __init__(self, transitions, rewards, discount, info: ModelInfo | None = None):
+        object.__setattr__(self, "transitions", transitions)
+        object.__setattr__(self, "rewards", rewards)
+        object.__setattr__(self, "discount", discount)
+        object.__setattr__(self, "info", info)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("MDP is immutable; use mdp._replace(...).")
+
+    # Tuple-like behaviour (the three leaves only), as when MDP was a NamedTuple.
+    def __iter__(self):
+        return iter((self.transitions, self.rewards, self.discount))
+
+    def __len__(self) -> int:
+        return 3
+
+    def __getitem__(self, i):
+        return (self.transitions, self.rewards, self.discount)[i]
+
+    def _replace(self, **changes) -> MDP:
+        unknown = set(changes) - set(_FIELDS) - {"info"}
+        if unknown:
+            raise ValueError(f"MDP has no field(s) {sorted(unknown)}; fields: {_FIELDS}.")
+        kw = {f: getattr(self, f) for f in (*_FIELDS, "info")}
+        kw.update(changes)
+        return MDP(**kw)
+
+    def _asdict(self) -> dict:
+        return {f: getattr(self, f) for f in _FIELDS}
+
+    def __repr__(self) -> str:
+        def show(x):
+            shape = getattr(x, "shape", None)
+            dtype = getattr(x, "dtype", None)
+            return f"{type(x).__name__}{list(shape)} {dtype}" if shape is not None else repr(x)
+
+        parts = ", ".join(f"{f}={show(getattr(self, f))}" for f in _FIELDS)
+        info = f", info={self.info!r}" if self.info is not None else ""
+        return f"MDP({parts}{info})"
 
     @property
     def num_states(self) -> int:
@@ -55,6 +125,22 @@ class MDP(NamedTuple):
     @property
     def dtype(self):
         return jnp.result_type(self.transitions, self.rewards)
+
+
+def _flatten_with_keys(mdp: MDP):
+    keys = tuple(jax.tree_util.GetAttrKey(f) for f in _FIELDS)
+    return tuple(zip(keys, (mdp.transitions, mdp.rewards, mdp.discount), strict=True)), None
+
+
+def _flatten(mdp: MDP):
+    return (mdp.transitions, mdp.rewards, mdp.discount), None
+
+
+def _unflatten(_, children) -> MDP:
+    return MDP(*children)
+
+
+jax.tree_util.register_pytree_with_keys(MDP, _flatten_with_keys, _unflatten, _flatten)
 
 
 def leaf_batch_shapes(mdp: MDP) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
