@@ -43,7 +43,7 @@ _GRIDWORLD_ACTIONS = ("up", "down", "left", "right")
 # function (used by plot.py and jaxmdp.cli) to it once that branch lands. Contract: a value
 # within `error_bound` of 0 shows as 0, no digit finer than the bound is shown, the array
 # itself is never changed.
-def certified_text(value, error_bound=None, *, digits: int = 3, fixed: bool = False) -> str:
+def _certified_text(value, error_bound=None, *, digits: int = 3, fixed: bool = False) -> str:
     """A value as text, at no more precision than `error_bound` certifies.
 
     Args:
@@ -200,7 +200,7 @@ def _draw_grid(ax, grid: _Grid, values, policy, error_bound, title, cmap):
         ax.text(
             j,
             i + 0.3,
-            certified_text(values[s], error_bound),
+            _certified_text(values[s], error_bound),
             ha="center",
             va="center",
             fontsize=8,

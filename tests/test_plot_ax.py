@@ -100,7 +100,7 @@ def test_values_are_labelled_at_the_certified_precision():
     ],
 )
 def test_certified_text(value, bound, kwargs, expected):
-    assert plot.certified_text(value, bound, **kwargs) == expected
+    assert plot._certified_text(value, bound, **kwargs) == expected
 
 
 def frozenlake_like_info():

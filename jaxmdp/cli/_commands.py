@@ -128,7 +128,7 @@ def cmd_solve(args) -> int:
         if status != jaxmdp.Status.SUCCESS:
             print(f"  {status.message}")
         values_word = "Bias (relative values)" if gain is not None else "Values"
-        if _text._grid(model.info) is not None:
+        if _text.grid_of(model.info) is not None:
             print("\nPolicy:")
             print(_text.policy_text(model.info, sol.policy))
             print(f"\n{values_word}:")
@@ -223,10 +223,6 @@ def cmd_sweep(args) -> int:
     _emit(args, policies)
     if args.format == "json":
         _, pols = result.distinct_policies()
-        rows = result.to_table(rows=True, values=False)
-        values = np.asarray(result.values).reshape(result.size, -1)
-        for row, v in zip(rows, values, strict=True):
-            row["values"] = v
         doc = {
             "model": model.name,
             "solver": repr(solver),
@@ -238,12 +234,41 @@ def cmd_sweep(args) -> int:
             "distinct_policies": len(pols),
             "seconds": elapsed,
             "files": written,
-            "rows": rows,
+            "rows": _json_rows(result),
         }
         print(json.dumps(_text.jsonable(doc)))
     else:
         print(f"wrote {out}: " + ", ".join(Path(p).name for p in written))
     return 0
+
+
+def _json_rows(result) -> list[dict]:
+    """One dict per member (row-major): parameters, status, iterations, residual, bound,
+    policy and values, all as computed (scripts get the solve's own numbers)."""
+    from jaxmdp._solution import Status
+
+    grids = np.meshgrid(*result.axes.values(), indexing="ij")
+    params = {n: g.reshape(-1) for n, g in zip(result.names, grids, strict=True)}
+    status = np.asarray(result.status).reshape(-1)
+    iters = np.asarray(result.num_iters).reshape(-1)
+    residual = np.asarray(result.residual).reshape(-1)
+    bound = np.asarray(result.error_bound).reshape(-1)
+    policy = np.asarray(result.policy).reshape(result.size, -1)
+    values = np.asarray(result.values).reshape(result.size, -1)
+    names = {int(s): s.name for s in Status}
+    rows = []
+    for k in range(result.size):
+        row = {n: float(v[k]) for n, v in params.items()}
+        row.update(
+            status=names.get(int(status[k]), f"UNKNOWN({int(status[k])})"),
+            iterations=int(iters[k]),
+            residual=float(residual[k]),
+            error_bound=float(bound[k]),
+            policy=policy[k],
+            values=values[k],
+        )
+        rows.append(row)
+    return rows
 
 
 def _write_outputs(result, out: Path, model, build, solver, args, summary, policies) -> list[str]:

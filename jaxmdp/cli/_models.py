@@ -15,7 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmdp.cli._args import GYM_SHORTCUTS, CliError, check_range, parse_env_kwargs, parse_values
+from jaxmdp.cli._args import (
+    GYM_SHORTCUTS,
+    CliError,
+    check_range,
+    parse_env_kwargs,
+    parse_terminal,
+    parse_values,
+)
 
 # Parameter name -> (option, words for messages).
 _OPTIONS = {
@@ -124,8 +131,6 @@ def _gridworld(args, sweep: bool) -> Model:
     symbols = sorted({grid.symbol(s) for s in grid.terminal_states})
     given: dict[str, np.ndarray] = {}
     for text in args.terminal_reward or []:
-        from jaxmdp.cli._args import parse_terminal
-
         symbol, values = parse_terminal(text)
         if symbol not in symbols:
             raise CliError(

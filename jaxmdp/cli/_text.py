@@ -10,10 +10,10 @@ import numpy as np
 # LEAD: the value formatter; switch to the `files` branch's jaxmdp._format helper together
 # with the one in jaxmdp.plot (same contract: within error_bound of 0 shows 0, no digit
 # finer than the bound).
-from jaxmdp.plot import certified_text
+from jaxmdp.plot import _certified_text as certified_text
 
 
-def _grid(info):
+def grid_of(info):
     """The model's `GridLayout`, if it has one."""
     from jaxmdp.models import GridLayout
 
@@ -44,7 +44,7 @@ def policy_text(info, policy) -> str:
     """A policy drawn on the model's grid (symbols per action; absorbing cells keep their
     layout character), or one line of action symbols for a model without a grid."""
     policy = np.asarray(policy)
-    grid = _grid(info)
+    grid = grid_of(info)
     if grid is None:
         symbols = "".join(action_symbol(info, int(a)) for a in policy)
         return "\n".join(symbols[i : i + 60] for i in range(0, len(symbols), 60))
@@ -63,7 +63,7 @@ def values_text(info, values, error_bound) -> str:
     """Values on the grid (walls `#`) at the certified precision, or a state table."""
     values = np.asarray(values, dtype=np.float64)
     texts = [certified_text(v, error_bound, digits=3, fixed=True) for v in values]
-    grid = _grid(info)
+    grid = grid_of(info)
     if grid is None:
         return "\n".join(f"{s:>5}  {t}" for s, t in enumerate(texts))
     cells = dict(zip(grid.cells, texts[: grid.num_states], strict=True))
@@ -99,7 +99,7 @@ def policies_text(result, info) -> str:
         )
         rows = policy_text(info, pol).splitlines()
         blocks.append([f"policy {k}: {int((flat == k).sum())} pts", f"e.g. {at}", *rows])
-    if _grid(info) is None:
+    if grid_of(info) is None:
         return "\n".join("\n".join(b) + "\n" for b in blocks)
     out = []
     for start in range(0, len(blocks), 4):
