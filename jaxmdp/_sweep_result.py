@@ -340,41 +340,9 @@ class SweepResult:
           ImportError: pandas is not installed (the `pandas` extra).
           ValueError: an unknown `policy` form, or an axis name that collides with a column.
         """
-        pd = _optional("pandas", "pandas")
-        if policy not in ("tuple", "columns", "none"):
-            raise ValueError(f"policy must be 'tuple', 'columns' or 'none'; got {policy!r}.")
-        flat_policy = np.asarray(self.policy).reshape(self.size, -1)
-        cols: dict[str, object] = {}
-        grids = np.meshgrid(*self.axes.values(), indexing="ij")
-        for name, grid in zip(self.names, grids, strict=True):
-            cols[name] = grid.reshape(-1)
-        status = np.asarray(self.status).reshape(-1)
-        names = [s.name for s in Status]
-        known = np.isin(status, [int(s) for s in Status])
-        cols["status"] = pd.Categorical(
-            [_status_name(c) for c in status],
-            categories=names + sorted({_status_name(c) for c in status[~known]}),
-        )
-        cols["num_iters"] = np.asarray(self.num_iters).reshape(-1)
-        cols["residual"] = np.asarray(self.residual).reshape(-1)
-        cols["error_bound"] = np.asarray(self.error_bound).reshape(-1)
-        extra: dict[str, np.ndarray] = {}
-        if policy == "tuple":
-            extra["policy"] = np.empty(self.size, dtype=object)
-            extra["policy"][:] = [tuple(p) for p in flat_policy.tolist()]
-        elif policy == "columns":
-            extra.update({f"policy_{s}": flat_policy[:, s] for s in range(flat_policy.shape[1])})
-        if values:
-            flat_values = np.asarray(self.values).reshape(self.size, -1)
-            extra.update({f"value_{s}": flat_values[:, s] for s in range(flat_values.shape[1])})
-        fixed = {"status", "num_iters", "residual", "error_bound"}
-        clash = sorted(set(self.names) & (fixed | set(extra)))
-        if clash:
-            raise ValueError(
-                f"axis name(s) {clash} collide with columns of the table; rename the axes."
-            )
-        cols.update(extra)
-        return pd.DataFrame(cols)
+        from jaxmdp._sweep_export import to_pandas
+
+        return to_pandas(self, values=values, policy=policy)
 
     def to_xarray(self):
         """The grid as an `xarray.Dataset`: a sweep is a labelled N-dimensional array.
@@ -386,13 +354,14 @@ class SweepResult:
         CF attributes `flag_values` / `flag_meanings` (the `Status` names). Attributes:
         `solver` (its repr, where the result records it), `dtype`, `certificate` (what
         `error_bound` guarantees), `max_error_bound` (over members that succeeded; NaN if
-        none), `succeeded` / `members` (counts). Everything is serialisable to netCDF
-        (`ds.to_netcdf(path)`).
+        none), `succeeded` / `members` (counts). Attributes are plain strings and numbers, so
+        `ds.to_netcdf(path)` works.
 
         Example:
           >>> ds = result.to_xarray()
-          >>> ds["values"].sel(discount=1.0)      # [step_reward, state] (`ds.values` is the
-          >>> (ds.status == 0).mean("step_reward")  # Mapping method: index with a string)
+          >>> ds["values"].sel(discount=1.0)            # [step_reward, state]
+          >>> (ds["status"] == 0).mean("step_reward")   # index variables with strings:
+          >>> # `ds.values` is the Dataset's Mapping method, not the data variable
 
         Returns:
           `xarray.Dataset`.
@@ -401,45 +370,9 @@ class SweepResult:
           ImportError: xarray is not installed (the `xarray` extra).
           ValueError: an axis named `state` or `action`.
         """
-        xr = _optional("xarray", "xarray")
-        dims = self.names
-        clash = sorted(set(dims) & {"state", "action"})
-        if clash:
-            raise ValueError(f"axis name(s) {clash} collide with the dimensions state/action.")
-        values = np.asarray(self.values)
-        q = np.asarray(self.q_values)
-        S, A = q.shape[-2:]
-        status = np.asarray(self.status)
-        ok = status == Status.SUCCESS
-        bounds = np.asarray(self.error_bound)
-        data = {
-            "values": ((*dims, "state"), values),
-            "q_values": ((*dims, "state", "action"), q),
-            "policy": ((*dims, "state"), np.asarray(self.policy)),
-            "status": (
-                dims,
-                status,
-                {
-                    "flag_values": np.array([int(s) for s in Status], np.int32),
-                    "flag_meanings": " ".join(s.name for s in Status),
-                    "long_name": "jaxmdp.Status code",
-                },
-            ),
-            "num_iters": (dims, np.asarray(self.num_iters)),
-            "residual": (dims, np.asarray(self.residual)),
-            "error_bound": (dims, bounds),
-        }
-        coords = {n: np.asarray(v) for n, v in self.axes.items()}
-        coords.update(state=np.arange(S, dtype=np.int32), action=np.arange(A, dtype=np.int32))
-        attrs = {
-            "solver": self.solver if self.solver is not None else "not recorded",
-            "dtype": str(values.dtype),
-            "certificate": _CERTIFICATE,
-            "max_error_bound": float(bounds[ok].max()) if ok.any() else float("nan"),
-            "succeeded": int(ok.sum()),
-            "members": self.size,
-        }
-        return xr.Dataset(data, coords=coords, attrs=attrs)
+        from jaxmdp._sweep_export import to_xarray
+
+        return to_xarray(self)
 
     def __repr__(self) -> str:
         dims = ", ".join(f"{n}={len(v)}" for n, v in self.axes.items())
@@ -450,24 +383,3 @@ class SweepResult:
             else ""
         )
         return f"SweepResult({dims}; {int(self.ok.sum())}/{self.size} succeeded{run})"
-
-
-# -- helpers of the pandas / xarray section ---------------------------------------------------
-_CERTIFICATE = (
-    "error_bound: for each member that succeeded, a bound on max_s |values - V*| guaranteed by "
-    "its solver's stopping rule (exact arithmetic; inf where none exists, e.g. value iteration "
-    "at discount 1); the solver's docstring says what it implies for the policy."
-)
-
-
-def _optional(module: str, extra: str):
-    """Import an optional dependency or say which extra installs it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ImportError(
-            f"this needs {module}; install the `{extra}` extra: "
-            f'pip install "jaxmdp-solver[{extra}]"'
-        ) from None
