@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 # LEAD: the value formatter; switch to the `files` branch's jaxmdp._format helper together
-# with the one in jaxmdp.plot (same contract: within error_bound of 0 shows 0, no digit
+# with the one in jaxmdp.plot._common (same contract: within error_bound of 0 shows 0, no digit
 # finer than the bound).
 from jaxmdp.plot import _certified_text as certified_text
 
