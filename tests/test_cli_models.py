@@ -298,6 +298,7 @@ def test_soft_and_relative_value_iteration(capsys):
         (["solve", "--solver", "pi", "--tol", "1e-3"], "--tol does not apply to --solver pi"),
         (["solve", "--solver", "gs", "--rule", "sup"], "its options: --tol"),
         (["solve", "--solver", "lp", "--max-iters", "5"], "--max-iters does not apply"),
+        (["solve", "--solver", "lp"], "--discount below 1"),
         (["solve", "--solver", "anderson", "--memory", "0"], "argument --memory"),
         (["solve", "--solver", "soft", "--temperature", "-1"], "argument --temperature"),
         (["solve", "--solver", "rvi", "--tau", "1.5"], "argument --tau"),

@@ -65,6 +65,11 @@ def cmd_solve(args) -> int:
             raise CliError(f"--plot draws grid worlds; {model.name} has no grid layout")
         _check_file_target(args.plot, "--plot")
     params = model.fixed()
+    if args.solver == "lp" and params["discount"] >= 1:
+        raise CliError(
+            "--solver lp solves the discounted problem: give --discount below 1 (at 1 the "
+            "LP's optimum need not exist)"
+        )
     dtype = _dtype_name()
     ignored = " (ignored: average reward)" if args.solver == "rvi" else ""
     _emit(args, f"{model.title} ({dtype}): {model.describe(params)}{ignored}", flush=True)
