@@ -38,6 +38,7 @@ from jaxmdp._solvers.anderson import AndersonValueIteration as AndersonValueIter
 from jaxmdp._solvers.finite_horizon import FiniteHorizonSolution as FiniteHorizonSolution
 from jaxmdp._solvers.finite_horizon import backward_induction as backward_induction
 from jaxmdp._solvers.gauss_seidel import GaussSeidelValueIteration as GaussSeidelValueIteration
+from jaxmdp._solvers.linear_programming import LinearProgramming as LinearProgramming
 from jaxmdp._solvers.modified_policy_iteration import (
     ModifiedPolicyIteration as ModifiedPolicyIteration,
 )
@@ -68,6 +69,7 @@ __all__ = (
     "GaussSeidelValueIteration",
     "History",
     "InvalidMDPError",
+    "LinearProgramming",
     "ModelInfo",
     "ModifiedPolicyIteration",
     "MonteCarloEstimate",

@@ -314,6 +314,66 @@ class SweepResult:
         meta["depends"] = {k: tuple(v) for k, v in meta.get("depends", {}).items()}
         return cls(axes=axes, solution=sol, **meta)
 
+    # -- pandas and xarray (optional dependencies) ---------------------------------------------
+    # Recorded by whoever makes the result (`jaxmdp.sweep`, the command line): `repr` of the
+    # solver, for `to_xarray`'s attributes. Declared here, last, so it has a default and the
+    # other fields keep their order.
+    solver: str | None = None
+
+    def to_pandas(self, *, values: bool = False, policy: str = "tuple"):
+        """The grid as a `pandas.DataFrame`, one row per member (row-major order).
+
+        Columns: one per axis (its coordinate), `status` (the `Status` name, a categorical),
+        `num_iters`, `residual`, `error_bound`, then the policy, then with `values=True` one
+        column `value_<s>` per state. The numbers are the solve's own (not rounded).
+
+        Args:
+          values: add the values, one column `value_<s>` per state.
+          policy: `"tuple"`: one column `policy` holding each member's actions as a tuple of
+            ints (hashable: `df.groupby("policy")` groups members by policy);
+            `"columns"`: one int column `policy_<s>` per state; `"none"`: no policy.
+
+        Returns:
+          `pandas.DataFrame` with `size` rows and a default integer index.
+
+        Raises:
+          ImportError: pandas is not installed (the `pandas` extra).
+          ValueError: an unknown `policy` form, or an axis name that collides with a column.
+        """
+        from jaxmdp._sweep_export import to_pandas
+
+        return to_pandas(self, values=values, policy=policy)
+
+    def to_xarray(self):
+        """The grid as an `xarray.Dataset`: a sweep is a labelled N-dimensional array.
+
+        Dimensions: the sweep's axes (in order), then `state` and `action`. Coordinates: the
+        axes' parameter values, `state = 0..S-1`, `action = 0..A-1`. Data variables:
+        `values (*axes, state)`, `q_values (*axes, state, action)`, `policy (*axes, state)`,
+        `status`, `num_iters`, `residual`, `error_bound` (each `(*axes)`); `status` carries the
+        CF attributes `flag_values` / `flag_meanings` (the `Status` names). Attributes:
+        `solver` (its repr, where the result records it), `dtype`, `certificate` (what
+        `error_bound` guarantees), `max_error_bound` (over members that succeeded; NaN if
+        none), `succeeded` / `members` (counts). Attributes are plain strings and numbers, so
+        `ds.to_netcdf(path)` works.
+
+        Example:
+          >>> ds = result.to_xarray()
+          >>> ds["values"].sel(discount=1.0)            # [step_reward, state]
+          >>> (ds["status"] == 0).mean("step_reward")   # index variables with strings:
+          >>> # `ds.values` is the Dataset's Mapping method, not the data variable
+
+        Returns:
+          `xarray.Dataset`.
+
+        Raises:
+          ImportError: xarray is not installed (the `xarray` extra).
+          ValueError: an axis named `state` or `action`.
+        """
+        from jaxmdp._sweep_export import to_xarray
+
+        return to_xarray(self)
+
     def __repr__(self) -> str:
         dims = ", ".join(f"{n}={len(v)}" for n, v in self.axes.items())
         run = (

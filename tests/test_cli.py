@@ -1,13 +1,14 @@
-"""The `jaxmdp` command line: solve, sweep (the README's main job), bench, bad arguments."""
+"""The `jaxmdp` command line: solve, sweep (the README's main job), bad arguments, dtype,
+pipes, output folders. Models and solvers: test_cli_models.py; bench: test_bench_safety.py."""
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import subprocess
 import sys
-import types
 
 import pytest
 
@@ -57,6 +58,14 @@ def test_solve_reports_failure_with_exit_1(capsys):
         ["solve", "--solver", "pi", "--tol", "1e-3"],
         ["solve", "--solver", "xx"],
         ["solve", "--max-iters", "0"],
+        ["solve", "--max-iters", "99999999999"],
+        ["solve", "--max-iters", "1e3"],
+        ["solve", "--tol", "nan"],
+        ["solve", "--tol", "inf"],
+        ["solve", "--x64", "--float32"],
+        ["solve", "--format", "yaml"],
+        ["sweep", "--chunk-size", "99999999999"],
+        ["sweep", "--step-reward", "0:1:100000000"],
         ["solve", "nosuchmodel"],
         ["sweep", "--step-reward", "0:1"],
         ["sweep", "--discount", "0.9:1:0"],
@@ -124,17 +133,93 @@ def test_bare_sweep_is_the_main_job(tmp_path):
     assert {p.name for p in out.iterdir()} >= {"sweep.csv", "sweep.npz", "phase_diagram.png"}
 
 
-def test_bench_forwards_to_benchmarks_run(capsys, monkeypatch):
-    seen = []
-    fake = types.ModuleType("benchmarks.run")
-    fake.main = lambda argv: seen.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "benchmarks.run", fake)
-    assert main(["bench", "--quick", "--only", "W1"]) == 0
-    assert seen == [["--quick", "--only", "W1"]]
+def test_float32_by_default_like_the_library_and_x64_on_request(capsys):
+    code, out, err = run(["solve", "--discount", "0.9"], capsys)
+    assert code == 0, err
+    assert "(float32)" in out.splitlines()[0]
+    code, out, err = run(["solve", "--discount", "0.9", "--x64", "--format", "json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["dtype"] == "float64"
 
 
-def test_bench_without_a_checkout_says_how(capsys, monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "benchmarks.run", None)  # import fails
-    monkeypatch.chdir(tmp_path)
-    code, _, err = run(["bench"], capsys)
-    assert code == 2 and "benchmarks/run.py" in err and "Traceback" not in err
+def test_default_sweep_agrees_with_the_readme_python_sweep(capsys, tmp_path):
+    """Same dtype, same grid, same number of distinct policies as README's Python sweep."""
+    import numpy as np
+
+    import jaxmdp
+    from jaxmdp import models
+
+    argv = ["sweep", "--out", str(tmp_path / "o"), "--no-plots", "--no-progress"]
+    code, out, err = run([*argv, "--format", "json"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    result = jaxmdp.sweep(
+        lambda step_reward, discount: models.gridworld(
+            step_reward=step_reward, slip=0.2, discount=discount
+        ),
+        step_reward=np.linspace(-2, 0, 201),
+        discount=np.linspace(0.9, 1, 11),
+    )
+    assert doc["dtype"] == "float32" and doc["members"] == 2211
+    assert doc["distinct_policies"] == len(result.distinct_policies()[1])
+    assert [r["policy"] for r in doc["rows"]] == result.policy.reshape(2211, -1).tolist()
+
+
+def test_output_closed_early_ends_quietly_and_keeps_the_results(tmp_path):
+    """`jaxmdp sweep | head -1`: the reader goes away after the header (flushed before the
+    solve); the rest of the output meets a closed pipe. Exit 0, nothing on stderr, and the
+    results are written all the same."""
+    out_dir = tmp_path / "out"
+    cmd = [sys.executable, "-m", "jaxmdp", "sweep", "--step-reward", "-1,0", "--discount", "0.9"]
+    cmd += ["--no-plots", "--no-progress", "--out", str(out_dir)]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert b"Sweeping" in proc.stdout.readline()
+    proc.stdout.close()  # like `head -1` exiting
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert err == b""
+    assert (out_dir / "sweep.npz").is_file() and (out_dir / "summary.txt").is_file()
+
+
+def test_out_folder_is_checked_before_solving(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, out, err = run(["sweep", "--out", str(blocker / "sub"), "--no-progress"], capsys)
+    assert code == 2 and "--out" in err and "Sweeping" not in out and "Traceback" not in err
+    code, out, err = run(["sweep", "--out", str(blocker), "--no-progress"], capsys)
+    assert code == 2 and "not a folder" in err and "Sweeping" not in out
+
+
+def test_out_folder_is_replaced_as_a_whole_and_never_a_foreign_one(capsys, tmp_path, monkeypatch):
+    out_dir = tmp_path / "out"
+    small = ["--step-reward", "-1,-0.5", "--discount", "0.9", "--no-progress"]
+    code, _, err = run(["sweep", *small, "--out", str(out_dir)], capsys)
+    assert code == 0, err
+    first = set(os.listdir(out_dir))
+    assert {"sweep.npz", "sweep.csv", "summary.txt", "convergence.png", ".jaxmdp-sweep"} <= first
+    # A second run replaces the whole set (no plots now: the old plots must not linger).
+    code, _, err = run(["sweep", *small, "--no-plots", "--out", str(out_dir)], capsys)
+    assert code == 0, err
+    assert set(os.listdir(out_dir)) == {"sweep.npz", "sweep.csv", "summary.txt", ".jaxmdp-sweep"}
+    assert not [p for p in os.listdir(tmp_path) if p != "out"]  # no staging left behind
+    # A folder with someone else's files is never replaced.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    code, out, err = run(["sweep", *small, "--out", str(mine)], capsys)
+    assert code == 2 and "thesis.tex" in err and "Sweeping" not in out
+    assert (mine / "thesis.tex").read_text() == "precious"
+    # Nor the current directory (or one containing it).
+    monkeypatch.chdir(out_dir)
+    code, _, err = run(["sweep", *small, "--out", "."], capsys)
+    assert code == 2 and "current directory" in err
+
+
+def test_plot_target_checked_before_solving(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, out, err = run(["solve", "--plot", str(blocker / "x.png")], capsys)
+    assert code == 2 and "--plot" in err and "SUCCESS" not in out

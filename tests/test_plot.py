@@ -37,9 +37,9 @@ def small_sweep():
 
 def test_gridworld_heatmap_with_arrows(tmp_path):
     sol = jaxmdp.solve(lecture(-0.04, 1.0))
-    fig = plot.gridworld(sol.values, sol.policy, title="R&N 4x3", path=tmp_path / "g.png")
+    ax = plot.gridworld(sol.values, sol.policy, title="R&N 4x3", path=tmp_path / "g.png")
     assert_png(tmp_path / "g.png")
-    assert len(fig.axes[0].texts) >= 11  # one value per state (plus terminal symbols)
+    assert len(ax.texts) >= 11  # one value per state (plus terminal symbols)
 
 
 def test_phase_diagram_and_policies(small_sweep, tmp_path):
@@ -68,9 +68,9 @@ def test_phase_diagram_of_a_hand_made_result_with_failures(tmp_path):
     )
     result = jaxmdp.SweepResult(axes={"a": x, "b": y}, solution=sol)
     assert [c for c, _ in result.policy_changes("a")] == [14, 24]
-    fig = plot.phase_diagram(result, "a", "b", path=tmp_path / "p.png")
+    ax = plot.phase_diagram(result, "a", "b", path=tmp_path / "p.png")
     assert_png(tmp_path / "p.png")
-    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend[-1] == "did not succeed" and len(legend) == 4
 
 
