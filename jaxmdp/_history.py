@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmdp._exec.plan import undiscounted
 from jaxmdp._mdp import MDP, check_shapes
-from jaxmdp._solve import _undiscounted
 from jaxmdp._solvers.base import RUNNING, SolveContext
 from jaxmdp._solvers.value_iteration import ValueIteration
 
@@ -100,5 +100,5 @@ def convergence_history(mdp: MDP, solver=None, num_iters: int = 100, *, values0=
         )
     if values0 is None:
         values0 = jnp.zeros((mdp.num_states,), jnp.result_type(mdp.rewards, mdp.discount))
-    ctx = SolveContext(undiscounted=_undiscounted(mdp.discount))
+    ctx = SolveContext(undiscounted=undiscounted(mdp.discount))
     return _history(mdp, values0, solver, num_iters=num_iters, ctx=ctx)

@@ -10,9 +10,10 @@ How it works:
    keeps it unbatched, so every backup is one `[S*A, S] x [S, B]` matrix-matrix product
    instead of `B` matrix-vector products over `B` copies of the transitions.
 3. Build and solve run in ONE jitted program per chunk. Inside, the chunk is cut into tiles
-   of a fixed size (`_TILE`: 256 members on CPU, 8192 on accelerators, or the whole sweep if
-   smaller) solved one after the other (`lax.map`); each tile is `vmap(builder)` then
-   `solve`, so a tile whose members have all converged stops early.
+   of a fixed size (`jaxmdp._exec.plan.sweep_tile`: 256 members on CPU, 8192 on
+   accelerators, or the whole sweep if smaller) solved one after the other (`lax.map`);
+   each tile is `vmap(builder)` then `solve`, so a tile whose members have all converged
+   stops early.
 4. Chunks: the batch is cut into equal chunks (whole numbers of tiles) that fit in memory (an
    estimate, below); the last one is padded, so one compiled program serves them all.
 5. Devices: with several devices each chunk's tiles are split across them (`jax.shard_map`
@@ -42,6 +43,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from jaxmdp._exec import plan as exec_plan
 from jaxmdp._mdp import MDP
 from jaxmdp._solution import Solution
 from jaxmdp._solve import DEFAULT_MAX_ITERS, solve
@@ -54,10 +56,6 @@ _LEAVES = MDP._fields  # ("transitions", "rewards", "discount")
 # (and holds the results); device memory is the sweep's own but XLA needs scratch space.
 _HOST_FRACTION = 0.5
 _DEVICE_FRACTION = 0.8
-# Members per tile (see the module docstring): large enough for an efficient matrix product,
-# small enough that converged tiles stop early; accelerators need wide products to be busy.
-_TILE = {"cpu": 256}
-_TILE_ACCELERATOR = 8192
 # With `progress=True` and no chunk_size, the sweep runs in about this many chunks.
 _PROGRESS_CHUNKS = 20
 
@@ -354,7 +352,7 @@ def _setup(builder, solver, chunk_size, max_iters, devices, memory_limit, progre
             f"but the budget is {_mib(max(budget, 0))} per device ({source})."
         )
     # One tile's working state plus the outputs of a whole chunk must fit on each device.
-    full_tile = min(_TILE.get(devs[0].platform, _TILE_ACCELERATOR), size)
+    full_tile = min(exec_plan.sweep_tile(devs[0].platform), size)
     tile = min(full_tile, room // (per + out))
     tiles_fit = (room - tile * per) // (tile * out) * n_dev  # tiles per chunk, all devices
     if chunk_size is not None:

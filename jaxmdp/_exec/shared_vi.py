@@ -1,7 +1,9 @@
-"""Value iteration over a batch that shares one `transitions` array: the sweep fast path.
+"""Strategy "shared_vi": value iteration over a batch sharing one `transitions` array.
 
-Same algorithm, stopping rule and per-member results as `ValueIteration` on each member
-(`jaxmdp._solvers._stopping`), laid out for the hardware instead of through `vmap`:
+The sweep fast path. Same algorithm, stopping rule and per-member iterations as
+`ValueIteration` on each member (`jaxmdp._solvers._stopping`), values equal to a member's
+own solve within rounding (a different program: the batched product sums in another order),
+laid out for the hardware instead of through `vmap`:
 
 - dense P with S >= 64: batch FIRST (`values [B, S]`, `Q [B, S, A]`), so the backup is one
   `[B, S] x [S, S*A]` matrix-matrix product whose result is already in the `[B, S, A]` layout
@@ -18,7 +20,7 @@ Same algorithm, stopping rule and per-member results as `ValueIteration` on each
 - converged members freeze (their values, statistics and counts stop changing), exactly as
   in their own solve.
 
-The driver uses it only for `ValueIteration` with an unbatched `transitions`.
+Planned (`plan.make_plan`) only for `ValueIteration` with an unbatched `transitions`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ import numpy as np
 from jax import lax
 
 from jaxmdp._bellman import _PRECISION
+from jaxmdp._implicit import implicit_q_values, implicit_values
+from jaxmdp._mdp import MDP
 from jaxmdp._solution import Solution, Status
 from jaxmdp._solvers import _stopping
 from jaxmdp._solvers.base import RUNNING
@@ -317,3 +321,58 @@ def solve_shared_vi(
         residual=_stopping.statistic(c.stats, g, rule),
         error_bound=bound,
     )
+
+
+def solve(mdp, values0, solver, *, max_iters: int, ctx) -> Solution:
+    """`Solution` with the batch shape of `mdp`, whose `transitions` has no batch axis of size
+    > 1 (`values0`: `[..., S]`, or None for zeros). Reads the structure of a concrete P on
+    the host (`prepare_shared`), then runs the jitted batch."""
+    # Not carried means no batch axis of size > 1: drop size-1 ones ([1, S, A, S]).
+    mdp = mdp._replace(transitions=jnp.reshape(mdp.transitions, mdp.transitions.shape[-3:]))
+    return solve_prepared(
+        mdp, values0, prepare_shared(mdp.transitions), solver, max_iters=max_iters, ctx=ctx
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("max_iters", "ctx"))
+def solve_prepared(mdp, values0, shared, solver, *, max_iters, ctx) -> Solution:
+    """`solve` for an already prepared `shared` (`SharedP` of `mdp.transitions`)."""
+    batch = mdp.batch_shape
+    S, A = mdp.num_states, mdp.num_actions
+    B = int(np.prod(batch))
+    dtype = jnp.result_type(mdp.transitions, mdp.rewards, mdp.discount)
+    if values0 is not None:
+        dtype = jnp.result_type(dtype, values0)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.result_type(float)
+    P = jnp.asarray(mdp.transitions, dtype)
+    R = jnp.reshape(jnp.broadcast_to(jnp.asarray(mdp.rewards, dtype), batch + (S, A)), (B, S, A))
+    g = jnp.reshape(jnp.broadcast_to(jnp.asarray(mdp.discount, dtype), batch), (B,))
+    if values0 is None:
+        v0 = jnp.zeros((B, S), dtype)
+    else:
+        v0 = jnp.reshape(jnp.broadcast_to(jnp.asarray(values0, dtype), batch + (S,)), (B, S))
+    sg = lax.stop_gradient
+    shared = jax.tree.map(lambda x: sg(jnp.asarray(x, dtype) if x.dtype.kind == "f" else x), shared)
+    r_in = R
+    if not shared.batch_first:
+        r_in, v0 = jnp.transpose(R, (2, 1, 0)), v0.T
+    out = solve_shared_vi(
+        shared,
+        sg(r_in),
+        sg(g),
+        sg(v0),
+        jnp.asarray(0.0 if solver.tol is None else solver.tol, dtype),
+        rule=solver.rule,
+        max_iters=max_iters,
+        zero_start=values0 is None,
+        auto_tol=solver.tol is None,
+    )
+    # Gradients by the implicit function theorem, as in `member.finish` (forward: unchanged).
+    flat = MDP(P, R, g)
+    in_axes = (MDP(None, 0, 0), 0, 0)
+    hook = functools.partial(implicit_values, undiscounted=ctx.undiscounted)
+    values = jax.vmap(hook, in_axes=in_axes)(flat, out.values, out.policy)
+    q = jax.vmap(implicit_q_values, in_axes=in_axes)(flat, values, out.q_values)
+    out = out._replace(values=values, q_values=q)
+    return Solution(*(jnp.reshape(x, batch + x.shape[1:]) for x in out))
