@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmdp import _operators
 from jaxmdp._bellman import (
     _reachability,
     _undiscounted_structure,
@@ -51,7 +52,7 @@ _PRECISION = lax.Precision.HIGHEST
 
 
 def _dtype(mdp: MDP):
-    dtype = jnp.result_type(mdp.transitions, mdp.rewards, mdp.discount)
+    dtype = jnp.result_type(_operators.dtype(mdp.transitions), mdp.rewards, mdp.discount)
     if not jnp.issubdtype(dtype, jnp.floating):
         dtype = jnp.result_type(float)
     return dtype
@@ -98,7 +99,7 @@ def policy_matrices(mdp: MDP, policy) -> tuple[jax.Array, jax.Array]:
       `(P_pi [S, S], r_pi [S])`.
     """
     pi = action_probabilities(mdp, policy)
-    p_pi = jnp.einsum("sa,sat->st", pi, mdp.transitions.astype(pi.dtype), precision=_PRECISION)
+    p_pi = _operators.policy_operator(mdp.transitions, pi).as_matrix()
     used = pi > 0
     safe_r = jnp.where(used, mdp.rewards.astype(pi.dtype), 0.0)  # -inf * 0 would give NaN
     r_pi = jnp.sum(jnp.where(used, pi * safe_r, 0.0), axis=-1)

@@ -1,7 +1,9 @@
 """Bellman kernels on ONE MDP (no batch axes, no loops over iterations); vmap for batches.
 
 Shapes: `transitions [S, A, S]`, `rewards [S, A]`, `discount []`, `values [S]`,
-`policy [S]` int. Rewards of `-inf` mark unavailable actions: their Q is `-inf`, so the
+`policy [S]` int. The kernels read `transitions` only through `jaxmdp._operators` (the
+expected next value, the policy operator), so they serve every transitions form. Rewards
+of `-inf` mark unavailable actions: their Q is `-inf`, so the
 greedy policy never picks them (validation guarantees each state has one available action).
 
 Tie-breaking: `greedy_policy` returns the lowest action index among exactly equal maxima
@@ -16,19 +18,24 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmdp import _operators as ops
 from jaxmdp._mdp import MDP
 
-# Full float32 accuracy on accelerators: TF32/bf16 products would cap accuracy near 1e-3.
-_PRECISION = lax.Precision.HIGHEST
+_PRECISION = ops.PRECISION
 
 
 def _dtype(mdp: MDP):
-    return jnp.result_type(mdp.transitions, mdp.rewards, mdp.discount)
+    return jnp.result_type(ops.dtype(mdp.transitions), mdp.rewards, mdp.discount)
 
 
 def expected_next_values(mdp: MDP, values: jax.Array) -> jax.Array:
     """`[S, A]` sum_s' p(s' | s, a) V(s')."""
-    return jnp.einsum("sat,t->sa", mdp.transitions, values, precision=_PRECISION)
+    return ops.expected(mdp.transitions, values)
+
+
+def state_q_values(mdp: MDP, s, values: jax.Array) -> jax.Array:
+    """`[A]` Q(s, .) of one state `s` (a traced index) from `[S]` values."""
+    return mdp.rewards[s] + mdp.discount * ops.expected_at(mdp.transitions, s, values)
 
 
 def q_values(mdp: MDP, values: jax.Array) -> jax.Array:
@@ -83,8 +90,8 @@ def policy_rewards(mdp: MDP, policy: jax.Array) -> jax.Array:
 
 
 def policy_transitions(mdp: MDP, policy: jax.Array) -> jax.Array:
-    """`[S, S]` p(s' | s, pi(s))."""
-    return jnp.take_along_axis(mdp.transitions, policy[:, None, None], axis=-2)[:, 0, :]
+    """`[S, S]` p(s' | s, pi(s)): the explicit matrix (dense transitions only)."""
+    return ops.policy_operator(mdp.transitions, policy).as_matrix()
 
 
 def policy_backup(mdp: MDP, values: jax.Array, policy: jax.Array) -> jax.Array:
@@ -113,12 +120,12 @@ def evaluate_policy_iterative(
     Returns:
       `[S]` approximate V^pi.
     """
-    p_pi = policy_transitions(mdp, policy)
+    p_pi = ops.policy_operator(mdp.transitions, policy)
     r_pi = policy_rewards(mdp, policy)
     v = jnp.zeros(r_pi.shape, _dtype(mdp)) if values is None else values
 
     def body(_, v):
-        return r_pi + mdp.discount * jnp.dot(p_pi, v, precision=_PRECISION)
+        return r_pi + mdp.discount * p_pi.mv(v)
 
     return lax.fori_loop(0, num_sweeps, body, v)
 

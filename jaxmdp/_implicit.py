@@ -64,7 +64,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxmdp import _bellman
+from jaxmdp import _bellman, _operators
 from jaxmdp._mdp import MDP
 
 
@@ -89,9 +89,7 @@ def _on_policy(x: jax.Array, policy: jax.Array) -> jax.Array:
 
 
 def _policy_transitions(mdp: MDP, policy: jax.Array) -> jax.Array:
-    if jnp.issubdtype(policy.dtype, jnp.integer):
-        return _bellman.policy_transitions(mdp, policy)
-    return jnp.einsum("sa,sat->st", policy, mdp.transitions, precision=_bellman._PRECISION)
+    return _operators.policy_operator(mdp.transitions, policy).as_matrix()
 
 
 def _system(mdp: MDP, values: jax.Array, policy: jax.Array, undiscounted: bool):

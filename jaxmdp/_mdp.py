@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmdp import _operators
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelInfo:
@@ -124,7 +126,7 @@ class MDP:
 
     @property
     def dtype(self):
-        return jnp.result_type(self.transitions, self.rewards)
+        return jnp.result_type(_operators.dtype(self.transitions), self.rewards)
 
 
 def _flatten_with_keys(mdp: MDP):
@@ -194,3 +196,28 @@ def batch_shape(mdp: MDP) -> tuple[int, ...]:
             f"{np.shape(mdp.transitions)} has batch shape {tb}, rewards {np.shape(mdp.rewards)} "
             f"has {rb}, discount {np.shape(mdp.discount)} has {db}."
         ) from None
+
+
+def solve_dtype(mdp: MDP, *others):
+    """The float dtype a solve of `mdp` (with arrays `others`, e.g. `values0`) runs in."""
+    dtype = jnp.result_type(_operators.dtype(mdp.transitions), mdp.rewards, mdp.discount, *others)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.result_type(float)
+    return dtype
+
+
+def cast(mdp: MDP, dtype) -> MDP:
+    """`mdp` with its probabilities, rewards and discount in `dtype` (indices unchanged)."""
+    return MDP(
+        _operators.cast(mdp.transitions, dtype),
+        jnp.asarray(mdp.rewards, dtype),
+        jnp.asarray(mdp.discount, dtype),
+    )
+
+
+def stop_gradient(mdp: MDP) -> MDP:
+    return MDP(
+        _operators.stop_gradient(mdp.transitions),
+        jax.lax.stop_gradient(mdp.rewards),
+        jax.lax.stop_gradient(mdp.discount),
+    )

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxmdp._implicit import implicit_solution
-from jaxmdp._mdp import MDP
+from jaxmdp._mdp import MDP, cast, solve_dtype, stop_gradient
 from jaxmdp._solution import Solution, Status
 from jaxmdp._solvers.base import RUNNING, SolveContext
 
@@ -31,11 +31,9 @@ def prepare(mdp: MDP, values0):
     `mdp_diff` keeps them for `finish`. Elementwise only, so it also applies to stacked
     leaves (the ladder) without copying a shared one.
     """
-    dtype = jnp.result_type(mdp.transitions, mdp.rewards, mdp.discount, values0)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        dtype = jnp.result_type(float)
-    mdp_diff = MDP(*(jnp.asarray(x, dtype) for x in mdp))
-    mdp = MDP(*(lax.stop_gradient(x) for x in mdp_diff))
+    dtype = solve_dtype(mdp, values0)
+    mdp_diff = cast(mdp, dtype)
+    mdp = stop_gradient(mdp_diff)
     values0 = lax.stop_gradient(jnp.asarray(values0, dtype))
     g = mdp.discount
     invalid = ~((g >= 0) & (g <= 1))  # NaN included

@@ -23,7 +23,7 @@ from jax import lax
 
 from jaxmdp import _bellman
 from jaxmdp._exec import layout
-from jaxmdp._mdp import MDP, check_shapes
+from jaxmdp._mdp import MDP, cast, check_shapes, solve_dtype
 
 
 class FiniteHorizonSolution(NamedTuple):
@@ -46,10 +46,8 @@ class FiniteHorizonSolution(NamedTuple):
 
 
 def _single(mdp: MDP, terminal: jax.Array, horizon: int) -> FiniteHorizonSolution:
-    dtype = jnp.result_type(mdp.transitions, mdp.rewards, mdp.discount, terminal)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        dtype = jnp.result_type(float)
-    mdp = MDP(*(jnp.asarray(x, dtype) for x in mdp))
+    dtype = solve_dtype(mdp, terminal)
+    mdp = cast(mdp, dtype)
     terminal = jnp.asarray(terminal, dtype)
 
     def body(v_next, _):
