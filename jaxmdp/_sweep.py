@@ -102,24 +102,33 @@ def _call_builder(builder, names, params) -> MDP:
 
 
 def _trace_builder(builder, names, dtypes):
-    """Builder output shapes and, per MDP leaf, the names of the parameters it depends on."""
+    """Builder output shapes and, per MDP field, the names of the parameters it depends on.
+
+    A field may hold several leaves (sparse transitions: `next_states` and `probs`); it
+    depends on a parameter if any of its leaves does.
+    """
     structs = [jax.ShapeDtypeStruct((), d) for d in dtypes]
     closed, shapes = jax.make_jaxpr(lambda *p: _call_builder(builder, names, p), return_shape=True)(
         *structs
     )
     masks = _dependence(closed.jaxpr, [1 << k for k in range(len(names))])
-    depends = {
-        leaf: tuple(n for k, n in enumerate(names) if m >> k & 1)
-        for leaf, m in zip(_LEAVES, masks, strict=True)
-    }
     shapes = MDP(*shapes)
+    depends, start = {}, 0
+    for leaf in _LEAVES:
+        n = len(jax.tree.leaves(getattr(shapes, leaf)))
+        m = functools.reduce(int.__or__, masks[start : start + n], 0)
+        depends[leaf] = tuple(name for k, name in enumerate(names) if m >> k & 1)
+        start += n
     expected = {"transitions": 3, "rewards": 2, "discount": 0}
     for leaf, nd in expected.items():
-        if len(getattr(shapes, leaf).shape) != nd:
+        if any(len(x.shape) != nd for x in jax.tree.leaves(getattr(shapes, leaf))):
             raise ValueError(
                 "the sweep's builder must return ONE MDP for scalar parameters "
-                "(transitions [S, A, S], rewards [S, A], discount []); got "
-                + ", ".join(f"{k} {tuple(getattr(shapes, k).shape)}" for k in expected)
+                "(transitions [S, A, S] or sparse [S, A, K], rewards [S, A], discount []); got "
+                + ", ".join(
+                    f"{k} {[tuple(x.shape) for x in jax.tree.leaves(getattr(shapes, k))]}"
+                    for k in expected
+                )
                 + "."
             )
     return shapes, depends
@@ -172,7 +181,13 @@ def _build_and_solve(params, solver, *, spec: _Spec) -> Solution:
 
 
 def _member_bytes(
-    num_states: int, num_actions: int, itemsize: int, *, transitions_batched: bool, solver
+    num_states: int,
+    num_actions: int,
+    itemsize: int,
+    *,
+    transitions_batched: bool,
+    solver,
+    transitions_bytes: int | None = None,
 ) -> int:
     """Estimated device bytes one batch member needs while a sweep runs.
 
@@ -184,8 +199,8 @@ def _member_bytes(
     """
     S, A = num_states, num_actions
     n = 8 * S + 6 * S * A + 16
-    if transitions_batched:
-        n += 2 * S * A * S
+    if transitions_batched:  # one member's transitions (dense S A S, or sparse lists)
+        n += 2 * (S * A * S if transitions_bytes is None else -(-transitions_bytes // itemsize))
     if not isinstance(solver, (ValueIteration, ModifiedPolicyIteration)):
         n += 6 * S * S
     return n * itemsize
@@ -330,12 +345,18 @@ def _setup(builder, solver, chunk_size, max_iters, devices, memory_limit, progre
 
     S, A = shapes.rewards.shape
     item = np.dtype(shapes.rewards.dtype).itemsize
-    per = _member_bytes(S, A, item, transitions_batched=batched[0], solver=solver)
+    p_bytes = sum(
+        math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(shapes.transitions)
+    )
+    per = _member_bytes(
+        S, A, item, transitions_batched=batched[0], solver=solver, transitions_bytes=p_bytes
+    )
     out = _result_bytes(S, A, item)  # a member's outputs, kept for the whole chunk
     fixed = sum(
-        2 * math.prod(getattr(shapes, leaf).shape) * item
+        2 * math.prod(x.shape) * np.dtype(x.dtype).itemsize
         for leaf, b in zip(_LEAVES, batched, strict=True)
         if not b
+        for x in jax.tree.leaves(getattr(shapes, leaf))
     )
     if memory_limit is None:
         budget, source = _device_budget(devs)

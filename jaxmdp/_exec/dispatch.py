@@ -20,7 +20,7 @@ def run(plan, mdp, values0, solver, *, max_iters: int, ctx, devices=()) -> Solut
     if plan.strategy == "sharded":
         shared = None
         if plan.inner.strategy == "shared_vi":
-            shared = shared_vi.prepare_shared(_unbatched(mdp.transitions))
+            shared = shared_vi.prepare_shared(shared_vi.unbatched(mdp.transitions))
         return sharding.solve(
             mdp,
             values0,
@@ -44,11 +44,6 @@ def run(plan, mdp, values0, solver, *, max_iters: int, ctx, devices=()) -> Solut
             lambda k: tiles.part(tree, k * count, solver, **kw), plan.threads, plan.batch_shape
         )
     return _BATCHED[plan.strategy](tree, solver, max_iters=max_iters, ctx=ctx, plan=plan)
-
-
-def _unbatched(transitions):
-    """A shared `transitions` without its size-1 batch axes (`[S, A, S]`)."""
-    return jnp.reshape(transitions, transitions.shape[-3:])
 
 
 def run_local(plan, tree, solver, shared, *, max_iters: int, ctx, zero_start: bool) -> Solution:

@@ -33,6 +33,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
+from jaxmdp import _operators
 from jaxmdp._exec import layout
 from jaxmdp._solvers.anderson import AndersonValueIteration
 from jaxmdp._solvers.gauss_seidel import GaussSeidelValueIteration
@@ -211,11 +212,11 @@ def gather_facts(mdp, values0, solver, *, num_devices: int = 1, compact=None) ->
         batch_shape=batch,
         carried=layout.carried(shapes, batch),
         kinds=layout.kinds(tree),
-        form="dense",
+        form=_operators.form(mdp.transitions),
         transitions_bytes=sum(
             n * np.dtype(x.dtype).itemsize for n, x in zip(per_member, p_leaves, strict=True)
         ),
-        sweep_work=S * A * S,
+        sweep_work=_operators.sweep_work(mdp.transitions),
         num_states=S,
         num_actions=A,
         solver=type(solver),
