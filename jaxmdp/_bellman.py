@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmdp import _krylov
 from jaxmdp import _operators as ops
 from jaxmdp._mdp import MDP
 
@@ -130,6 +131,34 @@ def evaluate_policy_iterative(
     return lax.fori_loop(0, num_sweeps, body, v)
 
 
+# The discount-1 chain analysis (recurrent classes by a reachability closure) works on an
+# explicit [S, S] matrix, O(S^3 log S): the sparse form materialises P_pi only up to here.
+DENSE_CHAIN_MAX = 2048
+
+
+def chain_matrix(op, what: str) -> jax.Array:
+    """`[S, S]` P_pi for analyses that need the explicit chain (discount 1, stationary
+    distributions): the dense operator's matrix, or a small sparse one's, materialised.
+
+    Raises:
+      ValueError: (at trace time) for a sparse operator with more than `DENSE_CHAIN_MAX`
+        states, naming `what` needed it and the alternatives.
+    """
+    if op.dense:
+        return op.as_matrix()
+    S = op.next_states.shape[0]
+    if S > DENSE_CHAIN_MAX:
+        raise ValueError(
+            f"{what} needs the chain of a policy as an explicit [S, S] matrix and an "
+            f"O(S^3 log S) analysis; with sparse transitions that is done only up to "
+            f"S = {DENSE_CHAIN_MAX} states, and this MDP has S = {S}. Alternatives: give "
+            "discounts < 1 as concrete values (or undiscounted=False) so that the sparse "
+            "iterative solve applies; use ValueIteration or ModifiedPolicyIteration, which "
+            "handle discount 1 on the sparse form; or jaxmdp.to_dense for a small model."
+        )
+    return op.materialize()
+
+
 def _reachability(adjacency: jax.Array) -> jax.Array:
     """Reflexive-transitive closure of a bool `[S, S]` graph by repeated squaring."""
     s = adjacency.shape[-1]
@@ -206,9 +235,18 @@ def evaluate_policy(mdp: MDP, policy: jax.Array, *, undiscounted: bool = True) -
 
     Returns:
       `[S]` V^pi.
+
+    Sparse transitions: for `undiscounted=False` the system is solved by GMRES through the
+    policy operator (`jaxmdp._krylov`; no `[S, S]` matrix), to a relative residual of a few
+    ulp; callers certify from an actual backup. With `undiscounted=True` the chain analysis
+    needs `P_pi` as a matrix: it is materialised for `S <= DENSE_CHAIN_MAX`, and a larger
+    sparse MDP raises (see `chain_matrix`).
     """
-    p_pi = policy_transitions(mdp, policy)
+    op = ops.policy_operator(mdp.transitions, policy)
     r_pi = policy_rewards(mdp, policy)
+    if not op.dense and not undiscounted:
+        return _krylov.policy_system(op, r_pi, mdp.discount)
+    p_pi = chain_matrix(op, "evaluating a policy where the discount may be 1")
     s = r_pi.shape[0]
     eye = jnp.eye(s, dtype=p_pi.dtype)
     if not undiscounted:

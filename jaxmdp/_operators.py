@@ -79,6 +79,14 @@ def expected(P, values: jax.Array) -> jax.Array:
     return jnp.einsum("sat,t->sa", P, values, precision=PRECISION)
 
 
+def tangent_expected(P, dP, values: jax.Array) -> jax.Array:
+    """`[S, A]` sum_s' dp(s' | s, a) V(s'): `expected` for a tangent `dP` of `P` (the sparse
+    form's tangent has probabilities only; the successor indices are `P`'s)."""
+    if is_sparse(P):
+        return _gather_sum(P.next_states, dP.probs, values)
+    return expected(dP, values)
+
+
 def expected_at(P, s, values: jax.Array) -> jax.Array:
     """`[A]` sum_s' p(s' | s, a) V(s') for one state `s` (a traced index)."""
     if is_sparse(P):
