@@ -164,6 +164,9 @@ def to_sparse(transitions, num_successors: int | None = None) -> SparseTransitio
     order = np.argsort(P == 0, axis=-1, kind="stable")[..., :K]
     probs = np.take_along_axis(P, order, axis=-1)
     next_states = np.where(probs != 0, order, 0).astype(np.int32)
+    if K > probs.shape[-1]:  # more slots than states: pad
+        pad = [(0, 0)] * (probs.ndim - 1) + [(0, K - probs.shape[-1])]
+        probs, next_states = np.pad(probs, pad), np.pad(next_states, pad)
     return SparseTransitions(jnp.asarray(next_states), jnp.asarray(probs))
 
 
