@@ -49,6 +49,11 @@ from jaxmdp._solvers.relative_value_iteration import (
 from jaxmdp._solvers.soft_value_iteration import SoftValueIteration as SoftValueIteration
 from jaxmdp._solvers.soft_value_iteration import soft_policy as soft_policy
 from jaxmdp._solvers.value_iteration import ValueIteration as ValueIteration
+from jaxmdp._sparse import SparseTransitions as SparseTransitions
+from jaxmdp._sparse import from_scipy as from_scipy
+from jaxmdp._sparse import to_dense as to_dense
+from jaxmdp._sparse import to_scipy as to_scipy
+from jaxmdp._sparse import to_sparse as to_sparse
 from jaxmdp._sweep import lower_sweep as lower_sweep
 from jaxmdp._sweep import sweep as sweep
 from jaxmdp._sweep_result import SweepResult as SweepResult
@@ -78,6 +83,7 @@ __all__ = (
     "RelativeValueIteration",
     "Solution",
     "SoftValueIteration",
+    "SparseTransitions",
     "Status",
     "SweepResult",
     "Trajectory",
@@ -87,6 +93,7 @@ __all__ = (
     "check",
     "convergence_history",
     "from_pymdptoolbox",
+    "from_scipy",
     "lower_sweep",
     "make_mdp",
     "models",
@@ -104,6 +111,9 @@ __all__ = (
     "state_action_occupancy",
     "stationary_distribution",
     "sweep",
+    "to_dense",
     "to_pymdptoolbox",
+    "to_scipy",
+    "to_sparse",
     "validate_mdp",
 )

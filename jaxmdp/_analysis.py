@@ -39,9 +39,11 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmdp import _krylov, _operators
 from jaxmdp._bellman import (
     _reachability,
     _undiscounted_structure,
+    chain_matrix,
     evaluate_policy,
     q_values_extended,
 )
@@ -51,7 +53,7 @@ _PRECISION = lax.Precision.HIGHEST
 
 
 def _dtype(mdp: MDP):
-    dtype = jnp.result_type(mdp.transitions, mdp.rewards, mdp.discount)
+    dtype = jnp.result_type(_operators.dtype(mdp.transitions), mdp.rewards, mdp.discount)
     if not jnp.issubdtype(dtype, jnp.floating):
         dtype = jnp.result_type(float)
     return dtype
@@ -84,6 +86,15 @@ def action_probabilities(mdp: MDP, policy) -> jax.Array:
     return jax.nn.one_hot(policy, mdp.num_actions, dtype=dtype)
 
 
+def _policy_chain(mdp: MDP, policy):
+    """`(operator, r_pi [S])` of a policy (any transitions form); see `policy_matrices`."""
+    pi = action_probabilities(mdp, policy)
+    used = pi > 0
+    safe_r = jnp.where(used, mdp.rewards.astype(pi.dtype), 0.0)  # -inf * 0 would give NaN
+    r_pi = jnp.sum(jnp.where(used, pi * safe_r, 0.0), axis=-1)
+    return _operators.policy_operator(_operators.cast(mdp.transitions, pi.dtype), pi), r_pi
+
+
 def policy_matrices(mdp: MDP, policy) -> tuple[jax.Array, jax.Array]:
     """The Markov reward process a policy induces.
 
@@ -95,14 +106,11 @@ def policy_matrices(mdp: MDP, policy) -> tuple[jax.Array, jax.Array]:
       policy: `[S]` int or `[S, A]` probabilities.
 
     Returns:
-      `(P_pi [S, S], r_pi [S])`.
+      `(P_pi [S, S], r_pi [S])`. Sparse transitions: `P_pi` is materialised (only up to
+      `_bellman.DENSE_CHAIN_MAX` states; larger raise).
     """
-    pi = action_probabilities(mdp, policy)
-    p_pi = jnp.einsum("sa,sat->st", pi, mdp.transitions.astype(pi.dtype), precision=_PRECISION)
-    used = pi > 0
-    safe_r = jnp.where(used, mdp.rewards.astype(pi.dtype), 0.0)  # -inf * 0 would give NaN
-    r_pi = jnp.sum(jnp.where(used, pi * safe_r, 0.0), axis=-1)
-    return p_pi, r_pi
+    op, r_pi = _policy_chain(mdp, policy)
+    return chain_matrix(op, "the explicit matrix of a policy"), r_pi
 
 
 def _evaluate_chain(p_pi, r_pi, discount, undiscounted: bool) -> jax.Array:
@@ -131,6 +139,12 @@ def policy_values(mdp: MDP, policy, *, undiscounted: bool = True) -> jax.Array:
     states in or reaching a recurrent class with non-zero reward get `+inf` / `-inf` (NaN
     where both signs are reachable).
 
+    Sparse transitions: with `undiscounted=False` the system is solved by GMRES through the
+    policy operator (`jaxmdp._krylov`: a relative residual of a few ulp, so the values are
+    within about `||residual|| / (1 - gamma)` of V^pi); with `undiscounted=True` (the
+    default) the discount-1 analysis needs `P_pi` as a matrix, built for up to
+    `_bellman.DENSE_CHAIN_MAX` states (larger: pass `undiscounted=False`).
+
     Args:
       mdp: one MDP.
       policy: `[S]` int actions or `[S, A]` probabilities.
@@ -142,8 +156,12 @@ def policy_values(mdp: MDP, policy, *, undiscounted: bool = True) -> jax.Array:
     """
     if not is_stochastic(mdp, policy):
         return evaluate_policy(mdp, policy, undiscounted=undiscounted)
-    p_pi, r_pi = policy_matrices(mdp, policy)
-    return _evaluate_chain(p_pi, r_pi, jnp.asarray(mdp.discount, p_pi.dtype), undiscounted)
+    op, r_pi = _policy_chain(mdp, policy)
+    g = jnp.asarray(mdp.discount, r_pi.dtype)
+    if not op.dense and not undiscounted:
+        return _krylov.policy_system(op, r_pi, g)
+    p_pi = chain_matrix(op, "policy_values where the discount may be 1 (undiscounted=True)")
+    return _evaluate_chain(p_pi, r_pi, g, undiscounted)
 
 
 @functools.partial(jax.jit, static_argnames=("undiscounted",))
@@ -252,13 +270,20 @@ def occupancy(
       undiscounted: static; `False` promises `discount < 1` and skips the `O(S^3 log S)`
         chain analysis that discount 1 needs.
 
+    Sparse transitions: as `policy_values` (GMRES on the transposed system with
+    `undiscounted=False`; the chain analysis up to `_bellman.DENSE_CHAIN_MAX` states).
+
     Returns:
       `[S]` occupancy.
     """
-    p_pi, _ = policy_matrices(mdp, policy)
-    dtype = p_pi.dtype
+    op, r_pi = _policy_chain(mdp, policy)
+    dtype = r_pi.dtype
     mu = initial_distribution_vector(initial_distribution, mdp.num_states, dtype)
     g = jnp.asarray(mdp.discount, dtype)
+    if not op.dense and not undiscounted:  # d = mu + g P_pi^T d, through the operator
+        d = _krylov.policy_system(op, mu, g, transpose=True)
+        return (1 - g) * d if normalized else d
+    p_pi = chain_matrix(op, "occupancy where the discount may be 1 (undiscounted=True)")
     eye = jnp.eye(mdp.num_states, dtype=dtype)
     if not undiscounted:
         d = jnp.linalg.solve(eye - g * p_pi.T, mu)
@@ -322,7 +347,9 @@ def stationary_distribution(mdp: MDP, policy, initial_distribution=None) -> jax.
       is never returned silently.
 
     The rewards and the discount play no part. Cost `O(S^3 log S)` (reachability closure by
-    repeated squaring, then two `[S, S]` solves).
+    repeated squaring, then two `[S, S]` solves). Sparse transitions: `P_pi` is
+    materialised for this, up to `_bellman.DENSE_CHAIN_MAX` states; larger chains raise
+    (simulate them with `jaxmdp.rollouts` instead).
 
     Args:
       mdp: one MDP.
@@ -332,7 +359,8 @@ def stationary_distribution(mdp: MDP, policy, initial_distribution=None) -> jax.
     Returns:
       `[S]` stationary distribution.
     """
-    p_pi, _ = policy_matrices(mdp, policy)
+    op, _ = _policy_chain(mdp, policy)
+    p_pi = chain_matrix(op, "stationary_distribution")
     st = _Structure(p_pi)
     if initial_distribution is not None:
         mu = initial_distribution_vector(initial_distribution, mdp.num_states, p_pi.dtype)

@@ -1,7 +1,9 @@
 """Bellman kernels on ONE MDP (no batch axes, no loops over iterations); vmap for batches.
 
 Shapes: `transitions [S, A, S]`, `rewards [S, A]`, `discount []`, `values [S]`,
-`policy [S]` int. Rewards of `-inf` mark unavailable actions: their Q is `-inf`, so the
+`policy [S]` int. The kernels read `transitions` only through `jaxmdp._operators` (the
+expected next value, the policy operator), so they serve every transitions form. Rewards
+of `-inf` mark unavailable actions: their Q is `-inf`, so the
 greedy policy never picks them (validation guarantees each state has one available action).
 
 Tie-breaking: `greedy_policy` returns the lowest action index among exactly equal maxima
@@ -16,19 +18,25 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmdp import _krylov
+from jaxmdp import _operators as ops
 from jaxmdp._mdp import MDP
 
-# Full float32 accuracy on accelerators: TF32/bf16 products would cap accuracy near 1e-3.
-_PRECISION = lax.Precision.HIGHEST
+_PRECISION = ops.PRECISION
 
 
 def _dtype(mdp: MDP):
-    return jnp.result_type(mdp.transitions, mdp.rewards, mdp.discount)
+    return jnp.result_type(ops.dtype(mdp.transitions), mdp.rewards, mdp.discount)
 
 
 def expected_next_values(mdp: MDP, values: jax.Array) -> jax.Array:
     """`[S, A]` sum_s' p(s' | s, a) V(s')."""
-    return jnp.einsum("sat,t->sa", mdp.transitions, values, precision=_PRECISION)
+    return ops.expected(mdp.transitions, values)
+
+
+def state_q_values(mdp: MDP, s, values: jax.Array) -> jax.Array:
+    """`[A]` Q(s, .) of one state `s` (a traced index) from `[S]` values."""
+    return mdp.rewards[s] + mdp.discount * ops.expected_at(mdp.transitions, s, values)
 
 
 def q_values(mdp: MDP, values: jax.Array) -> jax.Array:
@@ -83,8 +91,8 @@ def policy_rewards(mdp: MDP, policy: jax.Array) -> jax.Array:
 
 
 def policy_transitions(mdp: MDP, policy: jax.Array) -> jax.Array:
-    """`[S, S]` p(s' | s, pi(s))."""
-    return jnp.take_along_axis(mdp.transitions, policy[:, None, None], axis=-2)[:, 0, :]
+    """`[S, S]` p(s' | s, pi(s)): the explicit matrix (dense transitions only)."""
+    return ops.policy_operator(mdp.transitions, policy).as_matrix()
 
 
 def policy_backup(mdp: MDP, values: jax.Array, policy: jax.Array) -> jax.Array:
@@ -113,14 +121,42 @@ def evaluate_policy_iterative(
     Returns:
       `[S]` approximate V^pi.
     """
-    p_pi = policy_transitions(mdp, policy)
+    p_pi = ops.policy_operator(mdp.transitions, policy)
     r_pi = policy_rewards(mdp, policy)
     v = jnp.zeros(r_pi.shape, _dtype(mdp)) if values is None else values
 
     def body(_, v):
-        return r_pi + mdp.discount * jnp.dot(p_pi, v, precision=_PRECISION)
+        return r_pi + mdp.discount * p_pi.mv(v)
 
     return lax.fori_loop(0, num_sweeps, body, v)
+
+
+# The discount-1 chain analysis (recurrent classes by a reachability closure) works on an
+# explicit [S, S] matrix, O(S^3 log S): the sparse form materialises P_pi only up to here.
+DENSE_CHAIN_MAX = 2048
+
+
+def chain_matrix(op, what: str) -> jax.Array:
+    """`[S, S]` P_pi for analyses that need the explicit chain (discount 1, stationary
+    distributions): the dense operator's matrix, or a small sparse one's, materialised.
+
+    Raises:
+      ValueError: (at trace time) for a sparse operator with more than `DENSE_CHAIN_MAX`
+        states, naming `what` needed it and the alternatives.
+    """
+    if op.dense:
+        return op.as_matrix()
+    S = op.next_states.shape[0]
+    if S > DENSE_CHAIN_MAX:
+        raise ValueError(
+            f"{what} needs the chain of a policy as an explicit [S, S] matrix and an "
+            f"O(S^3 log S) analysis; with sparse transitions that is done only up to "
+            f"S = {DENSE_CHAIN_MAX} states, and this MDP has S = {S}. Alternatives: give "
+            "discounts < 1 as concrete values (or undiscounted=False) so that the sparse "
+            "iterative solve applies; use ValueIteration or ModifiedPolicyIteration, which "
+            "handle discount 1 on the sparse form; or jaxmdp.to_dense for a small model."
+        )
+    return op.materialize()
 
 
 def _reachability(adjacency: jax.Array) -> jax.Array:
@@ -199,9 +235,18 @@ def evaluate_policy(mdp: MDP, policy: jax.Array, *, undiscounted: bool = True) -
 
     Returns:
       `[S]` V^pi.
+
+    Sparse transitions: for `undiscounted=False` the system is solved by GMRES through the
+    policy operator (`jaxmdp._krylov`; no `[S, S]` matrix), to a relative residual of a few
+    ulp; callers certify from an actual backup. With `undiscounted=True` the chain analysis
+    needs `P_pi` as a matrix: it is materialised for `S <= DENSE_CHAIN_MAX`, and a larger
+    sparse MDP raises (see `chain_matrix`).
     """
-    p_pi = policy_transitions(mdp, policy)
+    op = ops.policy_operator(mdp.transitions, policy)
     r_pi = policy_rewards(mdp, policy)
+    if not op.dense and not undiscounted:
+        return _krylov.policy_system(op, r_pi, mdp.discount)
+    p_pi = chain_matrix(op, "evaluating a policy where the discount may be 1")
     s = r_pi.shape[0]
     eye = jnp.eye(s, dtype=p_pi.dtype)
     if not undiscounted:

@@ -33,7 +33,9 @@ def make_mdp(
     """Build an `MDP` from arrays in jaxmdp's layout, validating them by default.
 
     Args:
-      transitions: `[..., S, A, S]` p(s' | s, a).
+      transitions: `[..., S, A, S]` p(s' | s, a), or a `jaxmdp.SparseTransitions`
+        (successor lists `[..., S, A, K]`; then `rewards_per="transition"` takes rewards per
+        successor slot, `[..., S, A, K]`).
       rewards: according to `rewards_per`:
         `"state_action"`: `[..., S, A]` expected reward r(s, a) (`-inf` = unavailable);
         `"transition"`: `[..., S, A, S]` reward r(s, a, s'), reduced to
@@ -50,6 +52,11 @@ def make_mdp(
     """
     if rewards_per not in _REWARDS_PER:
         raise ValueError(f"rewards_per must be one of {_REWARDS_PER}; got {rewards_per!r}.")
+    if type(transitions).__name__ == "SparseTransitions":
+        from jaxmdp._sparse_construct import make_sparse_mdp  # the sparse form (same rules)
+
+        kw = dict(rewards_per=rewards_per, available=available, validate=validate, dtype=dtype)
+        return make_sparse_mdp(transitions, rewards, discount, **kw)
     P = _float(transitions, dtype)
     R = _float(rewards, dtype if dtype is not None else P.dtype)
     if rewards_per == "transition":

@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxmdp._mdp import MDP, check_shapes
-from jaxmdp._solve import _undiscounted
+from jaxmdp._exec.plan import undiscounted
+from jaxmdp._mdp import MDP, cast, check_shapes, solve_dtype
 from jaxmdp._solvers.base import RUNNING, SolveContext
 from jaxmdp._solvers.value_iteration import ValueIteration
 
@@ -47,10 +47,8 @@ class History(NamedTuple):
 
 @functools.partial(jax.jit, static_argnames=("num_iters", "ctx"))
 def _history(mdp, values0, solver, *, num_iters: int, ctx: SolveContext) -> History:
-    dtype = jnp.result_type(mdp.transitions, mdp.rewards, mdp.discount, values0)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        dtype = jnp.result_type(float)
-    mdp = MDP(*(jnp.asarray(x, dtype) for x in mdp))
+    dtype = solve_dtype(mdp, values0)
+    mdp = cast(mdp, dtype)
     state = solver.init(mdp, jnp.asarray(values0, dtype), ctx)
 
     def body(state, _):
@@ -100,5 +98,5 @@ def convergence_history(mdp: MDP, solver=None, num_iters: int = 100, *, values0=
         )
     if values0 is None:
         values0 = jnp.zeros((mdp.num_states,), jnp.result_type(mdp.rewards, mdp.discount))
-    ctx = SolveContext(undiscounted=_undiscounted(mdp.discount))
+    ctx = SolveContext(undiscounted=undiscounted(mdp.discount))
     return _history(mdp, values0, solver, num_iters=num_iters, ctx=ctx)

@@ -8,12 +8,14 @@ returned greedy policy pi,
     V = r_pi + g P_pi V,        so        (I - g P_pi) dV = dr_pi + dg P_pi V + g dP_pi V,
 
 and `Q = r + g P V` for the action values. Both are `jax.custom_jvp` rules whose tangent is
-linear in the MDP's tangents and uses a dense linear solve (`jnp.linalg.solve`), so JAX can
-transpose it: forward mode (`jvp`, `jacfwd`) and reverse mode (`grad`, `vjp`, `jacrev`) both
-work, under `jit` and `vmap`, with respect to `rewards`, `transitions` and `discount`, for
-every solver (the rule only needs the returned values and policy). The rules call themselves
-for their primal outputs, so higher derivatives (e.g. `jax.hessian`) are those of the same
-equations with the policy held fixed.
+linear in the MDP's tangents and uses a linear solve (dense transitions: `jnp.linalg.solve`;
+sparse ones with discount < 1: GMRES through the policy operator, `jaxmdp._krylov`, whose
+transpose is the same solve of the transposed system), so JAX can transpose it: forward mode
+(`jvp`, `jacfwd`) and reverse mode (`grad`, `vjp`, `jacrev`) both work, under `jit` and
+`vmap`, with respect to `rewards`, `transitions` and `discount`, for every solver (the rule
+only needs the returned values and policy). The rules call themselves for their primal
+outputs, so higher derivatives (e.g. `jax.hessian`) are those of the same equations with the
+policy held fixed.
 
 What the derivative means:
   - It is the derivative of V^pi, the value of the returned greedy policy, evaluated at the
@@ -54,7 +56,11 @@ for deterministic policies; for stochastic ones the policy is held fixed in them
 Cost: nothing when no derivative is taken (both rules return their input unchanged). Under
 differentiation, per MDP: one `P_pi` `[S, S]` (a gather; `O(S^2 A)` for a stochastic policy),
 one `O(S^3)` dense LU solve and a few `O(S^2 A)` contractions (plus the `O(S^3 log S)`
-structure analysis when some discount may be 1).
+structure analysis when some discount may be 1). Sparse transitions (discount < 1): no
+`[S, S]` matrix; a GMRES solve costing a few hundred `O(S K)` operator products, and under
+reverse mode the same for the transposed system. Where the discount may be 1 the sparse
+form materialises `P_pi` for the structure analysis (up to `_bellman.DENSE_CHAIN_MAX`
+states; beyond, tracing raises with the alternatives).
 """
 
 from __future__ import annotations
@@ -64,7 +70,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxmdp import _bellman
+from jaxmdp import _bellman, _krylov, _operators
 from jaxmdp._mdp import MDP
 
 
@@ -76,7 +82,7 @@ def _partial_q(mdp: MDP, dmdp: MDP, values: jax.Array) -> jax.Array:
     """`[S, A]` dr + dg P V + g dP V: the derivative of `r + g P V` with V held fixed."""
     v = _finite(values)
     ev = _bellman.expected_next_values(mdp, v)
-    dev = _bellman.expected_next_values(dmdp, v)  # only reads dmdp.transitions
+    dev = _operators.tangent_expected(mdp.transitions, dmdp.transitions, v)
     return dmdp.rewards + dmdp.discount * ev + mdp.discount * dev
 
 
@@ -88,16 +94,11 @@ def _on_policy(x: jax.Array, policy: jax.Array) -> jax.Array:
     return jnp.sum(jnp.where(policy > 0, policy * x, jnp.zeros((), x.dtype)), axis=-1)
 
 
-def _policy_transitions(mdp: MDP, policy: jax.Array) -> jax.Array:
-    if jnp.issubdtype(policy.dtype, jnp.integer):
-        return _bellman.policy_transitions(mdp, policy)
-    return jnp.einsum("sa,sat->st", policy, mdp.transitions, precision=_bellman._PRECISION)
-
-
 def _system(mdp: MDP, values: jax.Array, policy: jax.Array, undiscounted: bool):
     """`(M [S, S], free [S] bool)`: the IFT matrix `I - g P_pi` with pinned rows set to the
     identity, and the states whose derivative is not pinned to 0."""
-    p_pi = _policy_transitions(mdp, policy)
+    op = _operators.policy_operator(mdp.transitions, policy)
+    p_pi = _bellman.chain_matrix(op, "the gradient of a solve where the discount may be 1")
     eye = jnp.eye(p_pi.shape[-1], dtype=p_pi.dtype)
     free = jnp.isfinite(values)
     if undiscounted:
@@ -119,8 +120,15 @@ def _implicit_values_jvp(undiscounted, primals, tangents):
     dmdp = tangents[0]
     # The primal output through the rule itself, so that higher derivatives see V(mdp).
     v = _implicit_values(mdp, values, policy, undiscounted)
-    m, free = _system(mdp, v, policy, undiscounted)
     b = _on_policy(_partial_q(mdp, dmdp, v), policy)
+    op = _operators.policy_operator(mdp.transitions, policy)
+    if not op.dense and not undiscounted:
+        # Sparse, discount < 1: the same system through the policy operator (GMRES; its
+        # transpose, for reverse mode, through `rmv`), no [S, S] matrix.
+        free = jnp.isfinite(v)
+        rhs = jnp.where(free, b, jnp.zeros((), b.dtype))
+        return v, _krylov.policy_system(op, rhs, mdp.discount, free=free)
+    m, free = _system(mdp, v, policy, undiscounted)
     dv = jnp.linalg.solve(m, jnp.where(free, b, jnp.zeros((), b.dtype)))
     return v, dv
 

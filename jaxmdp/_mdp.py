@@ -9,6 +9,10 @@ Throughout the library ``S`` is the number of states and ``A`` the number of act
 |               |                  | action that is unavailable in state s              |
 | `discount`    | `[...]`          | gamma in [0, 1]                                    |
 
+`transitions` may also be a `jaxmdp.SparseTransitions` (padded successor lists
+`next_states [..., S, A, K]`, `probs [..., S, A, K]`; `jaxmdp._sparse`): same meaning, same
+batching rules, for MDPs with few successors per (s, a).
+
 Leading ``...`` axes are batch axes. They broadcast against each other (NumPy rules), so a
 sweep over rewards and discounts shares one `transitions` array of shape `[S, A, S]` with
 `rewards [B, S, A]` and `discount [B]`; the solver keeps such a leaf shared all the way into
@@ -22,6 +26,9 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxmdp import _operators
+from jaxmdp._sparse import SparseTransitions, is_sparse
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +67,8 @@ class MDP:
     `jaxmdp.make_mdp` (validates by default) or `jaxmdp.validate_mdp` for user data.
 
     Attributes:
-      transitions: `[..., S, A, S]` p(s' | s, a).
+      transitions: `[..., S, A, S]` p(s' | s, a), or a `SparseTransitions` (successor
+        lists `[..., S, A, K]`).
       rewards: `[..., S, A]` expected reward r(s, a); `-inf` = action unavailable in s.
       discount: `[...]` discount factor gamma in [0, 1].
       info: optional `ModelInfo` (default `None`).
@@ -105,7 +113,12 @@ class MDP:
             dtype = getattr(x, "dtype", None)
             return f"{type(x).__name__}{list(shape)} {dtype}" if shape is not None else repr(x)
 
-        parts = ", ".join(f"{f}={show(getattr(self, f))}" for f in _FIELDS)
+        parts = ", ".join(
+            f"{f}={getattr(self, f)!r}"
+            if is_sparse(getattr(self, f))
+            else f"{f}={show(getattr(self, f))}"
+            for f in _FIELDS
+        )
         info = f", info={self.info!r}" if self.info is not None else ""
         return f"MDP({parts}{info})"
 
@@ -124,7 +137,7 @@ class MDP:
 
     @property
     def dtype(self):
-        return jnp.result_type(self.transitions, self.rewards)
+        return jnp.result_type(_operators.dtype(self.transitions), self.rewards)
 
 
 def _flatten_with_keys(mdp: MDP):
@@ -143,10 +156,30 @@ def _unflatten(_, children) -> MDP:
 jax.tree_util.register_pytree_with_keys(MDP, _flatten_with_keys, _unflatten, _flatten)
 
 
+def transitions_batch_shape(transitions) -> tuple[int, ...]:
+    """The batch axes of a `transitions` (dense, or both leaves of the sparse form)."""
+    if is_sparse(transitions):
+        return transitions.batch_shape
+    return tuple(np.shape(transitions)[:-3])
+
+
+def transitions_shape(transitions) -> tuple[int, ...]:
+    """The per-member core shape: `(S, A, S)` dense, `(S, A, K)` sparse."""
+    if is_sparse(transitions):
+        return tuple(np.shape(transitions.next_states)[-3:])
+    return tuple(np.shape(transitions)[-3:])
+
+
+def _full_shape(transitions):
+    if is_sparse(transitions):
+        return np.shape(transitions.next_states)
+    return np.shape(transitions)
+
+
 def leaf_batch_shapes(mdp: MDP) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-    """The batch part of each leaf's shape: `(transitions, rewards, discount)`."""
+    """The batch part of each field's shape: `(transitions, rewards, discount)`."""
     return (
-        tuple(np.shape(mdp.transitions)[:-3]),
+        transitions_batch_shape(mdp.transitions),
         tuple(np.shape(mdp.rewards)[:-2]),
         tuple(np.shape(mdp.discount)),
     )
@@ -158,6 +191,9 @@ def check_shapes(mdp: MDP) -> None:
     Raises:
       ValueError: naming the leaf, the expected convention and the actual shapes.
     """
+    if is_sparse(mdp.transitions):
+        _check_sparse_shapes(mdp)
+        return
     tshape, rshape = np.shape(mdp.transitions), np.shape(mdp.rewards)
     if len(tshape) < 3:
         raise ValueError(
@@ -184,6 +220,45 @@ def check_shapes(mdp: MDP) -> None:
     batch_shape(mdp)  # raises on non-broadcastable batch axes
 
 
+def _check_sparse_shapes(mdp: MDP) -> None:
+    p: SparseTransitions = mdp.transitions
+    nshape, pshape, rshape = np.shape(p.next_states), np.shape(p.probs), np.shape(mdp.rewards)
+    for name, shape in (("next_states", nshape), ("probs", pshape)):
+        if len(shape) < 3:
+            raise ValueError(
+                f"SparseTransitions.{name} must have shape [..., S, A, K]; got shape {shape}."
+            )
+    if nshape[-3:] != pshape[-3:]:
+        raise ValueError(
+            f"SparseTransitions.next_states {nshape} and probs {pshape} must share the last "
+            "three axes [S, A, K]."
+        )
+    if not jnp.issubdtype(jnp.result_type(p.next_states), jnp.integer):
+        raise ValueError(
+            "SparseTransitions.next_states must hold integer state indices; got dtype "
+            f"{jnp.result_type(p.next_states)}."
+        )
+    s, a, k = nshape[-3:]
+    if len(rshape) < 2 or rshape[-2:] != (s, a):
+        raise ValueError(
+            f"rewards must have shape [..., S, A] = [..., {s}, {a}] to match the sparse "
+            f"transitions [..., S, A, K] {nshape}; got {rshape}."
+        )
+    if s == 0 or a == 0 or k == 0:
+        raise ValueError(
+            f"an MDP needs at least one state, one action and one successor slot; got S={s}, "
+            f"A={a}, K={k}."
+        )
+    try:
+        _ = p.batch_shape
+    except ValueError:
+        raise ValueError(
+            f"the batch axes of SparseTransitions.next_states {nshape} and probs {pshape} do "
+            "not broadcast."
+        ) from None
+    batch_shape(mdp)
+
+
 def batch_shape(mdp: MDP) -> tuple[int, ...]:
     tb, rb, db = leaf_batch_shapes(mdp)
     try:
@@ -191,6 +266,31 @@ def batch_shape(mdp: MDP) -> tuple[int, ...]:
     except ValueError:
         raise ValueError(
             "the batch axes of the MDP's leaves do not broadcast: transitions "
-            f"{np.shape(mdp.transitions)} has batch shape {tb}, rewards {np.shape(mdp.rewards)} "
-            f"has {rb}, discount {np.shape(mdp.discount)} has {db}."
+            f"{_full_shape(mdp.transitions)} has batch shape {tb}, rewards "
+            f"{np.shape(mdp.rewards)} has {rb}, discount {np.shape(mdp.discount)} has {db}."
         ) from None
+
+
+def solve_dtype(mdp: MDP, *others):
+    """The float dtype a solve of `mdp` (with arrays `others`, e.g. `values0`) runs in."""
+    dtype = jnp.result_type(_operators.dtype(mdp.transitions), mdp.rewards, mdp.discount, *others)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.result_type(float)
+    return dtype
+
+
+def cast(mdp: MDP, dtype) -> MDP:
+    """`mdp` with its probabilities, rewards and discount in `dtype` (indices unchanged)."""
+    return MDP(
+        _operators.cast(mdp.transitions, dtype),
+        jnp.asarray(mdp.rewards, dtype),
+        jnp.asarray(mdp.discount, dtype),
+    )
+
+
+def stop_gradient(mdp: MDP) -> MDP:
+    return MDP(
+        _operators.stop_gradient(mdp.transitions),
+        jax.lax.stop_gradient(mdp.rewards),
+        jax.lax.stop_gradient(mdp.discount),
+    )

@@ -45,8 +45,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmdp import _operators
 from jaxmdp._mdp import MDP
-from jaxmdp._simulate import _log, sample_initial_state
+from jaxmdp._simulate import sample_initial_state
 
 
 class QLearningResult(NamedTuple):
@@ -69,9 +70,8 @@ def absorbing_states(mdp: MDP) -> jax.Array:
 
     "Probability 1" allows a few float roundings (`p >= 1 - 16 eps`).
     """
-    p = jnp.asarray(mdp.transitions)
-    stay = jnp.diagonal(p, axis1=0, axis2=2).T  # [S, A] p(s | s, a)
-    eps = jnp.finfo(jnp.result_type(p.dtype, float)).eps
+    stay = _operators.stay_probability(mdp.transitions)  # [S, A] p(s | s, a)
+    eps = jnp.finfo(jnp.result_type(stay.dtype, float)).eps
     available = jnp.isfinite(jnp.asarray(mdp.rewards))
     return jnp.all((stay >= 1 - 16 * eps) | ~available, axis=-1)
 
@@ -119,7 +119,7 @@ def q_learning(
         dtype = jnp.result_type(float)
     rewards = jnp.asarray(mdp.rewards, dtype)
     g = jnp.asarray(mdp.discount, dtype)
-    log_p = _log(jnp.asarray(mdp.transitions))
+    next_state = _operators.sampler(mdp.transitions)
     available = jnp.isfinite(rewards)
     absorbing = absorbing_states(mdp)
     lr = jnp.asarray(learning_rate, dtype)
@@ -142,7 +142,7 @@ def q_learning(
         q_s = q[s]
         greedy = _random_among(k_greedy, available[s] & (q_s == jnp.max(q_s)))
         a = jnp.where(explore, _random_among(k_random, available[s]), greedy)
-        s2 = jax.random.categorical(k_next, log_p[s, a]).astype(jnp.int32)
+        s2 = next_state(k_next, s, a)
         count = n[s, a] + 1
         alpha = lr / count.astype(dtype) ** power
         target = rewards[s, a] + g * jnp.max(q[s2])

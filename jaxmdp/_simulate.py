@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmdp import _operators
 from jaxmdp._analysis import initial_distribution_vector, is_stochastic
 from jaxmdp._mdp import MDP
 
@@ -78,7 +79,7 @@ def sample_initial_state(key, initial_distribution, num_states: int) -> jax.Arra
 def _step_fn(mdp: MDP, policy):
     """`(key, s) -> (a, r, s')` for one MDP and policy."""
     stochastic = is_stochastic(mdp, policy)
-    log_p = _log(jnp.asarray(mdp.transitions))
+    next_state = _operators.sampler(mdp.transitions)
     log_pi = _log(jnp.asarray(policy)) if stochastic else None
     rewards = jnp.asarray(mdp.rewards)
 
@@ -88,8 +89,7 @@ def _step_fn(mdp: MDP, policy):
             a = jax.random.categorical(k_a, log_pi[s]).astype(jnp.int32)
         else:
             a = jnp.asarray(policy)[s].astype(jnp.int32)
-        s2 = jax.random.categorical(k_s, log_p[s, a]).astype(jnp.int32)
-        return a, rewards[s, a], s2
+        return a, rewards[s, a], next_state(k_s, s, a)
 
     return step
 

@@ -10,9 +10,10 @@ How it works:
    keeps it unbatched, so every backup is one `[S*A, S] x [S, B]` matrix-matrix product
    instead of `B` matrix-vector products over `B` copies of the transitions.
 3. Build and solve run in ONE jitted program per chunk. Inside, the chunk is cut into tiles
-   of a fixed size (`_TILE`: 256 members on CPU, 8192 on accelerators, or the whole sweep if
-   smaller) solved one after the other (`lax.map`); each tile is `vmap(builder)` then
-   `solve`, so a tile whose members have all converged stops early.
+   of a fixed size (`jaxmdp._exec.plan.sweep_tile`: 256 members on CPU, 8192 on
+   accelerators, or the whole sweep if smaller) solved one after the other (`lax.map`);
+   each tile is `vmap(builder)` then `solve`, so a tile whose members have all converged
+   stops early.
 4. Chunks: the batch is cut into equal chunks (whole numbers of tiles) that fit in memory (an
    estimate, below); the last one is padded, so one compiled program serves them all.
 5. Devices: with several devices each chunk's tiles are split across them (`jax.shard_map`
@@ -42,6 +43,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from jaxmdp._exec import plan as exec_plan
 from jaxmdp._mdp import MDP
 from jaxmdp._solution import Solution
 from jaxmdp._solve import DEFAULT_MAX_ITERS, solve
@@ -54,10 +56,6 @@ _LEAVES = MDP._fields  # ("transitions", "rewards", "discount")
 # (and holds the results); device memory is the sweep's own but XLA needs scratch space.
 _HOST_FRACTION = 0.5
 _DEVICE_FRACTION = 0.8
-# Members per tile (see the module docstring): large enough for an efficient matrix product,
-# small enough that converged tiles stop early; accelerators need wide products to be busy.
-_TILE = {"cpu": 256}
-_TILE_ACCELERATOR = 8192
 # With `progress=True` and no chunk_size, the sweep runs in about this many chunks.
 _PROGRESS_CHUNKS = 20
 
@@ -104,24 +102,33 @@ def _call_builder(builder, names, params) -> MDP:
 
 
 def _trace_builder(builder, names, dtypes):
-    """Builder output shapes and, per MDP leaf, the names of the parameters it depends on."""
+    """Builder output shapes and, per MDP field, the names of the parameters it depends on.
+
+    A field may hold several leaves (sparse transitions: `next_states` and `probs`); it
+    depends on a parameter if any of its leaves does.
+    """
     structs = [jax.ShapeDtypeStruct((), d) for d in dtypes]
     closed, shapes = jax.make_jaxpr(lambda *p: _call_builder(builder, names, p), return_shape=True)(
         *structs
     )
     masks = _dependence(closed.jaxpr, [1 << k for k in range(len(names))])
-    depends = {
-        leaf: tuple(n for k, n in enumerate(names) if m >> k & 1)
-        for leaf, m in zip(_LEAVES, masks, strict=True)
-    }
     shapes = MDP(*shapes)
+    depends, start = {}, 0
+    for leaf in _LEAVES:
+        n = len(jax.tree.leaves(getattr(shapes, leaf)))
+        m = functools.reduce(int.__or__, masks[start : start + n], 0)
+        depends[leaf] = tuple(name for k, name in enumerate(names) if m >> k & 1)
+        start += n
     expected = {"transitions": 3, "rewards": 2, "discount": 0}
     for leaf, nd in expected.items():
-        if len(getattr(shapes, leaf).shape) != nd:
+        if any(len(x.shape) != nd for x in jax.tree.leaves(getattr(shapes, leaf))):
             raise ValueError(
                 "the sweep's builder must return ONE MDP for scalar parameters "
-                "(transitions [S, A, S], rewards [S, A], discount []); got "
-                + ", ".join(f"{k} {tuple(getattr(shapes, k).shape)}" for k in expected)
+                "(transitions [S, A, S] or sparse [S, A, K], rewards [S, A], discount []); got "
+                + ", ".join(
+                    f"{k} {[tuple(x.shape) for x in jax.tree.leaves(getattr(shapes, k))]}"
+                    for k in expected
+                )
                 + "."
             )
     return shapes, depends
@@ -174,7 +181,13 @@ def _build_and_solve(params, solver, *, spec: _Spec) -> Solution:
 
 
 def _member_bytes(
-    num_states: int, num_actions: int, itemsize: int, *, transitions_batched: bool, solver
+    num_states: int,
+    num_actions: int,
+    itemsize: int,
+    *,
+    transitions_batched: bool,
+    solver,
+    transitions_bytes: int | None = None,
 ) -> int:
     """Estimated device bytes one batch member needs while a sweep runs.
 
@@ -186,8 +199,8 @@ def _member_bytes(
     """
     S, A = num_states, num_actions
     n = 8 * S + 6 * S * A + 16
-    if transitions_batched:
-        n += 2 * S * A * S
+    if transitions_batched:  # one member's transitions (dense S A S, or sparse lists)
+        n += 2 * (S * A * S if transitions_bytes is None else -(-transitions_bytes // itemsize))
     if not isinstance(solver, (ValueIteration, ModifiedPolicyIteration)):
         n += 6 * S * S
     return n * itemsize
@@ -332,12 +345,18 @@ def _setup(builder, solver, chunk_size, max_iters, devices, memory_limit, progre
 
     S, A = shapes.rewards.shape
     item = np.dtype(shapes.rewards.dtype).itemsize
-    per = _member_bytes(S, A, item, transitions_batched=batched[0], solver=solver)
+    p_bytes = sum(
+        math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(shapes.transitions)
+    )
+    per = _member_bytes(
+        S, A, item, transitions_batched=batched[0], solver=solver, transitions_bytes=p_bytes
+    )
     out = _result_bytes(S, A, item)  # a member's outputs, kept for the whole chunk
     fixed = sum(
-        2 * math.prod(getattr(shapes, leaf).shape) * item
+        2 * math.prod(x.shape) * np.dtype(x.dtype).itemsize
         for leaf, b in zip(_LEAVES, batched, strict=True)
         if not b
+        for x in jax.tree.leaves(getattr(shapes, leaf))
     )
     if memory_limit is None:
         budget, source = _device_budget(devs)
@@ -354,7 +373,7 @@ def _setup(builder, solver, chunk_size, max_iters, devices, memory_limit, progre
             f"but the budget is {_mib(max(budget, 0))} per device ({source})."
         )
     # One tile's working state plus the outputs of a whole chunk must fit on each device.
-    full_tile = min(_TILE.get(devs[0].platform, _TILE_ACCELERATOR), size)
+    full_tile = min(exec_plan.sweep_tile(devs[0].platform), size)
     tile = min(full_tile, room // (per + out))
     tiles_fit = (room - tile * per) // (tile * out) * n_dev  # tiles per chunk, all devices
     if chunk_size is not None:

@@ -60,6 +60,10 @@ def validate_mdp(mdp: MDP, *, atol: float | None = None) -> MDP:
       ValueError: wrong shapes (structural).
       InvalidMDPError: bad numbers, naming the first batch index / state / action and a count.
     """
+    if type(mdp.transitions).__name__ == "SparseTransitions":
+        from jaxmdp._sparse_validate import validate_sparse_mdp  # the sparse form's checks
+
+        return validate_sparse_mdp(mdp, atol=atol)
     check_shapes(mdp)
     for name, leaf in zip(MDP._fields, mdp, strict=True):
         if isinstance(leaf, jax.core.Tracer):

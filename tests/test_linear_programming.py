@@ -227,8 +227,11 @@ def test_not_traceable_and_not_the_jitted_driver(x64):
     mdp = models.gridworld(discount=0.9)
     with pytest.raises(TypeError, match="host"):
         jax.jit(lambda m: LinearProgramming().host_solve(m))(mdp)
-    with pytest.raises(TypeError, match=r"host_solve\(mdp\)"):
-        jaxmdp.solve(mdp, LinearProgramming())
+    # jaxmdp.solve recognises a host solver and hands the MDP to it (not the jitted loop).
+    via_solve = jaxmdp.solve(mdp, LinearProgramming())
+    direct = LinearProgramming().host_solve(mdp)
+    np.testing.assert_array_equal(np.asarray(via_solve.values), np.asarray(direct.values))
+    np.testing.assert_array_equal(np.asarray(via_solve.policy), np.asarray(direct.policy))
     with pytest.raises(TypeError, match="jaxmdp.MDP"):
         LinearProgramming().host_solve((mdp.transitions, mdp.rewards, mdp.discount))
 
@@ -248,3 +251,16 @@ def test_missing_scipy_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "scipy.optimize", None)
     with pytest.raises(ImportError, match=r"jaxmdp-solver\[lp\]"):
         lp(models.gridworld(discount=0.9))
+
+
+def test_sparse_transitions_match_dense(x64):
+    """The sparse form goes to HiGHS as CSR built from the successor lists, no dense P."""
+    mdp = models.gridworld(discount=0.95, slip=0.2)
+    sparse = mdp._replace(transitions=jaxmdp.to_sparse(mdp.transitions))
+    batch = sparse._replace(rewards=jnp.stack([mdp.rewards, 2 * mdp.rewards]))
+    got = jaxmdp.solve(batch, LinearProgramming())
+    for b, scale in enumerate((1, 2)):
+        dense = LinearProgramming().host_solve(mdp._replace(rewards=scale * mdp.rewards))
+        np.testing.assert_allclose(got.values[b], dense.values, atol=1e-9)
+        np.testing.assert_array_equal(got.policy[b], dense.policy)
+    assert (np.asarray(got.status) == jaxmdp.Status.SUCCESS).all()

@@ -300,7 +300,7 @@ def test_shared_fast_path_compaction_matches_member_solves(rule, capped, S, rng)
 @pytest.mark.parametrize("capped", [False, True])
 def test_compaction_ladder_members_match_their_own_solves(solver, shared, capped, rng):
     """`compact=True`: a batch of 601 runs as one level until an eighth of its members still
-    run, then those gather into a level of 75 (`jaxmdp._ladder`; value iteration with shared
+    run, then those gather into a level of 75 (`jaxmdp._exec.ladder`; value iteration with shared
     P has its own, tested above). Every member must still get its own solve's iterations,
     status and policy, and its values within rounding (bitwise with its own transitions),
     including members capped by `max_iters` at the median count. 601 is prime: no CPU tile

@@ -20,7 +20,7 @@ from jaxmdp import models
 
 ROOT = Path(__file__).resolve().parents[1]
 VI = jaxmdp.ValueIteration(tol=1e-6)
-TILE = 256  # members per tile on CPU (jaxmdp._sweep._TILE)
+TILE = 256  # members per tile on CPU (jaxmdp._exec.plan.SWEEP_TILE)
 
 
 def lecture(step_reward, discount):

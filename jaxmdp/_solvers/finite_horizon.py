@@ -22,33 +22,8 @@ import numpy as np
 from jax import lax
 
 from jaxmdp import _bellman
-from jaxmdp._mdp import MDP, check_shapes, leaf_batch_shapes
-
-_LEADS = (3, 2, 0, 1)  # core ndim of each leaf: transitions, rewards, discount, terminal values
-
-
-def _carried(leaf_shapes, batch_shape) -> tuple[tuple[bool, ...], ...]:
-    """Per leaf, per batch axis: does the leaf really carry that axis (size > 1)?
-
-    The layout rule of `jaxmdp.solve`: absent or size-1 axes are squeezed and not mapped.
-    """
-    n = len(batch_shape)
-    return tuple(
-        tuple(
-            i >= n - len(lb) and lb[i - n + len(lb)] == batch_shape[i] and batch_shape[i] != 1
-            for i in range(n)
-        )
-        for lb in leaf_shapes
-    )
-
-
-def _squeeze(x, core: int, carried: tuple[bool, ...]):
-    """Keep only the carried batch axes of leaf `x` (its last `core` axes are not batch)."""
-    shape = np.shape(x)
-    lead = len(shape) - core
-    off = len(carried) - lead
-    keep = tuple(shape[j] for j in range(lead) if carried[j + off])
-    return jnp.reshape(x, keep + tuple(shape[lead:]))
+from jaxmdp._exec import layout
+from jaxmdp._mdp import MDP, cast, check_shapes, solve_dtype
 
 
 class FiniteHorizonSolution(NamedTuple):
@@ -71,10 +46,8 @@ class FiniteHorizonSolution(NamedTuple):
 
 
 def _single(mdp: MDP, terminal: jax.Array, horizon: int) -> FiniteHorizonSolution:
-    dtype = jnp.result_type(mdp.transitions, mdp.rewards, mdp.discount, terminal)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        dtype = jnp.result_type(float)
-    mdp = MDP(*(jnp.asarray(x, dtype) for x in mdp))
+    dtype = solve_dtype(mdp, terminal)
+    mdp = cast(mdp, dtype)
     terminal = jnp.asarray(terminal, dtype)
 
     def body(v_next, _):
@@ -87,24 +60,21 @@ def _single(mdp: MDP, terminal: jax.Array, horizon: int) -> FiniteHorizonSolutio
     return FiniteHorizonSolution(values, q, policy)
 
 
-@functools.partial(jax.jit, static_argnames=("horizon", "batch_shape", "carried"))
-def _backward_jit(leaves, *, horizon: int, batch_shape, carried) -> FiniteHorizonSolution:
-    def fn(p, r, g, v):
-        return _single(MDP(p, r, g), v, horizon)
+_CORES = FiniteHorizonSolution(values=2, q_values=3, policy=2)
 
-    for axis in reversed(range(len(batch_shape))):
-        in_axes = tuple(0 if carried[k][axis] else None for k in range(4))
-        if any(a is not None for a in in_axes):
-            fn = jax.vmap(fn, in_axes=in_axes)
-    out = fn(*leaves)
-    core = FiniteHorizonSolution(values=2, q_values=3, policy=2)
-    # Batch axes no leaf carries (size 1) come back as size-1 axes.
-    return FiniteHorizonSolution(
-        *(
-            jnp.reshape(x, batch_shape + x.shape[x.ndim - k :])
-            for x, k in zip(out, core, strict=True)
-        )
-    )
+
+@functools.partial(jax.jit, static_argnames=("horizon", "batch_shape", "carried"))
+def _backward_jit(tree, *, horizon: int, batch_shape, carried) -> FiniteHorizonSolution:
+    """The batch laid out as `jaxmdp.solve` lays it out (`jaxmdp._exec.layout`): one vmap
+    per carried batch axis, shared leaves unmapped."""
+
+    def fn(tree, _):
+        mdp, terminal = tree
+        return _single(mdp, terminal, horizon)
+
+    tree = layout.squeeze(tree, batch_shape, carried)
+    out = layout.vmap_batch(fn, tree, carried)(tree, None)
+    return layout.restore(out, batch_shape, _CORES)
 
 
 def backward_induction(mdp: MDP, horizon: int, terminal_values=None) -> FiniteHorizonSolution:
@@ -131,7 +101,7 @@ def backward_induction(mdp: MDP, horizon: int, terminal_values=None) -> FiniteHo
     if not (isinstance(horizon, (int, np.integer)) and horizon >= 0):
         raise ValueError(f"horizon must be an int >= 0; got {horizon!r}.")
     check_shapes(mdp)
-    mdp = MDP(*(x if isinstance(x, jax.Array) else jnp.asarray(x) for x in mdp))
+    mdp = layout.as_arrays(mdp)
     S = mdp.num_states
     if terminal_values is None:
         terminal_values = jnp.zeros((S,), jnp.result_type(mdp.rewards, mdp.discount))
@@ -140,17 +110,14 @@ def backward_induction(mdp: MDP, horizon: int, terminal_values=None) -> FiniteHo
         raise ValueError(
             f"terminal_values must have shape [..., S] with S={S}; got {terminal_values.shape}."
         )
-    shapes = list(leaf_batch_shapes(mdp)) + [tuple(terminal_values.shape[:-1])]
+    tree = (mdp, terminal_values)
+    shapes = layout.leaf_batch_shapes(tree)
     try:
         batch = tuple(np.broadcast_shapes(*shapes))
     except ValueError:
         raise ValueError(
-            f"terminal_values has batch shape {shapes[-1]}, which does not broadcast to the "
-            f"MDP's batch shape {mdp.batch_shape}."
+            f"terminal_values has batch shape {terminal_values.shape[:-1]}, which does not "
+            f"broadcast to the MDP's batch shape {mdp.batch_shape}."
         ) from None
-    carried = _carried(shapes, batch)
-    leaves = tuple(
-        _squeeze(x, core, c)
-        for x, core, c in zip((*mdp, terminal_values), _LEADS, carried, strict=True)
-    )
-    return _backward_jit(leaves, horizon=int(horizon), batch_shape=batch, carried=carried)
+    carried = layout.carried(shapes, batch)
+    return _backward_jit(tree, horizon=int(horizon), batch_shape=batch, carried=carried)

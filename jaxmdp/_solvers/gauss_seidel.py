@@ -34,7 +34,6 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxmdp import _bellman
-from jaxmdp._mdp import MDP
 from jaxmdp._solvers import _stopping
 from jaxmdp._solvers.base import SolverResult, check_tol, register_solver
 
@@ -43,12 +42,6 @@ class GSState(NamedTuple):
     values: jax.Array  # [S] V_k after k sweeps
     policy: jax.Array  # [S] int32 actions chosen during the last sweep
     stats: _stopping.DiffStats  # of V_k - V_{k-1}
-
-
-def _state_q(mdp: MDP, s, values: jax.Array) -> jax.Array:
-    """`[A]` Q(s, .) from the current values (the Bellman kernel on row s)."""
-    row = MDP(mdp.transitions[s][None], mdp.rewards[s][None], mdp.discount)
-    return _bellman.q_values(row, values)[0]
 
 
 @register_solver
@@ -85,7 +78,7 @@ class GaussSeidelValueIteration:
     def step(self, mdp, state, ctx):
         def body(s, carry):
             v, pol = carry
-            q = _state_q(mdp, s, v)
+            q = _bellman.state_q_values(mdp, s, v)
             return v.at[s].set(jnp.max(q)), pol.at[s].set(jnp.argmax(q).astype(jnp.int32))
 
         v, pol = lax.fori_loop(0, mdp.rewards.shape[0], body, (state.values, state.policy))

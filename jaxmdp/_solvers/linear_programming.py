@@ -29,6 +29,7 @@ import numpy as np
 from jaxmdp._mdp import MDP, check_shapes, leaf_batch_shapes
 from jaxmdp._solution import Solution, Status
 from jaxmdp._solvers.base import register_solver
+from jaxmdp._sparse import is_sparse
 
 _MISSING_SCIPY = (
     "LinearProgramming needs SciPy (HiGHS through scipy.optimize.linprog); install the `lp` "
@@ -138,8 +139,21 @@ class LinearProgramming:
         dtype = jnp.result_type(*mdp)
         if not jnp.issubdtype(dtype, jnp.floating):
             dtype = jnp.result_type(float)
-        P, R, g = (np.asarray(x) for x in mdp)
-        in_eps = float(np.finfo(P.dtype).eps) if P.dtype.kind == "f" else 0.0
+        R, g = np.asarray(mdp.rewards), np.asarray(mdp.discount)
+        if is_sparse(mdp.transitions):
+            # Successor lists: each member's [S*A, S] CSR is built from them directly (never
+            # a dense [S, A, S] array), so large sparse models fit.
+            tb = mdp.transitions.batch_shape
+            ns = np.broadcast_to(
+                np.asarray(mdp.transitions.next_states),
+                (*tb, R.shape[-2], R.shape[-1], mdp.transitions.num_successors),
+            )
+            pr = np.broadcast_to(np.asarray(mdp.transitions.probs), ns.shape)
+            P = _SparseRows(ns, pr)
+            in_eps = float(np.finfo(pr.dtype).eps) if pr.dtype.kind == "f" else 0.0
+        else:
+            P = np.asarray(mdp.transitions)
+            in_eps = float(np.finfo(P.dtype).eps) if P.dtype.kind == "f" else 0.0
         batch = mdp.batch_shape
         shapes = leaf_batch_shapes(mdp)
         S, A = mdp.num_states, mdp.num_actions
@@ -183,8 +197,39 @@ def _empty(batch, S, A, dtype) -> dict[str, np.ndarray]:
     }
 
 
+class _SparseRows:
+    """Per-member successor lists `(next_states, probs)` `[..., S, A, K]`, indexed like P."""
+
+    def __init__(self, next_states, probs):
+        self.next_states, self.probs = next_states, probs
+
+    def __getitem__(self, idx):
+        return _SparseRows(self.next_states[idx], self.probs[idx])
+
+    def csr(self, sparse):
+        S, A, K = self.next_states.shape
+        rows = np.repeat(np.arange(S * A), K)
+        m = sparse.csr_matrix(
+            (self.probs.reshape(-1).astype(np.float64), (rows, self.next_states.reshape(-1))),
+            shape=(S * A, S),
+        )
+        m.sum_duplicates()
+        return m
+
+
 def _invalid(P, R, g, in_eps) -> bool:
     """Gross data errors that make the LP meaningless (validation proper is `validate_mdp`)."""
+    if isinstance(P, _SparseRows):
+        S = R.shape[-2]
+        if not (np.isfinite(g) and 0 <= g < 1):
+            return True
+        if np.isnan(R).any() or (R == np.inf).any() or not (R > -np.inf).any(axis=-1).all():
+            return True
+        p, ns = P.probs, P.next_states
+        if not np.isfinite(p).all() or (p < 0).any() or (ns < 0).any() or (ns >= S).any():
+            return True
+        tol = max(1e-6, 64 * p.shape[-1] * in_eps)
+        return bool((np.abs(p.sum(axis=-1) - 1) > tol)[R > -np.inf].any())
     S = P.shape[-1]
     if not (np.isfinite(g) and 0 <= g < 1):
         return True
@@ -204,11 +249,13 @@ def _solve_one(solver, P, R, g, cache, key, in_eps, dtype, linprog, sparse) -> d
     S, A = R.shape
     if _invalid(P, R, g, in_eps):
         return {"status": Status.INVALID_INPUT}
-    P64 = P.astype(np.float64, copy=False)
     R64 = R.astype(np.float64, copy=False)
     # The [S*A, S] transition matrix in CSR form, once per distinct transitions leaf.
     if key not in cache:
-        cache[key] = sparse.csr_matrix(P64.reshape(S * A, S))
+        if isinstance(P, _SparseRows):
+            cache[key] = P.csr(sparse)
+        else:
+            cache[key] = sparse.csr_matrix(P.astype(np.float64, copy=False).reshape(S * A, S))
     P_sa = cache[key]
     rows = np.flatnonzero(R64.reshape(-1) > -np.inf)  # available (s, a) pairs
     states = rows // A

@@ -1,19 +1,22 @@
-"""Host threads for concrete batches on CPU.
+"""Strategy "threads": host threads for concrete tiled batches on CPU.
 
 XLA:CPU runs one program's loop over cache-sized tiles of MDPs on one core; programs
 dispatched from separate host threads run at the same time. So an eager `solve` of a
 concrete, tiled batch (transitions per member) splits it into equal runs of tiles, one per
-core, each an ordinary jitted program dispatched from a pool thread, and joins the results.
-The parts are the same tiles the single program runs, so results are bitwise equal
-(tests/test_threads.py). Measured on this project's 2-core machine: 2,048 random MDPs,
-S=64, A=8, 78-81 ms on one thread, 54-56 ms on two. A shared-transitions batch is not split:
-its product already uses every core, and splitting it measured no gain or a loss.
+core, each an ordinary jitted program (`tiles.part`) dispatched from a pool thread, and
+joins the results. The parts run the same tiles as the single program, so each member
+iterates exactly as there; the parts and the single program are different compiled
+programs, so results agree within rounding (identical only for the same program on the
+same input). Measured on this project's 2-core machine: 2,048 random MDPs, S=64,
+A=8, 78-81 ms on one thread, 54-56 ms on two. A shared-transitions batch is not split: its
+product already uses every core, and splitting it measured no gain or a loss.
 
-Only for solvers without LAPACK calls: with jax 0.10.2, concurrent programs that factorised
-matrices (policy iteration's LU; Anderson's small solves while they still went to LAPACK)
-deadlocked XLA:CPU, as policy iteration did over several XLA host devices (DECISIONS.md).
-Anderson's m x m solve is now written in array operations, and it runs threaded.
-`JAXMDP_CPU_THREADS=N` sets the thread count (1 turns the split off; default: the cores available).
+Only for solvers without LAPACK calls (`plan.THREADED_SOLVERS`): with jax 0.10.2,
+concurrent programs that factorised matrices (policy iteration's LU; Anderson's small
+solves while they still went to LAPACK) deadlocked XLA:CPU, as policy iteration did over
+several XLA host devices (DECISIONS.md). Anderson's m x m solve is now written in array
+operations, and it runs threaded. `JAXMDP_CPU_THREADS=N` sets the thread count (1 turns the
+split off; default: the cores available; read by `plan.cpu_threads`).
 """
 
 from __future__ import annotations
@@ -21,50 +24,13 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
 
 from jaxmdp._solution import Solution
 
-# Solvers known to run only elementwise work, reductions and matrix products (no LAPACK).
-THREADED_SOLVERS = frozenset(
-    {
-        "ValueIteration",
-        "ModifiedPolicyIteration",
-        "SoftValueIteration",
-        "GaussSeidelValueIteration",
-        "RelativeValueIteration",
-        "AndersonValueIteration",
-    }
-)
 _POOL: concurrent.futures.ThreadPoolExecutor | None = None
-
-
-def cpu_threads() -> int:
-    """`JAXMDP_CPU_THREADS` if set, else the cores this process may use; 1 off the CPU."""
-    if jax.default_backend() != "cpu":
-        return 1
-    setting = os.environ.get("JAXMDP_CPU_THREADS")
-    if setting:
-        return max(1, int(setting))
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def threadable(solver) -> bool:
-    return type(solver).__name__ in THREADED_SOLVERS
-
-
-def split(units: int, min_part: int = 1) -> int:
-    """The largest part count <= the threads that divides `units` into parts >= `min_part`."""
-    n = min(cpu_threads(), units // max(1, min_part))
-    while n > 1 and units % n:
-        n -= 1
-    return max(n, 1)
 
 
 def run_parts(part, n: int, batch_shape) -> Solution:

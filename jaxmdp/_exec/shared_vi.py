@@ -1,7 +1,9 @@
-"""Value iteration over a batch that shares one `transitions` array: the sweep fast path.
+"""Strategy "shared_vi": value iteration over a batch sharing one `transitions` array.
 
-Same algorithm, stopping rule and per-member results as `ValueIteration` on each member
-(`jaxmdp._solvers._stopping`), laid out for the hardware instead of through `vmap`:
+The sweep fast path. Same algorithm, stopping rule and per-member iterations as
+`ValueIteration` on each member (`jaxmdp._solvers._stopping`), values equal to a member's
+own solve within rounding (a different program: the batched product sums in another order),
+laid out for the hardware instead of through `vmap`:
 
 - dense P with S >= 64: batch FIRST (`values [B, S]`, `Q [B, S, A]`), so the backup is one
   `[B, S] x [S, S*A]` matrix-matrix product whose result is already in the `[B, S, A]` layout
@@ -18,15 +20,12 @@ Same algorithm, stopping rule and per-member results as `ValueIteration` on each
 - converged members freeze (their values, statistics and counts stop changing), exactly as
   in their own solve.
 
-The driver uses it only for `ValueIteration` with an unbatched `transitions`.
+Planned (`plan.make_plan`) only for `ValueIteration` with an unbatched `transitions`.
 """
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import functools
-import weakref
 from typing import NamedTuple
 
 import jax
@@ -34,91 +33,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxmdp import _operators
 from jaxmdp._bellman import _PRECISION
+from jaxmdp._exec.shared_layout import SharedP, prepare_shared
+from jaxmdp._implicit import implicit_q_values, implicit_values
+from jaxmdp._mdp import MDP, solve_dtype
 from jaxmdp._solution import Solution, Status
 from jaxmdp._solvers import _stopping
 from jaxmdp._solvers.base import RUNNING
-
-# Dense P with at least this many states runs batch-first (below, the `[A*S, S] x [S, B]`
-# batch-last product and slab maxima win: the lecture sweep took 16.7 ms batch-first, 12.1 ms
-# batch-last; at S = 256 batch-first saves two 33 MB transposes).
-_BATCH_FIRST_STATES = 64
-# Use the gather form when every (s, a) has at most this fraction of S successors.
-_SPARSE_FRACTION = 0.25
-# Up to this many (a, s, successor) entries, the successor indices are compiled in as static
-# row slices: XLA:CPU's generic gather and its dot at skinny shapes ([44, 11] x [11, 10^4] for
-# the lecture world) run 8x slower than a fused loop over static slices. The unrolled form's
-# compile time grows with it: 11 s at 2,048 entries (512 states x 4 actions), so larger
-# structures take the gather.
-_STATIC_ROWS = 256
-
-
-@functools.partial(
-    jax.tree_util.register_dataclass,
-    data_fields=["dense", "succ", "prob"],
-    meta_fields=["static_succ", "unit_prob", "batch_first"],
-)
-@dataclasses.dataclass(frozen=True)
-class SharedP:
-    """A shared transitions array in the layout the batched backup wants.
-
-    Dense: `dense [S, A, S]` (the input itself). Sparse: `succ [A, S, K]`
-    int32 successor indices and `prob [A, S, K]` (zero-padded). Small sparse structures also
-    carry the indices as a static tuple (`static_succ`, flattened [A, S, K]); `unit_prob`
-    marks deterministic transitions (K = 1, probability 1), which need no multiply.
-    """
-
-    dense: jax.Array | None
-    succ: jax.Array | None
-    prob: jax.Array | None
-    static_succ: tuple | None = None
-    unit_prob: bool = False
-    batch_first: bool = False
-
-
-# Layouts of recently seen concrete `transitions` arrays (immutable jax Arrays), by identity:
-# reading the structure syncs with the device and copies P to the host, and the sweep over a
-# parameter grid solves the same P again and again (0.4 ms of the lecture sweep's 4 ms).
-_PREPARED: collections.OrderedDict[int, tuple[weakref.ref, SharedP]] = collections.OrderedDict()
-_PREPARED_MAX = 16
-
-
-def prepare_shared(transitions) -> SharedP:
-    """Choose the layout. Structure is only read when `transitions` is concrete.
-
-    A new sparsity structure (not new probabilities) recompiles the static form.
-    """
-    if isinstance(transitions, jax.core.Tracer) or not isinstance(transitions, jax.Array):
-        return _prepare(transitions)
-    key = id(transitions)
-    hit = _PREPARED.get(key)
-    if hit is not None and hit[0]() is transitions:
-        _PREPARED.move_to_end(key)
-        return hit[1]
-    out = _prepare(transitions)
-    _PREPARED[key] = (weakref.ref(transitions), out)
-    while len(_PREPARED) > _PREPARED_MAX:
-        _PREPARED.popitem(last=False)
-    return out
-
-
-def _prepare(transitions) -> SharedP:
-    S = transitions.shape[0]
-    if not isinstance(transitions, jax.core.Tracer):
-        P = np.asarray(transitions)
-        nnz = (P != 0).sum(-1)
-        K = int(nnz.max()) if nnz.size else 0
-        if 0 < K <= max(1, int(_SPARSE_FRACTION * S)):
-            # Row-wise stable sort puts the nonzeros first; keep K of them.
-            order = np.argsort(P == 0, axis=-1, kind="stable")[..., :K]
-            prob = np.transpose(np.take_along_axis(P, order, axis=-1), (1, 0, 2))
-            succ = np.transpose(order.astype(np.int32), (1, 0, 2))
-            static = None
-            if succ.size <= _STATIC_ROWS:
-                static = tuple(int(i) for i in succ.reshape(-1))
-            unit = bool(K == 1 and np.all(prob == 1))
-            return SharedP(None, jnp.asarray(succ), jnp.asarray(prob), static, unit)
-    return SharedP(transitions, None, None, batch_first=S >= _BATCH_FIRST_STATES)
 
 
 def _expected(p: SharedP, values, num_actions: int):
@@ -317,3 +239,59 @@ def solve_shared_vi(
         residual=_stopping.statistic(c.stats, g, rule),
         error_bound=bound,
     )
+
+
+def unbatched(transitions):
+    """A shared `transitions` without its size-1 batch axes (`[S, A, S]` / `[S, A, K]`)."""
+    return jax.tree.map(lambda x: jnp.reshape(x, x.shape[-3:]), transitions)
+
+
+def solve(mdp, values0, solver, *, max_iters: int, ctx) -> Solution:
+    """`Solution` with the batch shape of `mdp`, whose `transitions` has no batch axis of size
+    > 1 (`values0`: `[..., S]`, or None for zeros). Reads the structure of a concrete P on
+    the host (`prepare_shared`), then runs the jitted batch."""
+    # Not carried means no batch axis of size > 1: drop size-1 ones ([1, S, A, S]).
+    mdp = mdp._replace(transitions=unbatched(mdp.transitions))
+    return solve_prepared(
+        mdp, values0, prepare_shared(mdp.transitions), solver, max_iters=max_iters, ctx=ctx
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("max_iters", "ctx"))
+def solve_prepared(mdp, values0, shared, solver, *, max_iters, ctx) -> Solution:
+    """`solve` for an already prepared `shared` (`SharedP` of `mdp.transitions`)."""
+    batch = mdp.batch_shape
+    S, A = mdp.num_states, mdp.num_actions
+    B = int(np.prod(batch))
+    dtype = solve_dtype(mdp, *([] if values0 is None else [values0]))
+    P = _operators.cast(mdp.transitions, dtype)
+    R = jnp.reshape(jnp.broadcast_to(jnp.asarray(mdp.rewards, dtype), batch + (S, A)), (B, S, A))
+    g = jnp.reshape(jnp.broadcast_to(jnp.asarray(mdp.discount, dtype), batch), (B,))
+    if values0 is None:
+        v0 = jnp.zeros((B, S), dtype)
+    else:
+        v0 = jnp.reshape(jnp.broadcast_to(jnp.asarray(values0, dtype), batch + (S,)), (B, S))
+    sg = lax.stop_gradient
+    shared = jax.tree.map(lambda x: sg(jnp.asarray(x, dtype) if x.dtype.kind == "f" else x), shared)
+    r_in = R
+    if not shared.batch_first:
+        r_in, v0 = jnp.transpose(R, (2, 1, 0)), v0.T
+    out = solve_shared_vi(
+        shared,
+        sg(r_in),
+        sg(g),
+        sg(v0),
+        jnp.asarray(0.0 if solver.tol is None else solver.tol, dtype),
+        rule=solver.rule,
+        max_iters=max_iters,
+        zero_start=values0 is None,
+        auto_tol=solver.tol is None,
+    )
+    # Gradients by the implicit function theorem, as in `member.finish` (forward: unchanged).
+    flat = MDP(P, R, g)
+    in_axes = (MDP(None, 0, 0), 0, 0)
+    hook = functools.partial(implicit_values, undiscounted=ctx.undiscounted)
+    values = jax.vmap(hook, in_axes=in_axes)(flat, out.values, out.policy)
+    q = jax.vmap(implicit_q_values, in_axes=in_axes)(flat, values, out.q_values)
+    out = out._replace(values=values, q_values=q)
+    return Solution(*(jnp.reshape(x, batch + x.shape[1:]) for x in out))

@@ -1,0 +1,302 @@
+"""The execution plan: which strategy runs a solve, and with which parameters.
+
+`make_plan(facts)` is a pure function of static facts about the call (`Facts`: backend,
+batch shape and which leaf carries which batch axis, transitions form and bytes, S, A, the
+solver's type, device count, traced or concrete, `compact`, host threads available). It
+returns a `Plan`: one strategy of `jaxmdp._exec` and its parameters. `gather_facts` reads
+the facts off the inputs and the environment; nothing else here looks at the world.
+
+Strategies (one module each, run by `jaxmdp._exec.dispatch`):
+
+- `"vmap"`: one member's loop (`member.py`) vmapped over the batch (`vmap.py`); also a
+  single MDP (no batch axes);
+- `"tiles"`: CPU, per-member transitions: cache-sized tiles, each iterated to convergence
+  while its transitions stay in cache, one after the other (`tiles.py`);
+- `"threads"`: the tiles in equal runs, one program per host thread (`threads.py`);
+- `"ladder"`: the compaction ladder, converged members gathered out (`ladder.py`);
+- `"shared_vi"`: value iteration on a batch sharing one `transitions` (`shared_vi.py`);
+- `"sharded"`: the flattened batch split over devices, each running `inner` (`sharding.py`).
+
+Forcing a backend's plan (so that every plan a GPU or TPU would choose runs in the CPU test
+suite; issue 15: no code path is first executed on an accelerator): `with force("gpu"):`
+or the environment variable `JAXMDP_PLAN_BACKEND=gpu` (`cpu`, `gpu`, `tpu`). Only the plan
+changes (the program still runs on JAX's default backend); forcing "cpu" on an accelerator
+selects the CPU plan there in the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from jaxmdp import _operators
+from jaxmdp._exec import layout
+from jaxmdp._solvers.anderson import AndersonValueIteration
+from jaxmdp._solvers.gauss_seidel import GaussSeidelValueIteration
+from jaxmdp._solvers.modified_policy_iteration import ModifiedPolicyIteration
+from jaxmdp._solvers.relative_value_iteration import RelativeValueIteration
+from jaxmdp._solvers.soft_value_iteration import SoftValueIteration
+from jaxmdp._solvers.value_iteration import ValueIteration
+
+BACKENDS = ("cpu", "gpu", "tpu")
+BACKEND_ENV = "JAXMDP_PLAN_BACKEND"
+THREADS_ENV = "JAXMDP_CPU_THREADS"
+
+# Temporal blocking on CPU: a tile of MDPs whose transitions fit in this many bytes of cache
+# iterates to convergence while resident, instead of streaming the whole batch's transitions
+# from DRAM on every sweep (BASELINES.md: W2 is bound by DRAM bandwidth without it).
+TILE_BYTES = 1 << 20
+# Smaller tiles for solvers whose members' iteration counts spread widely: a tile runs until
+# its slowest member stops. Anderson on 64 deterministic MDPs (S=64, A=4, float64: 128 KiB
+# each) at discount 0.999 / 0.99: 845 / 143 ms with 8 members a tile, 247 / 51 ms with 2,
+# 172 / 38 ms with 1; garnet 23 / 20 / 28 ms, dense 4.2 / 4.7 / 8.1 ms (per-tile overheads).
+TILE_BYTES_FOR = {AndersonValueIteration: 1 << 18}
+
+# Solvers known to run only elementwise work, reductions and matrix products (no LAPACK):
+# with jax 0.10.2, concurrent programs that factorised matrices deadlocked XLA:CPU, so only
+# these run on host threads (DECISIONS.md 8).
+THREADED_SOLVERS = frozenset(
+    {
+        ValueIteration,
+        ModifiedPolicyIteration,
+        SoftValueIteration,
+        GaussSeidelValueIteration,
+        RelativeValueIteration,
+        AndersonValueIteration,
+    }
+)
+
+# The compaction ladder (`ladder.py`): a level gives way to one of 1/LADDER_FACTOR its size
+# once that few members still run, down to LADDER_MIN members. Each level compiles the
+# solver's step again: on 10,000 lecture worlds (a tiny sweep) four levels made policy
+# iteration's first call 5.1 s instead of 1.3 s for 26 ms saved per call, while on 4,096
+# MDPs of S=256 (a heavy sweep) they saved 12.5 s of 13.7. Automatic only from this much
+# work per sweep (B x one member's multiply-adds; W4's is 2.1e9, the lecture sweep's 4.8e6).
+LADDER_FACTOR = 8
+LADDER_MIN = 32
+LADDER_AUTO_WORK = 1 << 27
+
+# `jaxmdp.sweep` solves members in fixed-size tiles (results then do not depend on the
+# chunking): large enough for an efficient matrix product, small enough that converged
+# tiles stop early; accelerators need wide products to be busy.
+SWEEP_TILE = {"cpu": 256}
+SWEEP_TILE_ACCELERATOR = 8192
+
+
+class Facts(NamedTuple):
+    """Static facts about one `solve` call: all the plan depends on (hashable)."""
+
+    backend: str  # "cpu", "gpu", "tpu" (or forced, see `force`)
+    batch_shape: tuple[int, ...]
+    carried: tuple[tuple[bool, ...], ...]  # per leaf of (mdp, values0), per batch axis
+    kinds: tuple[str, ...]  # per leaf: "transitions", "rewards", "discount", "values0"
+    form: str  # transitions form: "dense" or "sparse"
+    transitions_bytes: int  # one member's transitions
+    sweep_work: int  # one member's multiply-adds per Bellman sweep (S*A*S dense, S*A*K sparse)
+    num_states: int
+    num_actions: int
+    solver: type
+    num_devices: int  # devices offered to split the batch over (`solve(devices=...)`)
+    traced: bool  # some input is a tracer (inside a user's jit / vmap / grad)
+    compact: bool | None
+    cpu_threads: int  # host threads a concrete CPU batch may use
+
+
+class Plan(NamedTuple):
+    """Which strategy runs, with its parameters (hashable: a static argument of the jits)."""
+
+    strategy: str  # "vmap", "tiles", "threads", "ladder", "shared_vi", "sharded"
+    batch_shape: tuple[int, ...]
+    carried: tuple[tuple[bool, ...], ...]
+    tile: int = 0  # members per CPU tile ("tiles", "threads")
+    threads: int = 1  # host threads ("threads")
+    tiled_options: bool = False  # compile with the tiled programs' XLA options (DECISIONS 11)
+    shards: int = 1  # devices ("sharded")
+    inner: Plan | None = None  # each device's plan ("sharded")
+
+
+# -- forcing a backend's plan ------------------------------------------------------------------
+
+_FORCED: list[str] = []
+
+
+@contextlib.contextmanager
+def force(backend: str):
+    """Within the block, plans are made as on `backend` ("cpu", "gpu" or "tpu").
+
+    For tests: the programs a GPU/TPU run would choose then run on the CPU. Nesting works;
+    the innermost wins. Takes precedence over `JAXMDP_PLAN_BACKEND`.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"force: backend must be one of {BACKENDS}; got {backend!r}.")
+    _FORCED.append(backend)
+    try:
+        yield
+    finally:
+        _FORCED.pop()
+
+
+def backend(platform: str | None = None) -> str:
+    """The backend plans are made for: forced (`force`, then `JAXMDP_PLAN_BACKEND`), else
+    `platform` (a device's), else JAX's default backend."""
+    if _FORCED:
+        return _FORCED[-1]
+    setting = os.environ.get(BACKEND_ENV)
+    if setting:
+        if setting not in BACKENDS:
+            raise ValueError(f"{BACKEND_ENV} must be one of {BACKENDS}; got {setting!r}.")
+        return setting
+    return platform or jax.default_backend()
+
+
+def cpu_threads(on: str) -> int:
+    """Host threads for backend `on`: `JAXMDP_CPU_THREADS` if set, else the cores this
+    process may use; 1 off the CPU."""
+    if on != "cpu":
+        return 1
+    setting = os.environ.get(THREADS_ENV)
+    if setting:
+        try:
+            n = int(setting)
+        except ValueError:
+            raise ValueError(
+                f"{THREADS_ENV} must be a whole number of threads (1 turns host threads off); "
+                f"got {setting!r}."
+            ) from None
+        if n < 1:
+            raise ValueError(f"{THREADS_ENV} must be >= 1 (1 turns host threads off); got {n}.")
+        return n
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def sweep_tile(platform: str) -> int:
+    """Members per tile of `jaxmdp.sweep` on a device of `platform` (forcing applies)."""
+    return SWEEP_TILE.get(backend(platform), SWEEP_TILE_ACCELERATOR)
+
+
+def undiscounted(discount) -> bool:
+    """Static: may some member have discount 1? Decided on the host when the value is known."""
+    if isinstance(discount, jax.core.Tracer):
+        return True
+    return bool(np.any(np.asarray(discount) >= 1))
+
+
+# -- facts ------------------------------------------------------------------------------------
+
+
+def gather_facts(mdp, values0, solver, *, num_devices: int = 1, compact=None) -> Facts:
+    """The `Facts` of a solve of `mdp` (leaves already JAX arrays) from `values0` `[..., S]`."""
+    tree = (mdp, values0)
+    batch = tuple(mdp.batch_shape)
+    shapes = layout.leaf_batch_shapes(tree)
+    try:
+        full = tuple(np.broadcast_shapes(batch, *shapes))
+    except ValueError:
+        full = None
+    if full != batch:  # solve checked this already; keep the plan honest anyway
+        raise ValueError(f"the inputs' batch shapes {shapes} do not broadcast to {batch}.")
+    on = backend()
+    leaves = jax.tree.leaves(tree)
+    S, A = mdp.num_states, mdp.num_actions
+    p_leaves = jax.tree.leaves(mdp.transitions)
+    per_member = [int(np.prod(np.shape(x)[-3:])) for x in p_leaves]
+    return Facts(
+        backend=on,
+        batch_shape=batch,
+        carried=layout.carried(shapes, batch),
+        kinds=layout.kinds(tree),
+        form=_operators.form(mdp.transitions),
+        transitions_bytes=sum(
+            n * np.dtype(x.dtype).itemsize for n, x in zip(per_member, p_leaves, strict=True)
+        ),
+        sweep_work=_operators.sweep_work(mdp.transitions),
+        num_states=S,
+        num_actions=A,
+        solver=type(solver),
+        num_devices=int(num_devices),
+        traced=any(isinstance(x, jax.core.Tracer) for x in leaves),
+        compact=compact,
+        cpu_threads=cpu_threads(on),
+    )
+
+
+# -- the plan ---------------------------------------------------------------------------------
+
+
+def make_plan(f: Facts) -> Plan:
+    """The plan for `f`: a pure function (no environment, no arrays)."""
+    B = int(np.prod(f.batch_shape)) if f.batch_shape else 1
+    flat = layout.flattenable(f.carried)
+    p_carried = any(any(c) for c, k in zip(f.carried, f.kinds, strict=True) if k == "transitions")
+    base = Plan("vmap", f.batch_shape, f.carried)
+    shards = _shards(f.num_devices, B, flat) if f.batch_shape else 1
+    if shards > 1:
+        local = tuple((bool(c) and all(c),) for c in f.carried)
+        inner = make_plan(
+            f._replace(batch_shape=(B // shards,), carried=local, num_devices=1, traced=True)
+        )
+        return base._replace(strategy="sharded", shards=shards, inner=inner)
+    if f.solver is ValueIteration and f.batch_shape and not p_carried:
+        # Not split over host threads: measured no gain (lecture sweep) or a loss (W4), as
+        # the product and the larger fusions already use every core.
+        return base._replace(strategy="shared_vi")
+    tile = _tile(f, B, flat, p_carried)
+    if tile:
+        threads = 1
+        if not f.traced and f.solver in THREADED_SOLVERS:
+            threads = _split(B // tile, f.cpu_threads)
+        # XLA compile options apply to top-level programs only: not inside a user's trace.
+        if threads > 1:
+            return base._replace(strategy="threads", tile=tile, threads=threads, tiled_options=True)
+        return base._replace(strategy="tiles", tile=tile, tiled_options=not f.traced)
+    if _ladder_wanted(f, B, flat):
+        return base._replace(strategy="ladder")
+    return base
+
+
+def _shards(num_devices: int, B: int, flat: bool) -> int:
+    """How many devices to split over: the most (<= num_devices) that divide the batch."""
+    if num_devices < 2 or not flat:  # partially broadcast leaves: one device keeps it simple
+        return 1
+    for n in range(min(num_devices, B), 1, -1):
+        if B % n == 0:
+            return n
+    return 1
+
+
+def _tile(f: Facts, B: int, flat: bool, p_carried: bool) -> int:
+    """Members per CPU tile for per-member transitions (0: no tiling)."""
+    if B < 2 or not p_carried or not flat or f.backend != "cpu":
+        return 0
+    per = max(1, f.transitions_bytes)
+    limit = max(1, TILE_BYTES_FOR.get(f.solver, TILE_BYTES) // per)
+    if limit >= B:
+        return 0
+    tile = max(t for t in range(1, limit + 1) if B % t == 0)
+    return tile if tile * 4 >= limit else 0
+
+
+def _split(units: int, threads: int) -> int:
+    """The largest part count <= `threads` that divides `units`."""
+    n = min(threads, units)
+    while n > 1 and units % n:
+        n -= 1
+    return max(n, 1)
+
+
+def _ladder_wanted(f: Facts, B: int, flat: bool) -> bool:
+    """Whether the batch runs through the compaction ladder (`compact`: the user's say;
+    None: only where a sweep is heavy enough that a few saved sweeps repay each level's
+    compile)."""
+    if not f.compact and (f.compact is not None or B * f.sweep_work < LADDER_AUTO_WORK):
+        return False
+    if B // LADDER_FACTOR < LADDER_MIN:
+        return False
+    return flat
