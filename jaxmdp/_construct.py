@@ -16,6 +16,7 @@ import numpy as np
 
 from jaxmdp import _validate
 from jaxmdp._mdp import MDP, check_shapes
+from jaxmdp._memory import require
 from jaxmdp._validate import InvalidMDPError, check_arrays, is_traced
 
 _REWARDS_PER = ("state_action", "transition", "state")
@@ -177,6 +178,15 @@ def make_mdp(
     check_shapes(MDP(P, R, g))
     if validate:
         check_arrays(P, R, g, dtype=target)
+    if isinstance(P, np.ndarray):
+        # The device copy (plus a host copy when the dtype changes) must fit: a MemoryError
+        # naming both sizes, not an abort inside XLA.
+        nbytes = P.size * target.itemsize * (1 if P.dtype == target else 2)
+        require(
+            nbytes,
+            f"make_mdp: storing transitions {P.shape} as {target.name}",
+            device=jax.devices()[0],
+        )
     return MDP(_to_device(P, target), _to_device(R, target), _to_device(g, target))
 
 
