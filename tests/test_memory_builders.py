@@ -1,0 +1,84 @@
+"""Memory of validation and builders stays a small multiple of a block or of the output.
+
+Host allocations are measured with `tracemalloc` (NumPy reports its buffers to it);
+compiled programs by XLA's own buffer assignment (`memory_analysis()`), which does not
+depend on the machine's load.
+"""
+
+import tracemalloc
+
+import jax
+import numpy as np
+import pytest
+
+import jaxmdp
+from jaxmdp import _validate
+from jaxmdp.models import random_mdp
+
+CHUNK = 256 * 1024
+
+
+def _peak(fn):
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        out = fn()
+        return out, tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(_validate, "_CHUNK_BYTES", CHUNK)
+
+
+def _data(S, A, dtype):
+    rng = np.random.default_rng(0)
+    P = rng.random((S, A, S)).astype(dtype)
+    P /= P.sum(-1, keepdims=True)
+    return P, rng.normal(size=(S, A)).astype(dtype)
+
+
+def test_validation_reads_the_data_in_blocks(small_chunks):
+    S, A = 512, 4
+    P, R = _data(S, A, np.float64)  # 8 MiB of transitions, 32 blocks of 256 KiB
+    small = 16 * S * A * 8  # row sums and masks of the [S, A] size
+    mdp = jaxmdp.MDP(P, R, np.float64(0.9))
+    _, peak = _peak(lambda: jaxmdp.validate_mdp(mdp))
+    assert peak < 3 * CHUNK + small, peak
+    assert P.nbytes > 4 * (3 * CHUNK + small)  # a copy of the data would break the bound
+    # Casting to the stored dtype happens block by block too.
+    _, peak = _peak(lambda: _validate.check_arrays(P, R, 0.9, dtype=np.float32))
+    assert peak < 3 * CHUNK + small, peak
+    # A bad entry in the last block is still found and named.
+    P[S - 1, A - 1, 0] = -1.0
+    with pytest.raises(jaxmdp.InvalidMDPError, match=f"state {S - 1}, action {A - 1}"):
+        jaxmdp.validate_mdp(mdp)
+
+
+def test_make_mdp_copies_host_data_once(small_chunks):
+    S, A = 512, 4
+    P, R = _data(S, A, np.float32)  # already the stored dtype: no host copy at all
+    mdp, peak = _peak(lambda: jaxmdp.make_mdp(P, R, 0.9))
+    assert mdp.transitions.dtype == np.float32
+    assert peak < 3 * CHUNK + 16 * S * A * 8, peak
+    # Per-transition rewards are reduced in blocks of states as well.
+    Rsas = np.ones((S, A, S), np.float32)
+    mdp, peak = _peak(lambda: jaxmdp.make_mdp(P, Rsas, 0.9, rewards_per="transition"))
+    np.testing.assert_allclose(np.asarray(mdp.rewards), 1.0, rtol=1e-5)
+    assert peak < 4 * _validate._CHUNK_BYTES + 64 * S * A * 8, peak
+
+
+@pytest.mark.parametrize("concentration, factor", [(1.0, 4), (0.5, 10)])
+def test_batched_random_mdp_memory_is_a_small_multiple_of_the_output(concentration, factor):
+    keys = jax.random.split(jax.random.key(0), 64)
+    build = jax.vmap(lambda k: random_mdp(k, 32, 4, concentration=concentration))
+    stats = jax.jit(build).lower(keys).compile().memory_analysis()
+    if stats is None:
+        pytest.skip("this backend gives no memory analysis")
+    assert stats.temp_size_in_bytes < factor * stats.output_size_in_bytes, (
+        stats.temp_size_in_bytes,
+        stats.output_size_in_bytes,
+    )
