@@ -54,47 +54,70 @@ def test_bad_arguments():
         random_mdp(key, 4, 2, kind="garnet", num_successors=5)
 
 
-@pytest.mark.parametrize("kind", ["dense", "garnet"])
-def test_vmap_over_keys_and_parameters_matches_loop(kind):
-    n = 16
-    keys = jax.random.split(jax.random.key(7), n)
-    conc = jnp.linspace(0.5, 2.0, n)
-    discount = jnp.linspace(0.1, 0.99, n)
+N = 256  # batch size of the shared batched programs below (one compile per kind)
+KEYS = jax.random.split(jax.random.key(7), N)
 
+
+def _build(kind):
     def build(k, c, g):
         return random_mdp(k, S, A, kind=kind, concentration=c, discount=g)
 
-    batch = jax.vmap(build)(keys, conc, discount)
-    assert batch.transitions.shape == (n, S, A, S) and batch.discount.shape == (n,)
-    for i in range(n):
-        one = build(keys[i], float(conc[i]), float(discount[i]))
+    return build
+
+
+# Traced concentration and discount: the run-time sampler choice (lax.cond / select).
+BATCH = {kind: jax.jit(jax.vmap(_build(kind))) for kind in ("dense", "garnet")}
+
+
+@pytest.mark.parametrize("kind", ["dense", "garnet"])
+def test_vmap_over_keys_and_parameters_matches_loop(kind):
+    # Every fourth member has concentration exactly 1 (the exponential sampler when
+    # concrete), the others spread over [0.5, 2] (the gamma sampler).
+    conc = np.where(np.arange(N) % 4 == 0, 1.0, np.linspace(0.5, 2.0, N)).astype(np.float32)
+    discount = np.linspace(0.1, 0.99, N, dtype=np.float32)
+    batch = BATCH[kind](KEYS, conc, discount)
+    assert batch.transitions.shape == (N, S, A, S) and batch.discount.shape == (N,)
+    jaxmdp.validate_mdp(batch)
+    build = _build(kind)
+    for i in range(0, N, 17):  # 16 members, both samplers
+        one = build(KEYS[i], float(conc[i]), float(discount[i]))
         for x, y in zip(batch, one, strict=True):
             np.testing.assert_allclose(x[i], y, rtol=1e-5, atol=1e-6)
     if kind == "garnet":
-        # Successors are uniform over states: n * S * A rows with 3 successors each give
-        # 144 hits per state on average, standard deviation about 11.3.
+        # Successors are uniform over states: N * S * A rows with 3 successors each give
+        # N * A * 3 = 2304 hits per state on average, standard deviation about 45.
         counts = (np.asarray(batch.transitions) > 0).sum(axis=(0, 1, 2))
-        assert counts.sum() == n * S * A * 3
-        assert np.abs(counts - 144).max() < 5 * 11.3
+        assert counts.sum() == N * S * A * 3
+        assert np.abs(counts - N * A * 3).max() < 5 * 45
 
 
 @pytest.mark.parametrize("concentration", [0.3, 1.0, 2.5])
 def test_dirichlet_marginals_follow_the_beta_law(concentration):
-    """Entry 0 of a Dirichlet(c * 1_K) row is Beta(c, (K - 1) c): a KS test over 6,000 rows
-    (fixed key, so the p-value is a fixed number, not a coin flip). 0.3 exercises the
-    boosted gamma sampler, 2.5 the plain one, 1.0 the exponential one."""
+    """Entry 0 of a Dirichlet(c * 1_S) row is Beta(c, (S - 1) c): a KS test over the
+    N * S * A = 6,912 rows of a batch (fixed keys, so the p-value is a fixed number, not a
+    coin flip). 0.3 exercises the boosted gamma sampler, 2.5 the plain one, 1.0 the
+    exponential one; the static samplers draw the same numbers (previous test)."""
     stats = pytest.importorskip("scipy.stats")
-    K, rows = 4, 1500
-    mdp = random_mdp(jax.random.key(11), K, rows, concentration=concentration)
-    first = np.asarray(mdp.transitions, np.float64)[:, :, 0].ravel()  # K * rows draws
-    result = stats.kstest(first, stats.beta(concentration, (K - 1) * concentration).cdf)
-    assert result.pvalue > 1e-3, result
-    # The traced path (lax.cond at run time) draws the same law, and at concentration 1 the
-    # very same numbers.
-    traced = jax.jit(lambda c: random_mdp(jax.random.key(11), K, rows, concentration=c))(
-        jnp.float32(concentration)
-    )
-    if concentration == 1.0:
-        np.testing.assert_allclose(traced.transitions, mdp.transitions, rtol=1e-6, atol=1e-7)
-    first = np.asarray(traced.transitions, np.float64)[:, :, 0].ravel()
-    assert stats.kstest(first, stats.beta(concentration, (K - 1) * concentration).cdf).pvalue > 1e-3
+    full = np.full(N, concentration, np.float32)
+    batch = BATCH["dense"](KEYS, full, np.full(N, 0.9, np.float32))
+    first = np.asarray(batch.transitions, np.float64)[..., 0].ravel()
+    law = stats.beta(concentration, (S - 1) * concentration)
+    assert stats.kstest(first, law.cdf).pvalue > 1e-3
+
+
+def test_batch_over_keys_is_reproducible_and_light():
+    """The common case, `vmap` over keys with the default concentration: member i is
+    `random_mdp(keys[i])`, and XLA's buffer assignment needs temporaries of at most 4 times
+    the output (`jax.random.dirichlet` needed about 31 times)."""
+    build = jax.jit(jax.vmap(lambda k: random_mdp(k, S, A)))
+    batch = build(KEYS)
+    for i in (0, 100, 255):
+        for x, y in zip(batch, random_mdp(KEYS[i], S, A), strict=True):
+            np.testing.assert_allclose(x[i], y, rtol=1e-6, atol=1e-7)
+    stats = build.lower(KEYS).compile().memory_analysis()
+    if stats is not None:
+        assert stats.temp_size_in_bytes < 4 * stats.output_size_in_bytes, stats
+        # The traced-concentration program computes both samplers: still a small multiple.
+        ones = np.ones(N, np.float32)
+        stats = BATCH["dense"].lower(KEYS, ones, ones).compile().memory_analysis()
+        assert stats.temp_size_in_bytes < 10 * stats.output_size_in_bytes, stats
