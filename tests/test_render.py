@@ -102,11 +102,13 @@ def test_layout_with_custom_actions_and_terminal_symbols():
     _check_arrows_follow_dynamics(mdp, layout)
 
 
-gymnasium = pytest.importorskip("gymnasium")
+@pytest.fixture
+def gymnasium():
+    return pytest.importorskip("gymnasium")  # the gym extra; the tests above need none
 
 
 @pytest.mark.parametrize("env_id", ["FrozenLake-v1", "FrozenLake8x8-v1"])
-def test_frozenlake_renders_with_gymnasium_action_order(env_id):
+def test_frozenlake_renders_with_gymnasium_action_order(env_id, gymnasium):
     from gymnasium.envs.toy_text import frozen_lake
 
     env = gymnasium.make(env_id, is_slippery=False)
@@ -128,7 +130,7 @@ def test_frozenlake_renders_with_gymnasium_action_order(env_id):
             assert (drawn[i][j] == ch) == (ch in "HG"), (i, j, drawn[i][j])
 
 
-def test_cliffwalking_renders_on_its_grid():
+def test_cliffwalking_renders_on_its_grid(gymnasium):
     env = gymnasium.make("CliffWalking-v1")
     mdp = models.from_gymnasium(env, 0.99)
     info = mdp.info
@@ -145,7 +147,7 @@ def test_cliffwalking_renders_on_its_grid():
     assert render_values(mdp, np.zeros(49)).splitlines()[0].split()[0] == "0.000"
 
 
-def test_taxi_has_action_names_but_no_grid():
+def test_taxi_has_action_names_but_no_grid(gymnasium):
     mdp = models.from_gymnasium("Taxi-v4", 0.9)
     assert mdp.info.name == "Taxi-v4"
     assert mdp.info.action_names == ("south", "north", "east", "west", "pickup", "dropoff")

@@ -9,7 +9,6 @@ import pytest
 
 import jaxmdp
 from jaxmdp import models
-from jaxmdp._validate import default_row_atol
 
 KEY = jax.random.key(0)
 
@@ -105,21 +104,33 @@ def test_complex_data_is_refused_not_truncated(leaf):
         jaxmdp.make_mdp(P.astype(object), R, 0.9)
 
 
+def _atol(dtype, S):
+    """The documented default: eps * (8 + 2 sqrt(S))."""
+    return float(np.finfo(dtype).eps) * (8 + 2 * np.sqrt(S))
+
+
 def test_float16_tolerance_depends_on_dtype_and_size():
-    # eps * (8 + 2 sqrt(S)): float16 S=4 allows 0.0117, so 0.05 off fails.
-    assert default_row_atol(np.float16, 4) == pytest.approx(float(np.finfo(np.float16).eps) * 12)
-    assert default_row_atol(np.float16, 4) < 0.05
-    assert default_row_atol(np.float32, 100) < default_row_atol(np.float32, 10000)
-    assert default_row_atol(np.float64, 100) < default_row_atol(np.float32, 100)
+    # float16 with S=4 allows 0.0117, so a row 0.05 off fails (a flat 64 eps let it pass).
     P, R = _arrays(dtype=np.float16)
     g = np.float16(0.9)
     jaxmdp.validate_mdp(jaxmdp.MDP(P, R.astype(np.float16), g))  # rounded rows pass
     bad = P.copy()
     bad[2, 1, 0] += np.float16(0.05)
-    with pytest.raises(jaxmdp.InvalidMDPError, match=r"does not sum to 1.*state 2, action 1"):
+    atol = f"atol={_atol(np.float16, 4):.3g}"
+    with pytest.raises(jaxmdp.InvalidMDPError, match=rf"{atol} at state 2, action 1"):
         jaxmdp.validate_mdp(jaxmdp.MDP(bad, R.astype(np.float16), g))
     with pytest.raises(jaxmdp.InvalidMDPError, match=r"state 2, action 1"):
         jaxmdp.make_mdp(bad.astype(np.float64), R, 0.9, dtype=np.float16)
+    # The tolerance grows with S: a float32 row 1e-5 off fails at S=4, passes at S=4096.
+    for S, passes in ((4, False), (4096, True)):
+        P, R = _arrays(S=S, A=1, dtype=np.float32)
+        P[0, 0, 0] += np.float32(1e-5)
+        assert (_atol(np.float32, S) > 1e-5) == passes
+        if passes:
+            jaxmdp.validate_mdp(jaxmdp.MDP(P, R.astype(np.float32), np.float32(0.9)))
+        else:
+            with pytest.raises(jaxmdp.InvalidMDPError, match="does not sum to 1"):
+                jaxmdp.validate_mdp(jaxmdp.MDP(P, R.astype(np.float32), np.float32(0.9)))
 
 
 def test_integer_and_bool_inputs():
