@@ -126,17 +126,10 @@ def make_mdp(
     R = _input("rewards", rewards)
     g = _input("discount", discount)
     target = _target_dtype(P, dtype)
-    traced = any(is_traced(x) for x in (P, R, g, available))
+    leaves = {"transitions": P, "rewards": R, "discount": g, "available": available}
+    traced = [name for name, x in leaves.items() if is_traced(x)]
     if validate and traced:
-        name = next(
-            n
-            for n, x in zip(
-                ("transitions", "rewards", "discount", "available"),
-                (P, R, g, available),
-                strict=True,
-            )
-            if is_traced(x)
-        )
+        name = traced[0]
         raise TypeError(
             f"make_mdp(validate=True) needs concrete arrays, but `{name}` is traced (inside "
             "jit/vmap). Validate outside the transformation (the solve's status codes still "
@@ -178,10 +171,10 @@ def make_mdp(
     check_shapes(MDP(P, R, g))
     if validate:
         check_arrays(P, R, g, dtype=target)
-    if isinstance(P, np.ndarray):
+    nbytes = P.size * target.itemsize * (1 if P.dtype == target else 2)
+    if isinstance(P, np.ndarray) and nbytes > _validate._CHUNK_BYTES:
         # The device copy (plus a host copy when the dtype changes) must fit: a MemoryError
-        # naming both sizes, not an abort inside XLA.
-        nbytes = P.size * target.itemsize * (1 if P.dtype == target else 2)
+        # naming both sizes, not an abort inside XLA. (Small ones are not worth the check.)
         require(
             nbytes,
             f"make_mdp: storing transitions {P.shape} as {target.name}",

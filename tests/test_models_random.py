@@ -4,6 +4,9 @@ Sizes are shared across tests (S=9, A=3) so each compiled sampler is reused: the
 (gamma) sampler is the expensive thing to compile.
 """
 
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -121,3 +124,20 @@ def test_batch_over_keys_is_reproducible_and_light():
         ones = np.ones(N, np.float32)
         stats = BATCH["dense"].lower(KEYS, ones, ones).compile().memory_analysis()
         assert stats.temp_size_in_bytes < 10 * stats.output_size_in_bytes, stats
+
+
+def test_invalid_traced_concentration_gives_nan_rows_not_a_hang():
+    """Inside jit a concentration <= 0, NaN or inf cannot raise; the gamma sampler's
+    rejection loop would never accept a candidate. It must return NaN rows at once
+    (run in a subprocess with a timeout, so a regression cannot hang the suite)."""
+    code = (
+        "import jax, numpy as np\n"
+        "from jaxmdp.models import random_mdp\n"
+        "f = jax.jit(lambda c: random_mdp(jax.random.key(0), 3, 2, concentration=c))\n"
+        "for c in (-1.0, 0.0, float('nan'), float('inf')):\n"
+        "    assert np.isnan(np.asarray(f(np.float32(c)).transitions)).all(), c\n"
+        "assert np.isfinite(np.asarray(f(np.float32(0.5)).transitions)).all()\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]

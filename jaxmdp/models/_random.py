@@ -123,6 +123,9 @@ def _log_gamma(key, alpha, shape, dtype):
     below 1 draw Gamma(alpha + 1) and add `log(U) / alpha`, in log space so tiny
     concentrations do not underflow to 0 / 0.
     """
+    # A traced concentration that is not a positive finite number would reject every
+    # candidate forever; sample with 1 instead (the caller turns those rows into NaN).
+    alpha = jnp.where((alpha > 0) & jnp.isfinite(alpha), alpha, 1.0)
     boost = alpha < 1
     a = jnp.where(boost, alpha + 1, alpha)
     d = a - 1.0 / 3.0
@@ -189,7 +192,11 @@ def _dirichlet(key, concentration, shape, dtype, sampler: str):
         return _exponential_dirichlet(key, shape, dtype)
 
     def general(alpha):
-        return jax.nn.softmax(_log_gamma(key, alpha, shape, dtype), axis=-1)
+        probs = jax.nn.softmax(_log_gamma(key, alpha, shape, dtype), axis=-1)
+        # An invalid (traced) concentration gives NaN rows, which validate_mdp and the
+        # solve's status codes report. Applied after the softmax: XLA:CPU (jax 0.10.2)
+        # miscompiles exp(where(p, x, nan)) into finite numbers.
+        return jnp.where((alpha > 0) & jnp.isfinite(alpha), probs, jnp.nan)
 
     if sampler == "gamma":
         return general(concentration)
