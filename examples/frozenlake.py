@@ -18,20 +18,15 @@ jax.config.update("jax_enable_x64", True)
 
 mdp, info = models.from_gymnasium("FrozenLake-v1", 1.0, return_info=True)
 S_env = info.num_env_states
-side = int(round(np.sqrt(S_env)))
-desc = ["SFFF", "FHFH", "FFFH", "HFFG"]  # the 4x4 map
-arrows = "<v>^"  # FrozenLake's actions: LEFT, DOWN, RIGHT, UP
+# mdp.info knows the map and Gymnasium's action order (left, down, right, up: "<v>^").
+print(f"{mdp.info.name}: actions {mdp.info.action_names}, drawn {mdp.info.action_symbols!r}")
 
 
 def show(policy, values):
-    for r in range(side):
-        cells = []
-        for c in range(side):
-            s = r * side + c
-            ch = desc[r][c]
-            cells.append(ch if ch in "HG" else arrows[int(policy[s])])
-        vals = " ".join(f"{values[r * side + c]:.3f}" for c in range(side))
-        print(f"  {' '.join(cells)}     {vals}")
+    policy_rows = models.render_policy(mdp, policy).splitlines()
+    value_rows = models.render_values(mdp, values).splitlines()
+    for p_row, v_row in zip(policy_rows, value_rows, strict=True):
+        print(f"  {p_row}     {v_row}")
 
 
 sol = jaxmdp.solve(mdp, jaxmdp.PolicyIteration())

@@ -8,12 +8,11 @@ Puterman (2005) Example 3.1.1 / 6.2.1, as in QuantEcon's `test_ddp.py`.
 
 from __future__ import annotations
 
-import numbers
-
 import jax.numpy as jnp
 import numpy as np
 
 from jaxmdp._mdp import MDP
+from jaxmdp._validate import check_int, check_real
 
 WAIT, CUT = 0, 1
 
@@ -47,11 +46,11 @@ def forest(S: int = 3, r1=4.0, r2=2.0, p=0.1, *, discount=0.96) -> MDP:
     Returns:
       `MDP` with `transitions [..., S, 2, S]` and `rewards [..., S, 2]`.
     """
-    S = int(S)
-    if S <= 1:
-        raise ValueError(f"the forest needs S > 1 states; got {S}.")
-    if isinstance(p, numbers.Real) and not 0 <= p <= 1:
-        raise ValueError(f"the fire probability p must be in [0, 1]; got {p}.")
+    S = check_int("S", S, low=2)
+    check_real("p", p, low=0.0, high=1.0)
+    check_real("r1", r1)
+    check_real("r2", r2)
+    check_real("discount", discount, low=0.0, high=1.0)
     dtype = _float_dtype()
     p = jnp.asarray(p, dtype)
     r1, r2 = jnp.asarray(r1, dtype), jnp.asarray(r2, dtype)
@@ -89,6 +88,7 @@ def small(*, discount=0.9) -> MDP:
     Returns:
       `MDP` with `transitions [2, 2, 2]`, `rewards [2, 2]`.
     """
+    check_real("discount", discount, low=0.0, high=1.0)
     dtype = _float_dtype()
     by_action = np.array([[[0.5, 0.5], [0.8, 0.2]], [[0.0, 1.0], [0.1, 0.9]]])  # [A, S, S]
     transitions = jnp.asarray(by_action.transpose(1, 0, 2), dtype)
@@ -113,6 +113,7 @@ def puterman_two_state(discount=0.95) -> MDP:
     Returns:
       `MDP` with `transitions [2, 2, 2]`, `rewards [2, 2]`.
     """
+    check_real("discount", discount, low=0.0, high=1.0)
     dtype = _float_dtype()
     transitions = jnp.asarray([[[0.5, 0.5], [0.0, 1.0]], [[0.0, 1.0], [0.0, 1.0]]], dtype)
     rewards = jnp.asarray([[5.0, 10.0], [-1.0, -jnp.inf]], dtype)

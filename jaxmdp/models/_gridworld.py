@@ -1,19 +1,9 @@
 """Grid worlds from ASCII layouts, including Russell & Norvig's 4x3 world.
 
-Layout format: one text row per grid row, one character per cell (whitespace inside a row
-and blank lines around the layout are ignored, so ``"S . . +"`` and ``"S..+"`` are the same
-row; all rows must have the same number of cells).
-
-| char       | cell                                                                  |
-|------------|-----------------------------------------------------------------------|
-| ``.``      | empty cell                                                            |
-| ``S``      | empty cell where episodes start (at most one)                         |
-| ``#``      | wall: not a state; moving into it (or off the grid) keeps you in place |
-| ``+``/``-``| terminal cell paying +1 / -1 on entry (overridable)                    |
-| other      | terminal cell whose entry reward comes from ``terminal_rewards[char]`` |
-
-States are the non-wall cells in row-major order (row 0 is the top row). Actions are
-`UP`, `DOWN`, `LEFT`, `RIGHT` = 0, 1, 2, 3.
+The layout format is `GridLayout`'s (see `jaxmdp.models.GridLayout`): ``.`` empty, ``S``
+start, ``#`` wall, ``+`` / ``-`` terminal cells paying +1 / -1 on entry, any other symbol a
+terminal cell whose entry reward comes from ``terminal_rewards``. Actions are `UP`, `DOWN`,
+`LEFT`, `RIGHT` = 0, 1, 2, 3 (`ACTION_NAMES`, drawn as `ARROWS` = ``"^v<>"``).
 
 Dynamics: an action moves in its intended direction with probability ``1 - slip`` and in
 each of the two perpendicular directions with probability ``slip / 2`` (``slip=0.2`` is
@@ -27,163 +17,26 @@ non-terminal cells U(s) = V(s) + step_reward, on terminal cells U = the terminal
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmdp._mdp import MDP
+from jaxmdp._mdp import MDP, ModelInfo
+from jaxmdp._validate import check_real
+from jaxmdp.models._layout import RUSSELL_NORVIG_4X3 as RUSSELL_NORVIG_4X3
+from jaxmdp.models._layout import GridLayout, as_layout
 
 UP, DOWN, LEFT, RIGHT = 0, 1, 2, 3
 ACTION_NAMES = ("up", "down", "left", "right")
 ARROWS = "^v<>"
 
-# (row, col) offsets of the four moves, indexed by action.
-_OFFSETS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 # _SLIPS[a, d] = 1 where d is perpendicular to a: where a slip may take action a.
 _SLIPS = np.array([[0, 0, 1, 1], [0, 0, 1, 1], [1, 1, 0, 0], [1, 1, 0, 0]], dtype=np.float64)
 _INTENDED = np.eye(4)
 
-_EMPTY, _START, _WALL = ".", "S", "#"
 _DEFAULT_TERMINAL_REWARDS = {"+": 1.0, "-": -1.0}
-
-RUSSELL_NORVIG_4X3 = """
-...+
-.#.-
-S...
-"""
-
-
-class GridLayout:
-    """A parsed grid layout: the static structure of a grid world (no numbers).
-
-    Hashable and immutable, so it can be a static argument of `jax.jit`.
-
-    Attributes:
-      rows: the layout's rows, one string per grid row, whitespace removed.
-      shape: `(height, width)` of the grid.
-      num_states: number of non-wall cells (= states of the MDP).
-      cells: `(row, col)` of each state, in state order (row-major).
-      start_state: state of the ``S`` cell, or `None` if the layout has none.
-      terminal_states: the terminal states, in state order.
-    """
-
-    def __init__(self, layout: str | Sequence[str]):
-        """Parses a layout.
-
-        Args:
-          layout: the layout as one string (rows separated by newlines) or a sequence of
-            row strings. See the module docstring for the format.
-
-        Raises:
-          ValueError: ragged rows, an empty grid, no states, or more than one ``S``.
-        """
-        lines = layout.splitlines() if isinstance(layout, str) else list(layout)
-        rows = tuple("".join(line.split()) for line in lines)
-        rows = tuple(r for r in rows if r)  # blank lines only frame the layout
-        if not rows:
-            raise ValueError("the grid layout is empty.")
-        widths = {len(r) for r in rows}
-        if len(widths) != 1:
-            raise ValueError(f"all rows of a grid layout need the same width; got rows {rows}.")
-        self.rows = rows
-        self.shape = (len(rows), len(rows[0]))
-        self.cells = tuple(
-            (i, j) for i, row in enumerate(rows) for j, ch in enumerate(row) if ch != _WALL
-        )
-        if not self.cells:
-            raise ValueError("the grid layout has no free cells (only walls).")
-        self._index = {cell: s for s, cell in enumerate(self.cells)}
-        symbols = [rows[i][j] for i, j in self.cells]
-        starts = [s for s, ch in enumerate(symbols) if ch == _START]
-        if len(starts) > 1:
-            raise ValueError(f"a grid layout has at most one 'S' cell; got {len(starts)}.")
-        self.start_state = starts[0] if starts else None
-        self.terminal_states = tuple(
-            s for s, ch in enumerate(symbols) if ch not in (_EMPTY, _START)
-        )
-
-    @property
-    def num_states(self) -> int:
-        return len(self.cells)
-
-    def symbol(self, state: int) -> str:
-        """The layout character of a state's cell."""
-        i, j = self.cell_of(state)
-        return self.rows[i][j]
-
-    def state_of(self, row: int, col: int) -> int:
-        """The state of cell `(row, col)` (0-based from the top-left corner)."""
-        try:
-            return self._index[(int(row), int(col))]
-        except KeyError:
-            raise ValueError(
-                f"cell ({row}, {col}) is a wall or outside the {self.shape[0]}x{self.shape[1]} "
-                "grid; it has no state."
-            ) from None
-
-    def cell_of(self, state: int) -> tuple[int, int]:
-        """The `(row, col)` of a state."""
-        if not 0 <= int(state) < self.num_states:
-            raise ValueError(f"state {state} is outside [0, {self.num_states}).")
-        return self.cells[int(state)]
-
-    def is_terminal(self, state: int) -> bool:
-        return int(state) in self.terminal_states
-
-    def to_grid(self, values, fill=jnp.nan) -> jax.Array:
-        """Scatters per-state numbers onto the grid (walls get `fill`).
-
-        Args:
-          values: `[..., S]` one number per state (any leading batch axes).
-          fill: value for wall cells.
-
-        Returns:
-          `[..., H, W]` array, handy for `matplotlib.pyplot.imshow`.
-        """
-        values = jnp.asarray(values)
-        rows, cols = np.array(self.cells).T
-        grid = jnp.full((*values.shape[:-1], *self.shape), fill, dtype=values.dtype)
-        return grid.at[..., rows, cols].set(values)
-
-    @functools.cached_property
-    def next_states(self) -> np.ndarray:
-        """`[S, 4]` int: the state each move leads to (walls, edges, terminals: stay)."""
-        height, width = self.shape
-        table = np.empty((self.num_states, 4), dtype=np.int32)
-        terminal = set(self.terminal_states)
-        for s, (i, j) in enumerate(self.cells):
-            for a, (di, dj) in enumerate(_OFFSETS):
-                target = (i + di, j + dj)
-                inside = 0 <= target[0] < height and 0 <= target[1] < width
-                if s in terminal or not inside or target not in self._index:
-                    table[s, a] = s
-                else:
-                    table[s, a] = self._index[target]
-        return table
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, GridLayout) and self.rows == other.rows
-
-    def __hash__(self) -> int:
-        return hash(self.rows)
-
-    def __repr__(self) -> str:
-        return "GridLayout(" + repr("\n".join(self.rows)) + ")"
-
-
-def as_layout(layout: GridLayout | str | Sequence[str] | None) -> GridLayout:
-    """A `GridLayout` from a layout object, string or row list (`None`: the 4x3 world)."""
-    if layout is None:
-        return _RUSSELL_NORVIG
-    if isinstance(layout, GridLayout):
-        return layout
-    return GridLayout(layout)
-
-
-_RUSSELL_NORVIG = GridLayout(RUSSELL_NORVIG_4X3)
 
 
 def _float_dtype():
@@ -264,7 +117,7 @@ def gridworld(
       step_reward: `[...]` reward of every move that does not enter a terminal cell.
       slip: `[...]` probability of moving perpendicular to the intended direction
         (`slip / 2` to each side), in [0, 1].
-      discount: `[...]` gamma. The default 1 suits the episodic worlds with exits.
+      discount: `[...]` gamma in [0, 1]. The default 1 suits the episodic worlds with exits.
       terminal_rewards: `{symbol: reward}` for terminal cells; `'+'` and `'-'` default to
         +1 and -1. Values may be `[...]` arrays.
       cell_rewards: optional `[..., H, W]` extra reward for entering each non-terminal cell
@@ -272,9 +125,24 @@ def gridworld(
 
     Returns:
       `MDP` with `transitions [..., S, A, S]`, `rewards [..., S, A]` (A = 4: `UP`, `DOWN`,
-      `LEFT`, `RIGHT`) and `discount [...]`, in JAX's default float dtype.
+      `LEFT`, `RIGHT`) and `discount [...]`, in JAX's default float dtype. Its `info`
+      (`jaxmdp.ModelInfo`) carries the layout, `ACTION_NAMES`, `ARROWS` and the terminal
+      (absorbing) states, so `render_policy(mdp, policy)` needs nothing else.
+
+    Raises:
+      ValueError: a concrete `slip` or `discount` outside [0, 1], or a non-finite concrete
+        reward, naming the argument (and the index, for arrays). Traced values (inside
+        `jit` / `vmap`) cannot be checked here; out-of-range ones make invalid rows that
+        `jaxmdp.validate_mdp` or the solve's status codes report.
     """
     grid = as_layout(layout)
+    check_real("slip", slip, low=0.0, high=1.0)
+    check_real("discount", discount, low=0.0, high=1.0)
+    check_real("step_reward", step_reward)
+    for symbol, value in (terminal_rewards or {}).items():
+        check_real(f"terminal_rewards[{symbol!r}]", value)
+    if cell_rewards is not None:
+        check_real("cell_rewards", cell_rewards)
     dtype = _float_dtype()
     nxt = grid.next_states  # [S, 4]
     slip = jnp.asarray(slip, dtype)
@@ -296,51 +164,11 @@ def gridworld(
     is_terminal = np.zeros((grid.num_states, 1), dtype=bool)
     is_terminal[list(grid.terminal_states)] = True
     rewards = jnp.where(jnp.broadcast_to(is_terminal, rewards.shape), 0.0, rewards)
-    return MDP(transitions, rewards, jnp.asarray(discount, dtype))
-
-
-def render_policy(layout: GridLayout | str | Sequence[str] | None, policy) -> str:
-    """Draws a policy as arrows on the grid.
-
-    Args:
-      layout: the grid (as accepted by `gridworld`).
-      policy: `[S]` int actions (`UP`, `DOWN`, `LEFT`, `RIGHT`).
-
-    Returns:
-      One text line per grid row, cells separated by a space: an arrow (`^ v < >`) on
-      non-terminal cells, the layout symbol on terminal cells and walls.
-    """
-    grid = as_layout(layout)
-    policy = np.asarray(policy)
-    if policy.shape != (grid.num_states,):
-        raise ValueError(f"policy must have shape [S] = [{grid.num_states}]; got {policy.shape}.")
-    chars = [list(row) for row in grid.rows]
-    for s, (i, j) in enumerate(grid.cells):
-        if not grid.is_terminal(s):
-            chars[i][j] = ARROWS[int(policy[s])]
-    return "\n".join(" ".join(row) for row in chars)
-
-
-def render_values(
-    layout: GridLayout | str | Sequence[str] | None, values, *, precision: int = 3
-) -> str:
-    """Draws per-state values on the grid as a right-aligned text table.
-
-    Args:
-      layout: the grid (as accepted by `gridworld`).
-      values: `[S]` one number per state.
-      precision: digits after the decimal point.
-
-    Returns:
-      One text line per grid row; wall cells show `#`.
-    """
-    grid = as_layout(layout)
-    values = np.asarray(values, dtype=np.float64)
-    if values.shape != (grid.num_states,):
-        raise ValueError(f"values must have shape [S] = [{grid.num_states}]; got {values.shape}.")
-    text = {cell: f"{values[s]:.{precision}f}" for s, cell in enumerate(grid.cells)}
-    width = max(len(t) for t in text.values())
-    height, cols = grid.shape
-    return "\n".join(
-        " ".join(text.get((i, j), "#").rjust(width) for j in range(cols)) for i in range(height)
+    info = ModelInfo(
+        name="gridworld",
+        action_names=ACTION_NAMES,
+        action_symbols=ARROWS,
+        layout=grid,
+        terminal_states=grid.terminal_states,
     )
+    return MDP(transitions, rewards, jnp.asarray(discount, dtype), info=info)

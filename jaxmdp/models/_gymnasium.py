@@ -13,6 +13,12 @@ Gymnasium's FrozenLake, CliffWalking and Taxi expose `env.unwrapped.P`, where
   target of a terminated transition is already absorbing with zero reward in `P`
   (FrozenLake's holes and goal), it is kept, and no extra state is needed. Either way the
   reward of the terminating transition is counted once and nothing after it.
+
+The result carries a `jaxmdp.ModelInfo`: the environment's name and action names (in
+Gymnasium's order: FrozenLake left, down, right, up, drawn ``<v>^``; CliffWalking up,
+right, down, left, ``^>v<``; Taxi south, north, east, west, pickup, dropoff, ``v^><PD``),
+and for the grid environments the `GridLayout` read from the environment (FrozenLake's
+`desc`, CliffWalking's shape and cliff), so `render_policy(mdp, policy)` draws them.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmdp._construct import make_mdp
-from jaxmdp._mdp import MDP
+from jaxmdp._mdp import MDP, ModelInfo
+from jaxmdp.models._layout import GridLayout
 
 _GYM_MISSING = (
     "from_gymnasium needs the `gymnasium` package to build an environment from its id; "
@@ -53,12 +60,12 @@ def _import_gymnasium():
     return gymnasium
 
 
-def _table(env, make_kwargs):
-    """The `P` dict of an env id, env (wrapped or not) or the dict itself."""
-    if isinstance(env, str):
-        env = _import_gymnasium().make(env, **(make_kwargs or {}))
-    elif make_kwargs:
-        raise ValueError("make_kwargs only applies when env is an environment id string.")
+def _make(env_id: str, make_kwargs):
+    return _import_gymnasium().make(env_id, **(make_kwargs or {}))
+
+
+def _table(env):
+    """The `P` dict of an env (wrapped or not) or the dict itself."""
     if isinstance(env, Mapping):
         return env
     table = getattr(getattr(env, "unwrapped", env), "P", None)
@@ -69,6 +76,62 @@ def _table(env, make_kwargs):
             "dict P[s][a] = [(prob, next_state, reward, terminated), ...]."
         )
     return table
+
+
+# Per environment class: (action names, action symbols), in Gymnasium's action order.
+_ACTIONS = {
+    "FrozenLakeEnv": (("left", "down", "right", "up"), "<v>^"),
+    "CliffWalkingEnv": (("up", "right", "down", "left"), "^>v<"),
+    "TaxiEnv": (("south", "north", "east", "west", "pickup", "dropoff"), "v^><PD"),
+}
+
+
+def _grid_layout(env) -> GridLayout | None:
+    """The grid of FrozenLake (its `desc`) or CliffWalking (its shape, cliff and goal)."""
+    kind = type(env).__name__
+    if kind == "FrozenLakeEnv":
+        rows = [
+            "".join(c.decode() if isinstance(c, bytes) else str(c) for c in row) for row in env.desc
+        ]
+        return GridLayout(rows, terminal="HG")
+    if kind == "CliffWalkingEnv":
+        height, width = env.shape
+        cliff = np.asarray(getattr(env, "_cliff", np.zeros((height, width), bool)))
+        rows = [["C" if cliff[i, j] else "." for j in range(width)] for i in range(height)]
+        start = np.unravel_index(int(env.start_state_index), (height, width))
+        rows[start[0]][start[1]] = "S"
+        rows[height - 1][width - 1] = "G"  # Gymnasium's goal: the bottom-right cell
+        return GridLayout(["".join(r) for r in rows], terminal="G")
+    return None
+
+
+def _model_info(env, table, absorbing: set[int], extra: int | None) -> ModelInfo:
+    """Names, actions and layout of a known toy-text env; terminal = states never acted in.
+
+    Terminal states: absorbing ones (every action stays, reward 0), states entered only by
+    transitions that end the episode (CliffWalking's goal: the MDP routes those to the
+    appended absorbing state), and that appended state.
+    """
+    entered, ends = set(), set()
+    for s in table:
+        for outcomes in table[s].values():
+            for prob, nxt, _, terminated, *_ in outcomes:
+                if prob > 0:
+                    (ends if terminated else entered).add(int(nxt))
+    terminal = set(absorbing) | (ends - entered)
+    if extra is not None:
+        terminal.add(extra)
+    unwrapped = getattr(env, "unwrapped", None)
+    kind = type(unwrapped).__name__
+    names, symbols = _ACTIONS.get(kind, (None, None))
+    spec = getattr(unwrapped, "spec", None) or getattr(env, "spec", None)
+    return ModelInfo(
+        name=getattr(spec, "id", None) or (kind if unwrapped is not None else None),
+        action_names=names,
+        action_symbols=symbols,
+        layout=_grid_layout(unwrapped) if unwrapped is not None else None,
+        terminal_states=tuple(sorted(terminal)),
+    )
 
 
 def _is_absorbing(outcomes_by_action, s: int) -> bool:
@@ -107,12 +170,18 @@ def from_gymnasium(
     Returns:
       The `MDP` (`transitions [S, A, S]`, `rewards [S, A]`, in JAX's default float dtype),
       where S is the number of environment states, plus one if an absorbing state was
-      added; with `return_info`, the pair `(mdp, info)`.
+      added; with `return_info`, the pair `(mdp, info)`. For an environment (not a bare
+      dict) `mdp.info` is a `jaxmdp.ModelInfo` (see the module docstring): FrozenLake and
+      CliffWalking render with `models.render_policy(mdp, policy)`.
 
     Raises:
       ImportError: `env` is an id and `gymnasium` is not installed.
     """
-    table = _table(env, make_kwargs)
+    if isinstance(env, str):
+        env = _make(env, make_kwargs)
+    elif make_kwargs:
+        raise ValueError("make_kwargs only applies when env is an environment id string.")
+    table = _table(env)
     num_env_states = len(table)
     if sorted(int(s) for s in table) != list(range(num_env_states)):
         raise ValueError("the transition table's states must be 0, 1, ..., S-1.")
@@ -146,7 +215,9 @@ def from_gymnasium(
         rewards = rewards[:num_states]
     dtype = jnp.result_type(float) if dtype is None else dtype
     mdp = make_mdp(transitions, rewards, discount, validate=validate, dtype=dtype)
+    appended = extra if num_states > num_env_states else None
+    if not isinstance(env, Mapping):
+        mdp = mdp._replace(info=_model_info(env, table, absorbing, appended))
     if return_info:
-        info = GymnasiumInfo(num_env_states, extra if num_states > num_env_states else None)
-        return mdp, info
+        return mdp, GymnasiumInfo(num_env_states, appended)
     return mdp
