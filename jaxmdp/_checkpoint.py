@@ -103,10 +103,7 @@ def identity(*, axes, dtypes, builder_id, solver, max_iters, dtype, devices, key
         "jaxlib": getattr(jaxlib, "__version__", "?"),
         "platform": devices[0].platform,
         "devices": len(devices),
-        "axes": [
-            [name, str(np.dtype(d)), np.asarray(v).astype(d).tolist()]
-            for (name, v), d in zip(axes.items(), dtypes, strict=True)
-        ],
+        "axes": [_axis(name, v, d) for (name, v), d in zip(axes.items(), dtypes, strict=True)],
         "builder": builder_id["program"],
         "solver": solver_fingerprint(solver),
         "max_iters": int(max_iters),
@@ -114,6 +111,13 @@ def identity(*, axes, dtypes, builder_id, solver, max_iters, dtype, devices, key
         "key": key,
     }
     return json.loads(json.dumps(ident))
+
+
+def _axis(name: str, values, dtype) -> list:
+    """`[name, dtype, length, sha256 of the values, first, last]`: exact, yet small for
+    axes of millions of values."""
+    v = np.ascontiguousarray(np.asarray(values).astype(dtype))
+    return [name, str(v.dtype), int(v.size), _sha([v.tobytes()]), v[0].item(), v[-1].item()]
 
 
 _WHAT = {
@@ -137,28 +141,24 @@ def _short(v, n: int = 80) -> str:
     elif isinstance(v, dict) and "name" in v:
         v = v["name"]
     elif isinstance(v, list) and v and isinstance(v[0], list):  # axes
-        v = ", ".join(f"{a[0]}[{len(a[2])}] {a[1]}" for a in v)
+        v = ", ".join(f"{a[0]}[{a[2]}] {a[1]}" for a in v)
     text = str(v)
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def _axes_difference(old, new) -> str:
-    def names(ax):
-        return [f"{a[0]}[{len(a[2])}] {a[1]}" for a in ax]
+    def describe(a) -> str:
+        return f"{a[2]} values {a[4]:g} .. {a[5]:g} ({a[1]})"
 
     try:
-        if [a[:2] for a in old] == [a[:2] for a in new]:
+        if [a[0] for a in old] == [a[0] for a in new]:
             for a, b in zip(old, new, strict=True):
-                if a[2] != b[2]:
-                    i = next(
-                        (i for i, (x, y) in enumerate(zip(a[2], b[2], strict=False)) if x != y),
-                        min(len(a[2]), len(b[2])),
-                    )
+                if a != b:
                     return (
-                        f"values of axis {a[0]!r} (checkpoint: {len(a[2])} values; now: "
-                        f"{len(b[2])}; first difference at index {i})"
+                        f"values of axis {a[0]!r} (checkpoint: {describe(a)}; now: {describe(b)})"
                     )
-        return f"axes (checkpoint: {', '.join(names(old))}; now: {', '.join(names(new))})"
+        names = ", ".join(a[0] for a in old), ", ".join(a[0] for a in new)
+        return f"axes (checkpoint: {names[0]}; now: {names[1]})"
     except (TypeError, IndexError, ValueError):
         return "axes"
 
