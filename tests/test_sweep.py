@@ -188,9 +188,10 @@ def test_chunked_equals_unchunked_with_shared_transitions():
     chunked = jaxmdp.sweep(lecture, solver, chunk_size=300, progress=False, **axes)
     assert (chunked.num_chunks, chunked.chunk_size) == (3, TILE)
     assert_same_solutions(chunked, whole)
-    # automatic chunking from a memory budget: one tile's state, 1.5 tiles of results
+    # automatic chunking from a memory budget per device: the shared transitions, one tile's
+    # working state and room for 1.5 tiles of parameters and results -> chunks of one tile
     shared_p = 2 * 11 * 4 * 11 * 4  # the estimate's shared part: transitions (+ a temporary)
-    out = 4 * (11 + 44 + 2) + 4 * (11 + 2)
+    out = 4 * (11 + 44 + 2) + 4 * (11 + 2) + 2 * 4  # results and the two float32 parameters
     limit = shared_p + TILE * whole.bytes_per_member + TILE * out * 3 // 2
     auto = jaxmdp.sweep(lecture, solver, memory_limit=limit, **axes)
     assert (auto.num_chunks, auto.chunk_size) == (3, TILE)

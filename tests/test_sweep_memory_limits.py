@@ -133,3 +133,38 @@ def test_programs_of_replaced_builders_are_released(monkeypatch):
     gc.collect()
     assert refs[0]() is None, "the dropped program still holds its builder"
     assert refs[1]() is not None  # the latest stays compiled
+
+
+class _FakeAccelerator:
+    """Stands for a GPU in the plan (no accelerator needed): its free memory is what counts."""
+
+    platform, id, process_index = "gpu", 0, 0
+
+    def __init__(self, free):
+        self.free = free
+
+    def memory_stats(self):
+        return {"bytes_limit": self.free + (1 << 20), "bytes_in_use": 1 << 20}
+
+
+def test_accelerator_plan_uses_the_device_budget_and_the_host_budget(monkeypatch):
+    from jaxmdp import _sweep_memory
+
+    monkeypatch.setattr(_memory, "host_budget", lambda: _memory.Budget(1 << 40, "test host"))
+    kw = dict(size=100_000, full_tile=8192, per=1000, res=280, par=8, fixed=4000)
+    kw.update(memory_limit=None, describe="S=11, A=4, float32, transitions shared")
+    roomy = _sweep_memory.plan(devices=[_FakeAccelerator(1 << 30)], **kw)
+    assert roomy.tile == 8192 and roomy.limit >= 100_000 and "gpu device 0" in roomy.source
+    # 60% of 20 MB: one full tile (8.2 MB of working state) and a few tiles of chunk data
+    tight = _sweep_memory.plan(devices=[_FakeAccelerator(20_000_000)], **kw)
+    assert tight.tile == 8192 and tight.limit == 8192
+    device_part = 4000 + 8192 * 1000 + tight.limit * (8 + 280)
+    assert device_part <= 0.6 * 20_000_000
+    smaller = _sweep_memory.plan(devices=[_FakeAccelerator(5_000_000)], **kw)
+    assert smaller.tile < 8192 and smaller.limit == smaller.tile  # the tile itself shrinks
+    with pytest.raises(MemoryError, match="60% of the free memory of gpu device 0"):
+        _sweep_memory.plan(devices=[_FakeAccelerator(1000)], **kw)
+    # the host still holds the results of the whole sweep
+    monkeypatch.setattr(_memory, "host_budget", lambda: _memory.Budget(20_000_000, "test host"))
+    with pytest.raises(MemoryError, match=r"100,000 MDPs .* 26.7 MiB on the host"):
+        _sweep_memory.plan(devices=[_FakeAccelerator(1 << 30)], **kw)
