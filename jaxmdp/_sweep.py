@@ -178,11 +178,11 @@ def _progress(total: int, enabled: bool | None, num_chunks: int):
     return tqdm(total=total, unit="MDP", desc="sweep", file=sys.stderr)
 
 
-def _identity(setup: Setup, solver, key) -> dict:
+def _identity(setup: Setup, solver, key, builder_id: dict) -> dict:
     return _checkpoint.identity(
         axes=setup.axes,
         dtypes=setup.dtypes,
-        builder_id=setup.builder_id,
+        builder_id=builder_id,
         solver=solver,
         max_iters=setup.spec.max_iters,
         dtype=setup.result_dtype,
@@ -275,12 +275,13 @@ def sweep(
             "num_chunks": setup.num_chunks,
             "tile": setup.spec.tile,
         }
+        builder_id = _checkpoint.builder_fingerprint(builder, setup.traced)
         store = _checkpoint.open_store(
             checkpoint,
-            _identity(setup, solver, checkpoint_key),
+            _identity(setup, solver, checkpoint_key, builder_id),
             plan,
             adopt=chunk_size is None,
-            builder_name=setup.builder_id["name"],
+            builder_name=builder_id["name"],
         )
         if store.plan != plan:  # resume with the checkpoint's tiles and chunks
             forced = (store.plan["tile"], store.plan["chunk"])

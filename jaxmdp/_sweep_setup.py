@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxmdp import _checkpoint, _sweep_memory
+from jaxmdp import _sweep_memory
 from jaxmdp._mdp import MDP
 from jaxmdp._sweep_result import TABLE_COLUMNS
 
@@ -147,7 +147,7 @@ class Setup(NamedTuple):
     devices: list
     depends: dict[str, tuple[str, ...]]
     bytes_per_member: int
-    builder_id: dict  # the builder's fingerprint (checkpoints)
+    traced: Any  # the builder's closed jaxpr on scalars (a checkpoint fingerprints it)
     result_dtype: Any
 
 
@@ -258,8 +258,7 @@ def prepare(
     chunk, num_chunks = plan_chunks(size, limit, tile * n_dev)
     mesh = jax.sharding.Mesh(np.array(devs), ("batch",)) if n_dev > 1 else None
     spec = Spec(builder, names, batched, int(max_iters), int(tile), mesh)
-    builder_id = _checkpoint.builder_fingerprint(builder, closed)
-    return Setup(axes, dtypes, size, chunk, num_chunks, spec, devs, depends, per, builder_id, dtype)
+    return Setup(axes, dtypes, size, chunk, num_chunks, spec, devs, depends, per, closed, dtype)
 
 
 def chunk_params(setup: Setup, k: int) -> list[np.ndarray]:

@@ -46,6 +46,7 @@ def write(self, k, start, sol):
     print("written", k, flush=True)
     time.sleep(float(sys.argv[2]))  # stand for a long chunk: room to be killed in
 _checkpoint.Store.write = write
+print("start", flush=True)
 jaxmdp.sweep(lecture, SOLVER, chunk_size=256, checkpoint=sys.argv[1], progress=False, **AXES)
 print("done", flush=True)
 """
@@ -95,6 +96,7 @@ def test_kill_9_after_the_first_chunk_then_resume(tmp_path, reference, solved):
     ck = tmp_path / "ck"
     proc = child(ck, 600)
     try:
+        assert proc.stdout.readline() == "start\n"
         line = proc.stdout.readline()
         assert line.split() == ["written", "0"], line
         os.kill(proc.pid, signal.SIGKILL)
@@ -117,11 +119,12 @@ def test_kill_9_after_the_first_chunk_then_resume(tmp_path, reference, solved):
 def test_ctrl_c_at_a_random_moment_then_resume(tmp_path, reference, solved):
     ck = tmp_path / "ck"
     proc = child(ck, 0.5)
-    time.sleep(np.random.default_rng().uniform(0.3, 3.0))
+    assert proc.stdout.readline() == "start\n"  # the sweep is called (compiling, solving...)
+    time.sleep(np.random.default_rng().uniform(0.0, 2.5))
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     written = out.count("written")
-    result = resume(ck)
+    result = resume(ck, chunk_size=256)  # the same arguments (the manifest may not exist yet)
     assert result.resumed_chunks + len(solved) == 3
     # a chunk is on disk once reported; Ctrl-C may land between its rename and the report
     assert written <= result.resumed_chunks <= written + 1
