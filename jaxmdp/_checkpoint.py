@@ -4,11 +4,12 @@
 
 - `manifest.json`: what the sweep is (its identity) and how it is cut (its plan). Identity:
   the library, jax and jaxlib versions, the platform and device count, every axis (name,
-  dtype, exact values), the builder's program (a SHA-256 of the jaxpr it traces to on scalar
-  parameters, with its constants: two builders that compute the same thing match whatever
-  their Python names, and a changed constant inside a closure does not), the solver (its
-  repr, type and leaf values), `max_iters`, the result dtype, and the user's
-  `checkpoint_key` if given. Plan: members, chunk size, number of chunks, tile size.
+  dtype, length, a SHA-256 of its exact values), the builder's program (a SHA-256 of the
+  jaxpr it traces to on scalar parameters, with its constants: two builders that compute
+  the same thing match whatever their Python names, and a changed constant inside a
+  closure does not), the solver (its repr, type and leaf values), `max_iters`, the result
+  dtype, and the user's `checkpoint_key` if given. Plan: members, chunk size, number of
+  chunks, tile size.
 - `chunk-000000.npz`, ...: the `Solution` fields of one chunk's members, written atomically
   (temporary file, fsync, rename) as soon as the chunk is solved, with the manifest's
   fingerprint and the chunk's position inside.
@@ -138,8 +139,6 @@ _WHAT = {
 def _short(v, n: int = 80) -> str:
     if isinstance(v, dict) and "repr" in v:
         v = v["repr"]
-    elif isinstance(v, dict) and "name" in v:
-        v = v["name"]
     elif isinstance(v, list) and v and isinstance(v[0], list):  # axes
         v = ", ".join(f"{a[0]}[{a[2]}] {a[1]}" for a in v)
     text = str(v)

@@ -110,6 +110,21 @@ def _sigint_deferred() -> Iterator[None]:
                 raise KeyboardInterrupt
 
 
+def _interrupt_behind(e: BaseException) -> BaseException:
+    """The KeyboardInterrupt an exception was raised while handling, if any, else `e`.
+
+    A Ctrl-C inside a writer's cleanup can come back as another error: numpy's savez closes
+    its zip archive in a `finally`, and zipfile then raises "ValueError: Can't close the ZIP
+    file while there is an open writing handle". The user pressed Ctrl-C; they get that.
+    """
+    seen, c = 0, e
+    while c is not None and seen < 16:
+        if isinstance(c, KeyboardInterrupt):
+            return c
+        c, seen = c.__context__, seen + 1
+    return e
+
+
 def _open_kwargs(mode: str) -> dict:
     if mode not in ("wb", "w"):
         raise ValueError(f"mode must be 'wb' or 'w'; got {mode!r}.")
@@ -148,12 +163,15 @@ def atomic_files(targets: Sequence[tuple[str | os.PathLike, str]]) -> Iterator[l
         with _sigint_deferred():  # Ctrl-C cannot split the group of renames
             for _, tmp, p in staged:
                 os.replace(tmp, p)
-    except BaseException:
+    except BaseException as e:
         for f, tmp, _ in staged:
             with contextlib.suppress(OSError):
                 f.close()
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+        interrupt = _interrupt_behind(e)
+        if interrupt is not e:
+            raise interrupt from None
         raise
     for parent in {p.parent if str(p.parent) else Path(".") for _, _, p in staged}:
         _fsync_dir(parent)
@@ -168,7 +186,9 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator:
       mode: `"wb"` or `"w"` (text, UTF-8, universal newlines off).
 
     Yields:
-      The open file object. The caller writes; this closes, fsyncs and renames.
+      The open file object. The caller writes; this closes, fsyncs and renames. An error
+      raised while a Ctrl-C was being handled inside the writer comes out as that
+      `KeyboardInterrupt` (see `_interrupt_behind`).
     """
     kwargs = _open_kwargs(mode)
     p = Path(os.fspath(path))
@@ -181,9 +201,12 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        interrupt = _interrupt_behind(e)
+        if interrupt is not e:
+            raise interrupt from None
         raise
     _fsync_dir(parent)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import pickle
+import select
 import signal
 import subprocess
 import sys
@@ -129,6 +130,7 @@ def test_sigkill_at_random_moments_leaves_a_loadable_result(tmp_path, expected_c
     assert len(leftovers) <= 2 * 2  # at most the temporaries of the saves that were killed
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and pipes")
 def test_ctrl_c_at_random_moments_leaves_old_or_new_pair(tmp_path, expected_csv):
     """KeyboardInterrupt inside save: the pair is consistent (renames are never split by
     Ctrl-C), the temporaries are removed, and the writer can go on."""
@@ -139,7 +141,10 @@ def test_ctrl_c_at_random_moments_leaves_old_or_new_pair(tmp_path, expected_csv)
     try:
         for _ in range(8):
             time.sleep(rng.uniform(0.02, 0.6))
-            proc.send_signal(signal.SIGINT)
+            for _ in range(5):  # Python drops a signal that lands in a gc callback (JAX has
+                proc.send_signal(signal.SIGINT)  # one): press Ctrl-C again, as a user would
+                if select.select([proc.stdout], [], [], 10)[0]:
+                    break
             line = proc.stdout.readline().split()
             assert line[:1] == ["interrupted"], line
             landed += int(line[1])
@@ -152,6 +157,20 @@ def test_ctrl_c_at_random_moments_leaves_old_or_new_pair(tmp_path, expected_csv)
         proc.kill()
         proc.wait(timeout=60)
     assert landed >= 3, f"only {landed} of 8 interrupts landed inside save"
+
+
+def test_ctrl_c_inside_a_writers_cleanup_stays_a_keyboard_interrupt(tmp_path):
+    """numpy's savez turns a Ctrl-C inside `zipfile.open` into "ValueError: Can't close the
+    ZIP file while there is an open writing handle" (seen in the test above)."""
+    for context in (_io.atomic_file(tmp_path / "a"), _io.atomic_files([(tmp_path / "b", "w")])):
+        with pytest.raises(KeyboardInterrupt), context:
+            try:
+                raise KeyboardInterrupt
+            finally:
+                raise ValueError("Can't close the ZIP file while there is an open handle")
+    with pytest.raises(ValueError), _io.atomic_file(tmp_path / "c"):
+        raise ValueError("a plain error stays what it is")
+    assert os.listdir(tmp_path) == []
 
 
 class _FullDisk:
