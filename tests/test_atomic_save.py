@@ -110,7 +110,10 @@ def start_writer(path: Path) -> subprocess.Popen:
         text=True,
         env={**os.environ, "JAX_PLATFORMS": "cpu"},
     )
-    line = proc.stdout.readline()  # blocks until the first save is done (or the child died)
+    if not select.select([proc.stdout], [], [], 300)[0]:  # the first save is done
+        proc.kill()
+        pytest.fail("the writer did not start within 300 s")
+    line = proc.stdout.readline()
     assert line.strip() == "ready", proc.communicate(timeout=60)
     return proc
 
@@ -145,7 +148,9 @@ def test_ctrl_c_at_random_moments_leaves_old_or_new_pair(tmp_path, expected_csv)
                 proc.send_signal(signal.SIGINT)  # one): press Ctrl-C again, as a user would
                 if select.select([proc.stdout], [], [], 10)[0]:
                     break
-            line = proc.stdout.readline().split()
+            else:
+                pytest.fail("the writer ignored 5 interrupts")
+            line = proc.stdout.readline().split()  # EOF if the child died: fails, no hang
             assert line[:1] == ["interrupted"], line
             landed += int(line[1])
             npz, csv = which(base, expected_csv)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -83,6 +84,14 @@ def resume(directory, **kw):
     return jaxmdp.sweep(lecture, SOLVER, checkpoint=directory, progress=False, **AXES, **kw)
 
 
+def readline(proc, timeout=300) -> str:
+    """The child's next line; fails instead of hanging if it never comes."""
+    if not select.select([proc.stdout], [], [], timeout)[0]:
+        proc.kill()
+        pytest.fail(f"no output from the child within {timeout} s")
+    return proc.stdout.readline()
+
+
 def child(directory, pause):
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, str(directory), str(pause)],
@@ -96,8 +105,8 @@ def test_kill_9_after_the_first_chunk_then_resume(tmp_path, reference, solved):
     ck = tmp_path / "ck"
     proc = child(ck, 600)
     try:
-        assert proc.stdout.readline() == "start\n"
-        line = proc.stdout.readline()
+        assert readline(proc) == "start\n"
+        line = readline(proc)
         assert line.split() == ["written", "0"], line
         os.kill(proc.pid, signal.SIGKILL)
     finally:
@@ -119,7 +128,7 @@ def test_kill_9_after_the_first_chunk_then_resume(tmp_path, reference, solved):
 def test_ctrl_c_at_a_random_moment_then_resume(tmp_path, reference, solved):
     ck = tmp_path / "ck"
     proc = child(ck, 0.5)
-    assert proc.stdout.readline() == "start\n"  # the sweep is called (compiling, solving...)
+    assert readline(proc) == "start\n"  # the sweep is called (compiling, solving...)
     time.sleep(np.random.default_rng().uniform(0.0, 2.5))
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
