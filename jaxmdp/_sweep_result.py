@@ -256,7 +256,7 @@ class SweepResult:
             if not finite.all():
                 lines.append(
                     f"{int((~finite).sum())} members succeeded without an a-priori bound "
-                    "(error_bound = inf: value iteration's rule at discount 1)."
+                    "(error_bound = inf, e.g. value iteration's rule at discount 1)."
                 )
         if not failed.any():
             lines.append("All members converged (Status.SUCCESS).")
