@@ -31,10 +31,15 @@ class Budget(NamedTuple):
 
 
 def mib(n: float) -> str:
-    """`n` bytes as a human-readable size."""
-    if n >= 2**30:
+    """`n` bytes as a human-readable size with its own unit (never "0.0 MiB" for 300 bytes)."""
+    n = float(n)
+    if abs(n) >= 2**30:
         return f"{n / 2**30:,.2f} GiB"
-    return f"{n / 2**20:,.1f} MiB"
+    if abs(n) >= 2**20:
+        return f"{n / 2**20:,.1f} MiB"
+    if abs(n) >= 2**10:
+        return f"{n / 2**10:,.1f} KiB"
+    return f"{n:,.0f} B"
 
 
 def _meminfo() -> int | None:

@@ -2,7 +2,8 @@
 
 How it works:
 
-1. The axes are flattened into one batch of `B` parameter points (row-major).
+1. The axes are flattened into one batch of `B` parameter points (row-major); arguments,
+   tracing and planning live in `_sweep_setup`.
 2. The builder is traced once on scalars (`jax.make_jaxpr`) and each MDP leaf's data
    dependence on the swept parameters is read off the jaxpr. A leaf that depends on none
    (typically `transitions` when only rewards and discount are swept) is built once and stays
@@ -10,12 +11,14 @@ How it works:
    keeps it unbatched, so every backup is one `[S*A, S] x [S, B]` matrix-matrix product
    instead of `B` matrix-vector products over `B` copies of the transitions.
 3. Build and solve run in ONE jitted program per chunk. Inside, the chunk is cut into tiles
-   of a fixed size (`jaxmdp._exec.plan.sweep_tile`: 256 members on CPU, 8192 on
-   accelerators, or the whole sweep if smaller) solved one after the other (`lax.map`);
-   each tile is `vmap(builder)` then `solve`, so a tile whose members have all converged
-   stops early.
-4. Chunks: the batch is cut into equal chunks (whole numbers of tiles) that fit in memory (an
-   estimate, below); the last one is padded, so one compiled program serves them all.
+   of a fixed size (`jaxmdp._exec.plan.sweep_tile`: 256 members on CPU, 8192 on accelerators, or the
+   whole sweep if smaller) solved one after the other (`lax.map`); each tile is
+   `vmap(builder)` then `solve`, so a tile whose members have all converged stops early.
+4. Chunks: the batch is cut into equal chunks (whole numbers of tiles) that fit in memory
+   (`_sweep_memory`: every buffer counted against the budgets of `_memory`, which respect
+   `ulimit` and cgroup limits; `MemoryError` naming the size and the budget before anything
+   is allocated); the last one is padded, so one compiled program serves them all. A chunk's
+   parameters are computed when it runs, never for the whole grid at once.
 5. Devices: with several devices each chunk's tiles are split across them (`jax.shard_map`
    over a `jax.sharding.Mesh`, batch padded to whole tiles per device).
 
@@ -28,132 +31,48 @@ on it.) Only when memory cannot hold one full tile is the tile made smaller.
 Several hosts: call `jax.distributed.initialize()` on every host before `sweep` (same program,
 same arguments on every process). `jax.devices()` then lists the devices of all hosts, the
 batch is sharded across all of them, and every process receives the whole result.
+
+Checkpoints (`checkpoint=DIR`, `jaxmdp._checkpoint`): each chunk is written as it finishes; a
+killed sweep started again redoes only the chunks not on disk.
+
+Compiled programs: one per (builder, axes, solver structure, plan); the last `_PROGRAMS` are
+kept (`_program`), so sweeping new models one after another (a new builder each time, e.g. a
+lambda made per call) does not grow memory without bound, while alternating between a few
+stays compiled.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
-import math
-import os
 import sys
-import warnings
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+import threading
+from collections.abc import Callable
 
 import jax
 import numpy as np
 
-from jaxmdp._exec import plan as exec_plan
+from jaxmdp import _checkpoint
 from jaxmdp._mdp import MDP
 from jaxmdp._solution import Solution
 from jaxmdp._solve import DEFAULT_MAX_ITERS, solve
-from jaxmdp._solvers.modified_policy_iteration import ModifiedPolicyIteration
 from jaxmdp._solvers.value_iteration import ValueIteration
-from jaxmdp._sweep_result import TABLE_COLUMNS, SweepResult
+from jaxmdp._sweep_result import SweepResult
+from jaxmdp._sweep_setup import Setup, Spec, call_builder, chunk_params, prepare
 
-_LEAVES = MDP._fields  # ("transitions", "rewards", "discount")
-# Fraction of the free memory a sweep plans to use: host RAM is shared with everything else
-# (and holds the results); device memory is the sweep's own but XLA needs scratch space.
-_HOST_FRACTION = 0.5
-_DEVICE_FRACTION = 0.8
-# With `progress=True` and no chunk_size, the sweep runs in about this many chunks.
-_PROGRESS_CHUNKS = 20
-
-
-# -- which MDP leaves depend on which swept parameters ---------------------------------------
-
-
-def _sub_jaxpr(eqn):
-    """The inner jaxpr of a call-like equation (jit, custom_jvp, remat...), if 1:1 in arity."""
-    for p in eqn.params.values():
-        inner = getattr(p, "jaxpr", p)
-        if hasattr(inner, "eqns") and (
-            len(inner.invars) == len(eqn.invars) and len(inner.outvars) == len(eqn.outvars)
-        ):
-            return inner
-    return None
-
-
-def _dependence(jaxpr, in_masks: Sequence[int]) -> list[int]:
-    """Bitmask of the inputs each output depends on (data flow; conservative for loops)."""
-    dep = {id(v): m for v, m in zip(jaxpr.invars, in_masks, strict=True)}
-
-    def mask(v) -> int:  # literals and constants depend on nothing
-        return dep.get(id(v), 0)
-
-    for eqn in jaxpr.eqns:
-        ins = [mask(v) for v in eqn.invars]
-        inner = _sub_jaxpr(eqn)
-        if inner is not None:
-            outs = _dependence(inner, ins)
-        else:
-            m = functools.reduce(int.__or__, ins, 0)
-            outs = [m] * len(eqn.outvars)
-        for v, m in zip(eqn.outvars, outs, strict=True):
-            dep[id(v)] = m
-    return [mask(v) for v in jaxpr.outvars]
-
-
-def _call_builder(builder, names, params) -> MDP:
-    out = builder(**dict(zip(names, params, strict=True)))
-    if not (isinstance(out, MDP) or (isinstance(out, tuple) and len(out) == 3)):
-        raise TypeError(f"the sweep's builder must return a jaxmdp.MDP; got {type(out).__name__}.")
-    return MDP(*out)
-
-
-def _trace_builder(builder, names, dtypes):
-    """Builder output shapes and, per MDP field, the names of the parameters it depends on.
-
-    A field may hold several leaves (sparse transitions: `next_states` and `probs`); it
-    depends on a parameter if any of its leaves does.
-    """
-    structs = [jax.ShapeDtypeStruct((), d) for d in dtypes]
-    closed, shapes = jax.make_jaxpr(lambda *p: _call_builder(builder, names, p), return_shape=True)(
-        *structs
-    )
-    masks = _dependence(closed.jaxpr, [1 << k for k in range(len(names))])
-    shapes = MDP(*shapes)
-    depends, start = {}, 0
-    for leaf in _LEAVES:
-        n = len(jax.tree.leaves(getattr(shapes, leaf)))
-        m = functools.reduce(int.__or__, masks[start : start + n], 0)
-        depends[leaf] = tuple(name for k, name in enumerate(names) if m >> k & 1)
-        start += n
-    expected = {"transitions": 3, "rewards": 2, "discount": 0}
-    for leaf, nd in expected.items():
-        if any(len(x.shape) != nd for x in jax.tree.leaves(getattr(shapes, leaf))):
-            raise ValueError(
-                "the sweep's builder must return ONE MDP for scalar parameters "
-                "(transitions [S, A, S] or sparse [S, A, K], rewards [S, A], discount []); got "
-                + ", ".join(
-                    f"{k} {[tuple(x.shape) for x in jax.tree.leaves(getattr(shapes, k))]}"
-                    for k in expected
-                )
-                + "."
-            )
-    return shapes, depends
+# Compiled sweep programs kept (least recently used dropped first; see the module docstring).
+_PROGRAMS = 4
 
 
 # -- the compiled program --------------------------------------------------------------------
 
 
-class _Spec(NamedTuple):
-    """Static part of the program (hashable: the jit cache key)."""
-
-    builder: Callable
-    names: tuple[str, ...]
-    batched: tuple[bool, bool, bool]  # per MDP leaf: carries the batch axis
-    max_iters: int
-    tile: int  # members per tile
-    mesh: Any  # jax.sharding.Mesh with one axis "batch", or None on one device
-
-
-def _solve_tiles(params, solver, spec: _Spec) -> Solution:
+def _solve_tiles(params, solver, spec: Spec) -> Solution:
     """Solves `[k * tile]` members as k tiles, one after the other."""
     out_axes = MDP(*(0 if b else None for b in spec.batched))
 
     def one_tile(p):
-        build = functools.partial(_call_builder, spec.builder, spec.names)
+        build = functools.partial(call_builder, spec.builder, spec.names)
         mdp = jax.vmap(lambda *q: build(q), out_axes=out_axes)(*p)
         # one device per tile: the sweep does its own splitting across devices
         return solve(mdp, solver, max_iters=spec.max_iters, devices=jax.local_devices()[:1])
@@ -162,8 +81,7 @@ def _solve_tiles(params, solver, spec: _Spec) -> Solution:
     return Solution(*(x.reshape((-1, *x.shape[2:])) for x in out))
 
 
-@functools.partial(jax.jit, static_argnames=("spec",))
-def _build_and_solve(params, solver, *, spec: _Spec) -> Solution:
+def _build_and_solve(params, solver, *, spec: Spec) -> Solution:
     if spec.mesh is None:
         return _solve_tiles(params, solver, spec)
     batch, replicated = jax.sharding.PartitionSpec("batch"), jax.sharding.PartitionSpec()
@@ -177,108 +95,27 @@ def _build_and_solve(params, solver, *, spec: _Spec) -> Solution:
     return per_device(params, solver)
 
 
-# -- memory ------------------------------------------------------------------------------------
+_programs: collections.OrderedDict = collections.OrderedDict()
+_programs_lock = threading.Lock()
 
 
-def _member_bytes(
-    num_states: int,
-    num_actions: int,
-    itemsize: int,
-    *,
-    transitions_batched: bool,
-    solver,
-    transitions_bytes: int | None = None,
-) -> int:
-    """Estimated device bytes one batch member needs while a sweep runs.
+def _program(spec: Spec):
+    """The jitted program for `spec`; the `_PROGRAMS` most recently used are kept.
 
-    Counts the rewards, the solver state (values, Q, the next Q, the stopping statistics)
-    with the loop's double buffering, the member's own transitions when they are batched
-    (the builder's result plus one intermediate), and for policy iteration (or an unknown
-    solver) the `[S, S]` matrices of the exact policy evaluation. Needed for the members of
-    one tile at a time; the results (`_result_bytes`) for a whole chunk.
+    A dropped program's executables (and the builder it holds) are freed with it: JAX keys its
+    caches on the function object, which nothing else references.
     """
-    S, A = num_states, num_actions
-    n = 8 * S + 6 * S * A + 16
-    if transitions_batched:  # one member's transitions (dense S A S, or sparse lists)
-        n += 2 * (S * A * S if transitions_bytes is None else -(-transitions_bytes // itemsize))
-    if not isinstance(solver, (ValueIteration, ModifiedPolicyIteration)):
-        n += 6 * S * S
-    return n * itemsize
-
-
-def _result_bytes(num_states, num_actions, itemsize) -> int:
-    """Bytes of one member's `Solution`."""
-    S, A = num_states, num_actions
-    return itemsize * (S + S * A + 2) + 4 * (S + 2)
-
-
-def _host_available() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 8 << 30  # unknown platform: assume a laptop
-
-
-def _device_budget(devices) -> tuple[int, str]:
-    """Bytes the sweep may use on each device, and where that figure came from."""
-    stats = []
-    for d in [d for d in devices if d.process_index == jax.process_index()]:
-        try:
-            stats.append(d.memory_stats())
-        except Exception:  # noqa: BLE001 - backends without stats
-            stats.append(None)
-    if all(s and "bytes_limit" in s for s in stats):
-        free = min(s["bytes_limit"] - s.get("bytes_in_use", 0) for s in stats)
-        return int(free * _DEVICE_FRACTION), (
-            f"{_DEVICE_FRACTION:.0%} of the free memory of {devices[0].platform} device(s)"
-        )
-    # CPU devices share the host's RAM.
-    free = _host_available()
-    return int(free * _HOST_FRACTION / len(devices)), (
-        f"{_HOST_FRACTION:.0%} of the host's available RAM ({free / 2**30:.1f} GiB)"
-        + (f" split over {len(devices)} devices" if len(devices) > 1 else "")
-    )
-
-
-def _plan_chunks(size: int, limit: int, unit: int) -> tuple[int, int]:
-    """`(chunk, num_chunks)`: equal chunks, whole numbers of `unit` (tiles on all devices),
-    of at most `limit` members (at least one unit), covering `size` members with padding."""
-    limit = max(limit // unit * unit, unit)
-    one = -(-size // unit) * unit
-    if limit >= one:
-        return one, 1
-    num_chunks = -(-size // limit)
-    return -(-size // (num_chunks * unit)) * unit, num_chunks
-
-
-def _mib(n) -> str:
-    return f"{n / 2**20:,.1f} MiB"
+    with _programs_lock:
+        fn = _programs.pop(spec, None)
+        if fn is None:
+            fn = jax.jit(functools.partial(_build_and_solve, spec=spec))
+        _programs[spec] = fn
+        while len(_programs) > _PROGRAMS:
+            _programs.popitem(last=False)
+        return fn
 
 
 # -- devices -----------------------------------------------------------------------------------
-
-
-def _resolve_devices(devices) -> list:
-    if devices is None:
-        return list(jax.devices())
-    if isinstance(devices, int):
-        avail = jax.devices()
-        if not 1 <= devices <= len(avail):
-            raise ValueError(
-                f"devices={devices}: between 1 and {len(avail)} devices are available."
-            )
-        return list(avail[:devices])
-    devs = list(devices)
-    if not devs:
-        raise ValueError("devices must name at least one device.")
-    return devs
 
 
 def _to_host(x) -> np.ndarray:
@@ -292,127 +129,30 @@ def _to_host(x) -> np.ndarray:
 # -- the public entry points -------------------------------------------------------------------
 
 
-class _Setup(NamedTuple):
-    axes: dict[str, np.ndarray]
-    flat: list[np.ndarray]  # per axis, [num_chunks * chunk] parameter values (padded)
-    size: int
-    chunk: int
-    num_chunks: int
-    spec: _Spec
-    devices: list
-    depends: dict[str, tuple[str, ...]]
-    bytes_per_member: int
-
-
-def _as_axes(axes: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    if not axes:
-        raise ValueError(
-            "sweep needs at least one axis: sweep(builder, name=values, ...), e.g. "
-            "sweep(build, discount=np.linspace(0.9, 1, 11))."
-        )
-    out = {}
-    for name, vals in axes.items():
-        if name in TABLE_COLUMNS or name.startswith("value_"):
-            raise ValueError(
-                f"axis name {name!r} is reserved for a column of the sweep's table; rename it."
-            )
-        arr = np.asarray(vals)
-        if arr.ndim != 1 or arr.size == 0:
-            raise ValueError(
-                f"axis {name!r} must be a non-empty 1-D array of values; got shape {arr.shape}."
-            )
-        if arr.dtype.kind not in "biuf":
-            raise ValueError(f"axis {name!r} must be numeric; got dtype {arr.dtype}.")
-        out[name] = arr
-    return out
-
-
-def _setup(builder, solver, chunk_size, max_iters, devices, memory_limit, progress, axes) -> _Setup:
-    if not callable(builder):
-        raise TypeError(f"builder must be callable (params -> MDP); got {type(builder).__name__}.")
-    if not (isinstance(max_iters, (int, np.integer)) and max_iters >= 1):
-        raise ValueError(f"max_iters must be an int >= 1; got {max_iters!r}.")
-    axes = _as_axes(axes)
-    names = tuple(axes)
-    dtypes = [jax.dtypes.canonicalize_dtype(v.dtype) for v in axes.values()]
-    shapes, depends = _trace_builder(builder, names, dtypes)
-    batched = tuple(bool(depends[leaf]) for leaf in _LEAVES)
-    if not any(batched):  # a builder that ignores its parameters: give the batch a carrier
-        batched = (False, False, True)
-    size = math.prod(len(v) for v in axes.values())
-    devs = _resolve_devices(devices)
-    n_dev = len(devs)
-
-    S, A = shapes.rewards.shape
-    item = np.dtype(shapes.rewards.dtype).itemsize
-    p_bytes = sum(
-        math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in jax.tree.leaves(shapes.transitions)
-    )
-    per = _member_bytes(
-        S, A, item, transitions_batched=batched[0], solver=solver, transitions_bytes=p_bytes
-    )
-    out = _result_bytes(S, A, item)  # a member's outputs, kept for the whole chunk
-    fixed = sum(
-        2 * math.prod(x.shape) * np.dtype(x.dtype).itemsize
-        for leaf, b in zip(_LEAVES, batched, strict=True)
-        if not b
-        for x in jax.tree.leaves(getattr(shapes, leaf))
-    )
-    if memory_limit is None:
-        budget, source = _device_budget(devs)
-        if devs[0].platform == "cpu":  # the results accumulate in the same RAM
-            budget -= out * size // n_dev
-    else:
-        budget, source = int(memory_limit), f"memory_limit={int(memory_limit):,} bytes"
-    room = budget - fixed
-    if room < per + out:
-        raise MemoryError(
-            f"this sweep cannot fit even one MDP per device: each member needs about "
-            f"{_mib(per + out)} (S={S}, A={A}, {np.dtype(shapes.rewards.dtype).name}, "
-            f"transitions {'batched' if batched[0] else 'shared'}) plus {_mib(fixed)} shared, "
-            f"but the budget is {_mib(max(budget, 0))} per device ({source})."
-        )
-    # One tile's working state plus the outputs of a whole chunk must fit on each device.
-    full_tile = min(exec_plan.sweep_tile(devs[0].platform), size)
-    tile = min(full_tile, room // (per + out))
-    tiles_fit = (room - tile * per) // (tile * out) * n_dev  # tiles per chunk, all devices
-    if chunk_size is not None:
-        if not (isinstance(chunk_size, (int, np.integer)) and chunk_size >= 1):
-            raise ValueError(f"chunk_size must be an int >= 1; got {chunk_size!r}.")
-        if -(-min(chunk_size, size) // tile) > tiles_fit:
-            warnings.warn(
-                f"chunk_size={chunk_size} exceeds the {tiles_fit * tile} members estimated to "
-                f"fit in memory ({_mib(per)} of working state per member in tiles of {tile}, "
-                f"{_mib(out)} of results per member; {source}).",
-                ResourceWarning,
-                stacklevel=3,
-            )
-        limit = int(chunk_size)
-    else:
-        limit = tiles_fit * tile
-        if progress:  # several chunks so that the bar moves (same program, same results)
-            limit = min(limit, -(-size // _PROGRESS_CHUNKS))
-    chunk, num_chunks = _plan_chunks(size, limit, tile * n_dev)
-    total = num_chunks * chunk
-    grids = np.meshgrid(*axes.values(), indexing="ij")
-    flat = [
-        np.pad(g.reshape(-1).astype(d), (0, total - size), mode="edge")
-        for g, d in zip(grids, dtypes, strict=True)
-    ]
-    mesh = jax.sharding.Mesh(np.array(devs), ("batch",)) if n_dev > 1 else None
-    spec = _Spec(builder, names, batched, int(max_iters), int(tile), mesh)
-    return _Setup(axes, flat, size, chunk, num_chunks, spec, devs, depends, per)
-
-
-def _chunk_args(setup: _Setup, k: int):
-    sl = slice(k * setup.chunk, (k + 1) * setup.chunk)
+def _chunk_args(setup: Setup, k: int):
+    params = chunk_params(setup, k)
     if setup.spec.mesh is None:
-        return tuple(jax.device_put(f[sl], setup.devices[0]) for f in setup.flat)
+        return tuple(jax.device_put(p, setup.devices[0]) for p in params)
     sharding = jax.sharding.NamedSharding(setup.spec.mesh, jax.sharding.PartitionSpec("batch"))
     return tuple(
-        jax.make_array_from_callback((setup.chunk,), sharding, lambda i, x=f[sl]: x[i])
-        for f in setup.flat
+        jax.make_array_from_callback((setup.chunk,), sharding, lambda i, x=p: x[i]) for p in params
     )
+
+
+def _run_chunk(setup: Setup, solver, k: int) -> Solution:
+    """Solves chunk `k`; its members' results on the host (padding dropped)."""
+    sol = _program(setup.spec)(_chunk_args(setup, k), solver)
+    try:
+        jax.block_until_ready(sol)
+    except jax.errors.JaxRuntimeError as e:  # an allocation the estimate missed
+        if "RESOURCE_EXHAUSTED" in str(e) or "out of memory" in str(e).lower():
+            raise MemoryError(
+                f"chunk {k} of the sweep ran out of memory ({setup.chunk} members in tiles of "
+                f"{setup.spec.tile}); pass a smaller chunk_size or memory_limit. ({e})"
+            ) from None
+        raise
+    n = min(setup.chunk, setup.size - k * setup.chunk)
+    return Solution(*(_to_host(x)[:n] for x in sol))
 
 
 def _progress(total: int, enabled: bool | None, num_chunks: int):
@@ -438,6 +178,19 @@ def _progress(total: int, enabled: bool | None, num_chunks: int):
     return tqdm(total=total, unit="MDP", desc="sweep", file=sys.stderr)
 
 
+def _identity(setup: Setup, solver, key, builder_id: dict) -> dict:
+    return _checkpoint.identity(
+        axes=setup.axes,
+        dtypes=setup.dtypes,
+        builder_id=builder_id,
+        solver=solver,
+        max_iters=setup.spec.max_iters,
+        dtype=setup.result_dtype,
+        devices=setup.devices,
+        key=key,
+    )
+
+
 def sweep(
     builder: Callable[..., MDP],
     solver=None,
@@ -447,6 +200,8 @@ def sweep(
     progress: bool | None = None,
     devices=None,
     memory_limit: int | None = None,
+    checkpoint=None,
+    checkpoint_key: str | None = None,
     **axes,
 ) -> SweepResult:
     """Solves an MDP for every combination of parameter values, in one compiled program.
@@ -469,16 +224,30 @@ def sweep(
       chunk_size: members per compiled call; default: as many as fit in memory (see
         `memory_limit`). Every chunk has the same size, a whole number of tiles on every
         device (rounded down, at least one tile each; the last chunk is padded), so one
-        program serves all. Results do not depend on it, bit for bit.
+        program serves all. A chunk_size that does not fit in memory is reduced to what
+        fits (with a `ResourceWarning`). Results do not depend on it, bit for bit.
       max_iters: per-member iteration cap (see `jaxmdp.solve`).
       progress: progress bar (tqdm if installed): `None` shows it when there are several
         chunks, `True` always (then, without `chunk_size`, the sweep runs in about 20
         chunks so that the bar moves), `False` never.
       devices: `None` (all of `jax.devices()`), a number of devices, or a list of devices.
         With more than one the batch axis is sharded across them.
-      memory_limit: bytes the sweep may use per device; default: 80% of the free device
-        memory on accelerators, 50% of the host's available RAM (shared by CPU devices).
-        Raises `MemoryError` if not even one member fits.
+      memory_limit: bytes the sweep may use per device (the tile's working state, the
+        chunk's parameters and results, the shared leaves); default: 60% of the free memory
+        of an accelerator, and on CPU 50% of the host's budget (`jaxmdp._memory`: available
+        RAM, `ulimit -v`/`-d` and cgroup limits, whichever is smallest), shared with the
+        results of the whole sweep, which are always checked against the host's budget.
+      checkpoint: a directory (created if missing) where every finished chunk is written as
+        it completes (`jaxmdp._checkpoint`). Called again with the same arguments after an
+        interruption (Ctrl-C, kill -9, a full disk), the sweep reads back the chunks on disk
+        and solves only the others; the result is the uninterrupted run's, bit for bit. A
+        checkpoint of a different sweep (other axes, builder program, solver, max_iters,
+        dtype, devices or library version) raises `ValueError`, it is never merged.
+        `result.resumed_chunks` says how many chunks were read back. The directory stays
+        after the sweep (delete it once the result is saved).
+      checkpoint_key: an optional string stored in the checkpoint's identity: a run with
+        another key refuses it (for inputs the builder's traced program cannot show, e.g.
+        data it reads at trace time that you want to tell apart explicitly).
       **axes: `name=values`, 1-D arrays of numbers, one per swept parameter, in the order the
         result's axes will have. The names are the builder's keyword arguments (the names
         `status`, `status_name`, `num_iters`, `residual`, `error_bound`, `policy` and
@@ -489,26 +258,73 @@ def sweep(
       coordinates (`result.axes`), `to_table()`, `save(path)`, `summary()`.
 
     Raises:
-      ValueError: bad axes or arguments; the builder's own errors pass through.
-      MemoryError: the estimate for one member (and the shared leaves) exceeds the budget.
+      ValueError: bad axes or arguments, or a checkpoint of another sweep; the builder's own
+        errors pass through.
+      MemoryError: the results of the whole sweep, or one member (and the shared leaves),
+        exceed the budget; raised before anything is allocated, naming both sizes.
+      OSError: a checkpoint chunk could not be written (the chunks written so far are kept).
     """
     if solver is None:
         solver = ValueIteration()
-    setup = _setup(builder, solver, chunk_size, max_iters, devices, memory_limit, progress, axes)
+    setup = prepare(builder, solver, chunk_size, max_iters, devices, memory_limit, progress, axes)
+    store = None
+    if checkpoint is not None:
+        plan = {
+            "size": setup.size,
+            "chunk": setup.chunk,
+            "num_chunks": setup.num_chunks,
+            "tile": setup.spec.tile,
+        }
+        builder_id = _checkpoint.builder_fingerprint(builder, setup.traced)
+        store = _checkpoint.open_store(
+            checkpoint,
+            _identity(setup, solver, checkpoint_key, builder_id),
+            plan,
+            adopt=chunk_size is None,
+            builder_name=builder_id["name"],
+        )
+        if store.plan != plan:  # resume with the checkpoint's tiles and chunks
+            forced = (store.plan["tile"], store.plan["chunk"])
+            setup = prepare(
+                builder, solver, None, max_iters, devices, memory_limit, False, axes, forced=forced
+            )
+    try:
+        return _sweep_chunks(setup, solver, progress, store)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _sweep_chunks(setup: Setup, solver, progress, store) -> SweepResult:
     out_struct = jax.eval_shape(
-        functools.partial(_build_and_solve, spec=setup.spec),
-        tuple(jax.ShapeDtypeStruct((setup.chunk,), f.dtype) for f in setup.flat),
+        _program(setup.spec),
+        tuple(jax.ShapeDtypeStruct((setup.chunk,), d) for d in setup.dtypes),
         solver,
     )
     out = Solution(*(np.empty((setup.size, *x.shape[1:]), x.dtype) for x in out_struct))
+    bounds = [
+        (k * setup.chunk, min(setup.chunk, setup.size - k * setup.chunk))
+        for k in range(setup.num_chunks)
+    ]
+    stored: dict[int, Solution] = {}
+    if store is not None:
+        for k, (start, n) in enumerate(bounds):
+            sol = store.read(k, start, n, out_struct)
+            if sol is not None:
+                stored[k] = sol
+        done = np.array([k in stored for k in range(setup.num_chunks)])
+        done = _checkpoint.agree(done)
+        stored = {k: v for k, v in stored.items() if done[k]}
     bar = _progress(setup.size, progress, setup.num_chunks)
     try:
-        for k in range(setup.num_chunks):
-            sol = _build_and_solve(_chunk_args(setup, k), solver, spec=setup.spec)
-            start = k * setup.chunk
-            n = min(setup.chunk, setup.size - start)
+        for k, (start, n) in enumerate(bounds):
+            sol = stored.get(k)
+            if sol is None:
+                sol = _run_chunk(setup, solver, k)
+                if store is not None:
+                    store.write(k, start, sol)
             for dst, src in zip(out, sol, strict=True):
-                dst[start : start + n] = _to_host(src)[:n]
+                dst[start : start + n] = src
             if bar is not None:
                 bar.update(n)
     finally:
@@ -525,6 +341,8 @@ def sweep(
         tile_size=setup.spec.tile,
         num_devices=len(setup.devices),
         bytes_per_member=setup.bytes_per_member,
+        resumed_chunks=len(stored),
+        solver=repr(solver),
     )
 
 
@@ -545,5 +363,5 @@ def lower_sweep(
     """
     if solver is None:
         solver = ValueIteration()
-    setup = _setup(builder, solver, chunk_size, max_iters, devices, memory_limit, False, axes)
-    return _build_and_solve.lower(_chunk_args(setup, 0), solver, spec=setup.spec)
+    setup = prepare(builder, solver, chunk_size, max_iters, devices, memory_limit, False, axes)
+    return _program(setup.spec).lower(_chunk_args(setup, 0), solver)

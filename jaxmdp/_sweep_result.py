@@ -4,22 +4,44 @@ Every field of the `Solution` is indexed by the swept axes in the order they wer
 (`result.values[i, j]` is the i-th value of the first axis and the j-th of the second), then
 by the usual core axes (`[..., S]`, `[..., S, A]`). Everything lives on the host (NumPy), so
 a result is cheap to keep, slice, tabulate and save.
+
+Files: `save(path)` writes `<path>.npz` (everything, lossless: the source of truth) and
+`<path>.csv` (a table for reading, values at their certified precision) as one step through
+`jaxmdp._io.atomic_files`: both are written and fsynced under temporary names first, so an
+interrupt, a kill or a full disk while writing leaves the previous pair untouched; then the csv
+is renamed into place and the npz last. The npz's rename is the commit: once `save` returns
+both are new; a kill between the two renames (no I/O left, microseconds) can only leave a new
+csv beside the old npz, never a damaged file. For a set of files replaced as one unit (the
+command line's output folder: npz, csv, summary, plots) use `write_outputs` inside
+`jaxmdp._io.result_set`. `load` refuses anything but a well-formed sweep file with a
+`ValueError` naming the file (`jaxmdp._sweep_file`).
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import json
+import io
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
+from jaxmdp import _format, _io, _sweep_file
 from jaxmdp._solution import Solution, Status
 
 # How the sweep ran (saved with the result).
-_META = ("depends", "chunk_size", "num_chunks", "tile_size", "num_devices", "bytes_per_member")
+_META = (
+    "depends",
+    "chunk_size",
+    "num_chunks",
+    "tile_size",
+    "num_devices",
+    "bytes_per_member",
+    "resumed_chunks",
+    "solver",
+)
 # Table columns besides the axes; an axis may not take one of these names.
 TABLE_COLUMNS = ("status", "status_name", "num_iters", "residual", "error_bound", "policy")
 
@@ -39,7 +61,7 @@ def _status_message(code: int) -> str:
 
 
 def _fmt(x) -> str:
-    """Lossless text for the CSV (shortest round-trip repr of floats)."""
+    """Text for the CSV: shortest round-trip repr of floats (values arrive rounded already)."""
     if isinstance(x, (float, np.floating)):
         return repr(float(x))
     return str(x)
@@ -67,6 +89,8 @@ class SweepResult:
       tile_size: members solved together (one vmapped solve; tiles run one after the other).
       num_devices: devices the batch axis was sharded across.
       bytes_per_member: the memory estimate used for chunking (bytes per member).
+      resumed_chunks: chunks read back from a checkpoint instead of solved (`sweep(...,
+        checkpoint=DIR)`); 0 for a run that solved everything.
     """
 
     axes: Mapping[str, np.ndarray]
@@ -77,6 +101,7 @@ class SweepResult:
     tile_size: int = 0
     num_devices: int = 1
     bytes_per_member: int = 0
+    resumed_chunks: int = 0
 
     # -- the Solution's fields, indexed by the axes ------------------------------------------
     @property
@@ -219,6 +244,21 @@ class SweepResult:
                 lines.append(f"  {shown}{more}")
         status = np.asarray(self.status).reshape(-1)
         failed = status != Status.SUCCESS
+        if n_ok:
+            bounds = np.asarray(self.error_bound).reshape(-1)[~failed]
+            finite = np.isfinite(bounds)
+            if finite.any():
+                lines.append(
+                    f"Certified: the values of {'every' if finite.all() else int(finite.sum())} "
+                    "member that succeeded are within "
+                    f"{_format.format_bound(np.max(bounds[finite]))} of the optimal values "
+                    "(largest error_bound; values are shown to their own bound's precision)."
+                )
+            if not finite.all():
+                lines.append(
+                    f"{int((~finite).sum())} members succeeded without an a-priori bound "
+                    "(error_bound = inf, e.g. value iteration's rule at discount 1)."
+                )
         if not failed.any():
             lines.append("All members converged (Status.SUCCESS).")
         else:
@@ -235,7 +275,7 @@ class SweepResult:
         return "\n".join(lines)
 
     # -- tables and files ----------------------------------------------------------------------
-    def to_table(self, *, values: bool = False, rows: bool = False):
+    def to_table(self, *, values: bool = False, rows: bool = False, certified: bool = False):
         """The grid as a flat table: one row per parameter combination (row-major order).
 
         Columns: the axes (their coordinates), `status` (int), `status_name`, `num_iters`,
@@ -245,6 +285,9 @@ class SweepResult:
         Args:
           values: include the values.
           rows: return a list of dicts (one per row) instead of a dict of columns.
+          certified: value columns rounded (float64) to the digits each member's certificate
+            supports, a value within its bound of 0 as exactly 0 (`jaxmdp._format`); what the
+            CSV of `save` holds. Default: the values as computed.
 
         Returns:
           `{column: np.ndarray}` (each of length `size`), or a list of dicts.
@@ -262,6 +305,8 @@ class SweepResult:
         flat_policy = np.asarray(self.policy).reshape(self.size, -1)
         if values:
             flat_values = np.asarray(self.values).reshape(self.size, -1)
+            if certified:
+                flat_values = _format.round_values(flat_values, cols["error_bound"])
             for s in range(flat_values.shape[1]):
                 cols[f"value_{s}"] = flat_values[:, s]
         if not rows:
@@ -276,42 +321,82 @@ class SweepResult:
 
     def save(self, path: str | os.PathLike) -> tuple[str, str]:
         """Writes `<path>.npz` (everything, reloadable with `SweepResult.load`) and
-        `<path>.csv` (the table with values). A `.npz`/`.csv` suffix on `path` is dropped.
+        `<path>.csv` (the table with values) as one step. A `.npz`/`.csv` suffix is dropped.
+
+        The npz is lossless; the csv shows each value to the digits its member's certificate
+        supports (`to_table(values=True, certified=True)`; a value within `error_bound` of 0
+        is `0`), the coordinates exactly. Both files are complete on disk under temporary
+        names before either replaces an existing file, so an interrupt, a kill or a full disk
+        during `save` leaves the previous pair as it was (see the module docstring for the
+        order of the two renames).
 
         Returns:
           `(npz_path, csv_path)`.
+
+        Raises:
+          OSError: the files cannot be written (nothing is replaced).
         """
         base = os.fspath(path)
         if base.endswith((".npz", ".csv")):
             base = base[:-4]
-        parent = os.path.dirname(base)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
-        arrays = {f"solution.{f}": np.asarray(getattr(self.solution, f)) for f in Solution._fields}
-        arrays.update({f"axis.{n}": np.asarray(v) for n, v in self.axes.items()})
-        arrays["axis_names"] = np.array(self.names)
-        arrays["meta"] = np.array(json.dumps({k: getattr(self, k) for k in _META}))
-        np.savez_compressed(base + ".npz", **arrays)
-        table = self.to_table(values=True)
-        with open(base + ".csv", "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(list(table))
-            for r in range(self.size):
-                writer.writerow([_fmt(col[r].item()) for col in table.values()])
-        return base + ".npz", base + ".csv"
+        npz, csv_path = base + ".npz", base + ".csv"
+        with _io.atomic_files([(csv_path, "w"), (npz, "wb")]) as (fc, fn):
+            self._write_csv(fc)
+            np.savez_compressed(fn, **_sweep_file.result_arrays(self, _META))
+        return npz, csv_path
+
+    def _write_csv(self, f: io.TextIOBase) -> None:
+        table = self.to_table(values=True, certified=True)
+        # the certificate's own columns: the bound rounded up, the statistic to 3 digits
+        table["error_bound"] = np.array([_format.format_bound(b) for b in table["error_bound"]])
+        table["residual"] = np.array([format(float(x), ".3g") for x in table["residual"]])
+        writer = csv.writer(f)
+        writer.writerow(list(table))
+        for r in range(self.size):
+            writer.writerow([_fmt(col[r].item()) for col in table.values()])
+
+    def write_outputs(
+        self, directory: str | os.PathLike, *, name: str = "sweep", summary: str | None = None
+    ) -> list[Path]:
+        """Writes the result's files into `directory`: `<name>.npz`, `<name>.csv` (as `save`)
+        and `summary.txt` (`summary`, default `self.summary()`).
+
+        Meant for the staging directory of `jaxmdp._io.result_set`, so that a whole output
+        folder (these files and any plots the caller adds) replaces the previous one as a
+        unit::
+
+            _io.check_result_set(out)            # before the solve: fail early
+            result = jaxmdp.sweep(...)
+            with _io.result_set(out) as stage:
+                files = result.write_outputs(stage, summary=text)
+                plot.phase_diagram(result, ..., path=stage / "phase_diagram.png")
+            # files are now under out/ (same names)
+
+        Returns:
+          The paths written, inside `directory`.
+        """
+        d = Path(os.fspath(directory))
+        npz, csv_path = self.save(d / name)
+        text = self.summary() if summary is None else summary
+        with _io.atomic_file(d / "summary.txt", "w") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+        return [Path(npz), Path(csv_path), d / "summary.txt"]
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SweepResult:
-        """Reads a result written by `save` (the `.npz`; its suffix may be omitted)."""
+        """Reads a result written by `save` (the `.npz`; its suffix may be omitted).
+
+        Raises:
+          FileNotFoundError: no such file.
+          ValueError: the file is not a complete, well-formed sweep result (damaged,
+            truncated, edited, another program's npz, Python objects); the message names the
+            file and what is wrong. Nothing in it is unpickled or executed.
+        """
         path = os.fspath(path)
         if not path.endswith(".npz"):
             path = path + ".npz"
-        with np.load(path) as data:
-            names = [str(n) for n in data["axis_names"]]
-            axes = {n: data[f"axis.{n}"] for n in names}
-            sol = Solution(*(data[f"solution.{f}"] for f in Solution._fields))
-            meta = json.loads(str(data["meta"])) if "meta" in data else {}
-        meta["depends"] = {k: tuple(v) for k, v in meta.get("depends", {}).items()}
+        arrays = _sweep_file.read_npz(path, "sweep result")
+        axes, sol, meta = _sweep_file.parse_result(arrays, path, _META)
         return cls(axes=axes, solution=sol, **meta)
 
     # -- pandas and xarray (optional dependencies) ---------------------------------------------

@@ -190,7 +190,7 @@ def test_out_folder_is_checked_before_solving(capsys, tmp_path):
     code, out, err = run(["sweep", "--out", str(blocker / "sub"), "--no-progress"], capsys)
     assert code == 2 and "--out" in err and "Sweeping" not in out and "Traceback" not in err
     code, out, err = run(["sweep", "--out", str(blocker), "--no-progress"], capsys)
-    assert code == 2 and "not a folder" in err and "Sweeping" not in out
+    assert code == 2 and "not a directory" in err and "Sweeping" not in out
 
 
 def test_out_folder_is_replaced_as_a_whole_and_never_a_foreign_one(capsys, tmp_path, monkeypatch):
@@ -199,11 +199,12 @@ def test_out_folder_is_replaced_as_a_whole_and_never_a_foreign_one(capsys, tmp_p
     code, _, err = run(["sweep", *small, "--out", str(out_dir)], capsys)
     assert code == 0, err
     first = set(os.listdir(out_dir))
-    assert {"sweep.npz", "sweep.csv", "summary.txt", "convergence.png", ".jaxmdp-sweep"} <= first
+    marker = ".jaxmdp-result-set"  # jaxmdp._io.MARKER: a folder jaxmdp wrote
+    assert {"sweep.npz", "sweep.csv", "summary.txt", "convergence.png", marker} <= first
     # A second run replaces the whole set (no plots now: the old plots must not linger).
     code, _, err = run(["sweep", *small, "--no-plots", "--out", str(out_dir)], capsys)
     assert code == 0, err
-    assert set(os.listdir(out_dir)) == {"sweep.npz", "sweep.csv", "summary.txt", ".jaxmdp-sweep"}
+    assert set(os.listdir(out_dir)) == {"sweep.npz", "sweep.csv", "summary.txt", marker}
     assert not [p for p in os.listdir(tmp_path) if p != "out"]  # no staging left behind
     # A folder with someone else's files is never replaced.
     mine = tmp_path / "mine"

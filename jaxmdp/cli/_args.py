@@ -248,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_int_in(1, INT32_MAX),
         help="MDPs per compiled call (default: as many as fit in memory)",
     )
+    sweep.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="write each finished chunk into DIR as it completes; run the same command again "
+        "after an interruption to solve only the unfinished chunks",
+    )
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep.add_argument("--no-plots", action="store_true", help="skip the plots")
     sub.add_parser(

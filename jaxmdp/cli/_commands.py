@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import time
@@ -15,12 +14,11 @@ from jaxmdp.cli._args import CliError
 from jaxmdp.cli._models import Model, resolve
 from jaxmdp.cli._solvers import make_solver, max_iters
 
-# What `jaxmdp sweep` writes into its output folder; a folder holding anything else is not
-# replaced (the whole folder is swapped for the new set).
-MARKER = ".jaxmdp-sweep"
+# What `jaxmdp sweep` writes into its output folder (besides `jaxmdp._io.MARKER`, which
+# `result_set` adds); a folder holding anything else is not replaced (the whole folder is
+# swapped for the new set).
 OUTPUT_FILES = frozenset(
     {
-        MARKER,
         "sweep.npz",
         "sweep.csv",
         "summary.txt",
@@ -152,7 +150,7 @@ def cmd_solve(args) -> int:
 def _prepare_out(text: str) -> Path:
     """The output folder, checked before anything is solved: writable, and either new, empty
     or an earlier jaxmdp output (it is replaced as a whole)."""
-    from jaxmdp._io import check_writable
+    from jaxmdp._io import check_result_set
 
     out = Path(text).expanduser().resolve()
     cwd = Path.cwd().resolve()
@@ -161,18 +159,10 @@ def _prepare_out(text: str) -> Path:
             f"--out {text!r} is the current directory or contains it; the output folder is "
             "replaced as a whole, so give a folder of its own (e.g. --out jaxmdp-sweep)"
         )
-    if out.exists():
-        if not out.is_dir():
-            raise CliError(f"--out {text!r} exists and is not a folder")
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_FILES)
-        if foreign and not (out / MARKER).is_file():
-            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-            raise CliError(
-                f"--out {text!r} holds files jaxmdp did not write ({shown}); the output "
-                "folder is replaced as a whole, so give a new or empty folder"
-            )
     try:
-        check_writable(out, what="--out folder")
+        check_result_set(out, replaceable=tuple(sorted(OUTPUT_FILES)))
+    except FileExistsError as e:
+        raise CliError(f"--out {text!r}: {e}") from None
     except OSError as e:
         raise CliError(f"--out: {e}") from None
     return out
@@ -210,9 +200,9 @@ def cmd_sweep(args) -> int:
         max_iters=max_iters(args),
         chunk_size=args.chunk_size,
         progress=not args.no_progress,
+        checkpoint=args.checkpoint,
         **axes,
     )
-    result = dataclasses.replace(result, solver=repr(solver))
     elapsed = time.perf_counter() - t0
     summary = result.summary()
     policies = _text.policies_text(result, model.info)
@@ -280,17 +270,11 @@ def _write_outputs(result, out: Path, model, build, solver, args, summary, polic
     """Table, summary and plots staged together and swapped in as one folder."""
     from jaxmdp._io import result_set
 
-    with result_set(out) as staging:
-        # LEAD: the `files` branch makes SweepResult.save atomic; here it writes into the
-        # staging folder, which `result_set` swaps in whole.
-        names = [Path(p).name for p in result.save(staging / "sweep")]
-        (staging / "summary.txt").write_text(
-            summary + "\n\nThe distinct optimal policies:\n\n" + policies
-        )
-        names.append("summary.txt")
+    with result_set(out, replaceable=tuple(sorted(OUTPUT_FILES))) as staging:
+        text = summary + "\n\nThe distinct optimal policies:\n\n" + policies
+        names = [p.name for p in result.write_outputs(staging, summary=text)]
         if not args.no_plots:
             names += _sweep_plots(result, staging, model, build, solver, args)
-        (staging / MARKER).write_text("written by `jaxmdp sweep`; replaced as a whole\n")
     return [str(out / n) for n in names]
 
 
