@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpy_reference as ref
 import pytest
+from _compare import assert_same_within_rounding
 from conftest import random_mdp_arrays
 from hypothesis import HealthCheck, given, settings
 from solvers_list import (
@@ -94,6 +95,11 @@ def _single(mdp, i):
         return x[idx]
 
     return jaxmdp.MDP(take(mdp.transitions, 3), take(mdp.rewards, 2), take(mdp.discount, 0))
+
+
+def _member(sol, i):
+    """Member(s) `i` (an index or a boolean mask over the batch) of a batched `Solution`."""
+    return type(sol)(*(np.asarray(x)[i] for x in sol))
 
 
 # ----------------------------------------------------------------------------------------
@@ -193,6 +199,7 @@ def test_edge_shapes_match_reference(solver, shape, rng):
 # (2) Eager and jitted runs agree.
 
 
+@pytest.mark.programs
 @SOLVERS
 def test_eager_matches_jit(solver, rng):
     with jax.enable_x64(True):
@@ -201,20 +208,14 @@ def test_eager_matches_jit(solver, rng):
         jitted = jaxmdp.solve(mdp, solver)
         with jax.disable_jit():
             eager = jaxmdp.solve(mdp, solver)
-    V_star, _, _ = ref.policy_iteration(P, R, 0.9)
-    allow = rounding_allowance(np.float64, S5, np.abs(V_star).max(), 0.9)
-    for name in ("policy", "status", "num_iters"):
-        np.testing.assert_array_equal(getattr(eager, name), getattr(jitted, name), err_msg=name)
-    for name in ("values", "q_values", "error_bound"):
-        np.testing.assert_allclose(
-            _np(getattr(eager, name)), _np(getattr(jitted, name)), rtol=0, atol=allow
-        )
+    assert_same_within_rounding(eager, jitted, 0.9)
 
 
 # ----------------------------------------------------------------------------------------
 # (3) A batch of 1,000 gives each member's own result.
 
 
+@pytest.mark.programs
 @SOLVERS
 def test_batch_equals_one_at_a_time(solver, rng):
     B = 1000
@@ -228,10 +229,7 @@ def test_batch_equals_one_at_a_time(solver, rng):
         assert len(np.unique(iters)) > 1, "members should need different iteration counts"
         for i in rng.choice(B, size=20, replace=False):
             own = jaxmdp.solve(jaxmdp.make_mdp(P[i], R[i], g[i]), solver)
-            for name, x in own._asdict().items():
-                np.testing.assert_array_equal(
-                    getattr(batch, name)[i], x, err_msg=f"member {i}: {name}"
-                )
+            assert_same_within_rounding(_member(batch, i), own, g[i], err_msg=f"member {i}")
 
 
 # ----------------------------------------------------------------------------------------
@@ -248,6 +246,7 @@ def _shared_and_materialised(rng, solver, B=64):
     return jaxmdp.solve(shared, solver), jaxmdp.solve(materialised, solver), P, R, g
 
 
+@pytest.mark.programs
 @SOLVERS
 def test_shared_transitions_match_within_rounding(solver, rng):
     """Shared transitions give each member its own solve's answer up to summation order.
@@ -258,53 +257,76 @@ def test_shared_transitions_match_within_rounding(solver, rng):
     """
     with jax.enable_x64(True):
         shared, materialised, P, R, g = _shared_and_materialised(rng, solver)
-    for name in ("policy", "status", "num_iters"):
-        np.testing.assert_array_equal(getattr(shared, name), getattr(materialised, name))
-    allow = rounding_allowance(np.float64, S5, np.abs(_np(materialised.values)).max(), g.max())
-    np.testing.assert_allclose(_np(shared.values), _np(materialised.values), rtol=0, atol=allow)
+    assert_same_within_rounding(shared, materialised, g)
 
 
-@pytest.mark.parametrize("rule", ["sup", "span"])
-@pytest.mark.parametrize("capped", [True, False])
-@pytest.mark.parametrize("S", [S5, 64])
-def test_shared_fast_path_compaction_matches_member_solves(rule, capped, S, rng):
+def _cap_past_the_last_level(iters, B, factor, capped=24):
+    """A `max_iters` that stops the slowest ~`capped` members, and the sweep after which a
+    compaction ladder (levels of 1/`factor` the size) has moved to the level holding them.
+
+    Members with `iters <= cap` finish on their own (some in the first level, some after the
+    gather); the rest reach the cap inside the last level."""
+    order = np.sort(iters)
+    cap = int(order[-capped - 1])
+    if cap >= order[-1]:
+        cap = int(order[-1]) - 1
+    ran = [k for k in range(int(order[-1]) + 1) if (iters > k).sum() <= B // factor]
+    return max(cap, 1), ran[0]
+
+
+def _assert_capped_batch_matches(batch, plain, iters, g, cap, solve_one, picks):
+    """`batch` (run with `max_iters=cap`) against `plain` (uncapped, another program) and
+    against one-at-a-time solves (`solve_one(i)`, capped) of the members `picks`."""
+    done = iters <= cap
+    assert done.any() and not done.all()
+    assert_same_within_rounding(
+        _member(batch, done), _member(plain, done), g[done], err_msg="finished members"
+    )
+    np.testing.assert_array_equal(_member(batch, ~done).status, jaxmdp.Status.MAX_ITERATIONS)
+    np.testing.assert_array_equal(_member(batch, ~done).num_iters, cap)
+    for i in picks:
+        assert_same_within_rounding(_member(batch, i), solve_one(i), g[i], err_msg=f"member {i}")
+
+
+@pytest.mark.programs
+@pytest.mark.parametrize(("S", "rule", "B"), [(S5, "span", 200), (64, "sup", 600)], ids=str)
+def test_shared_fast_path_compaction_matches_member_solves(S, rule, B, rng):
     """The shared-P value iteration (batch-last for small dense P, batch-first from 64 states)
-    gathers the members still running into smaller levels (batch-first: 1,100 -> 275 -> 68
-    here) and scatters them back: every member must still get exactly its own solve's
-    iterations, status and policy, values and Q within rounding, including members capped by
-    `max_iters` (at the median count) while others were compacted away."""
-    B = 1100
+    gathers the members still running into smaller levels (batch-first: 600 -> 150 -> 37
+    here) and scatters them back: every member must still get its own solve's iterations,
+    status and policy, values and Q within rounding. Capped by `max_iters` where the last
+    level runs, so members finish in every level and the slowest are capped in the last
+    (batch-last has no ladder: there the cap only freezes the slowest members)."""
     with jax.enable_x64(True):
         P, R = random_mdp_arrays(rng, S, A3, batch=(B,))
         P = P[0]
         g = rng.uniform(0.0, 0.995, size=B)
         solver = jaxmdp.ValueIteration(tol=1e-8, rule=rule)
-        member_p = jaxmdp.make_mdp(np.broadcast_to(P, (B, S, A3, S)), R, g)
-        iters = np.asarray(jaxmdp.solve(member_p, solver, max_iters=5000).num_iters)
-        cap = int(np.median(iters)) if capped else 5000
-        shared = jaxmdp.solve(jaxmdp.make_mdp(P, R, g), solver, max_iters=cap)
-        own = jaxmdp.solve(member_p, solver, max_iters=cap)
+        mdp = jaxmdp.make_mdp(P, R, g)
+        plain = jaxmdp.solve(mdp, solver, max_iters=5000)
+        iters = np.asarray(plain.num_iters)
+        cap, last_level = _cap_past_the_last_level(iters, B, 16)
+        shared = jaxmdp.solve(mdp, solver, max_iters=cap)
+        picks = [int(np.argmax(iters)), int(np.argmin(iters)), *rng.choice(B, 5, replace=False)]
+        own = {
+            i: jaxmdp.solve(jaxmdp.make_mdp(P, R[i], g[i]), solver, max_iters=cap) for i in picks
+        }
     assert iters.max() >= 3 * iters.min()  # the ladder has something to compact
-    assert (np.asarray(own.status) == jaxmdp.Status.MAX_ITERATIONS).any() == capped
-    for name in ("policy", "status", "num_iters"):
-        np.testing.assert_array_equal(getattr(shared, name), getattr(own, name), err_msg=name)
-    allow = rounding_allowance(np.float64, S, np.abs(_np(own.values)).max(), g.max())
-    for name in ("values", "q_values", "residual", "error_bound"):
-        np.testing.assert_allclose(
-            _np(getattr(shared, name)), _np(getattr(own, name)), rtol=0, atol=allow, err_msg=name
-        )
+    if S >= 64:  # batch-first: members ran (finished, or reached the cap) in the last level
+        assert last_level < cap
+    _assert_capped_batch_matches(shared, plain, iters, g, cap, own.__getitem__, picks)
 
 
+@pytest.mark.programs
 @SOLVERS
 @pytest.mark.parametrize("shared", [True, False])
-@pytest.mark.parametrize("capped", [False, True])
-def test_compaction_ladder_members_match_their_own_solves(solver, shared, capped, rng):
+def test_compaction_ladder_members_match_their_own_solves(solver, shared, rng):
     """`compact=True`: a batch of 601 runs as one level until an eighth of its members still
     run, then those gather into a level of 75 (`jaxmdp._ladder`; value iteration with shared
     P has its own, tested above). Every member must still get its own solve's iterations,
-    status and policy, and its values within rounding (bitwise with its own transitions),
-    including members capped by `max_iters` at the median count. 601 is prime: no CPU tile
-    size divides it, so every solver's batch is one program (tiles do not compact)."""
+    status and policy, and its values within rounding, including the slowest members, capped
+    by `max_iters` inside the second level. 601 is prime: no CPU tile size divides it, so
+    every solver's batch is one program (tiles do not compact)."""
     B = 601
     with jax.enable_x64(True):
         P, R = random_mdp_arrays(rng, S5, A3, batch=(B,))
@@ -313,30 +335,15 @@ def test_compaction_ladder_members_match_their_own_solves(solver, shared, capped
         mdp = jaxmdp.make_mdp(P, R, g)
         plain = jaxmdp.solve(mdp, solver, max_iters=MAX_ITERS, compact=False)
         iters = np.asarray(plain.num_iters)
-        cap = max(int(np.median(iters)), 1) if capped else MAX_ITERS
+        cap, second_level = _cap_past_the_last_level(iters, B, 8)
         batch = jaxmdp.solve(mdp, solver, max_iters=cap, compact=True)
-        some = rng.choice(B, size=6, replace=False)
-        for i in [int(np.argmax(iters)), int(np.argmin(iters)), *some]:
-            own = jaxmdp.solve(
-                jaxmdp.make_mdp(P if shared else P[i], R[i], g[i]), solver, max_iters=cap
-            )
-            for name in ("policy", "status", "num_iters"):
-                np.testing.assert_array_equal(
-                    getattr(batch, name)[i], getattr(own, name), err_msg=f"{i} {name}"
-                )
-            v_max = float(np.abs(_np(own.values)).max())
-            allow = rounding_allowance(np.float64, S5, v_max, g[i]) if shared else 0.0
-            for name in ("values", "q_values", "error_bound"):
-                np.testing.assert_allclose(
-                    _np(getattr(batch, name)[i]),
-                    _np(getattr(own, name)),
-                    rtol=0,
-                    atol=allow,
-                    err_msg=f"{i} {name}",
-                )
-    if not capped:  # compact=False: the same numbers from one vmapped loop
-        for name in ("policy", "status", "num_iters"):
-            np.testing.assert_array_equal(getattr(batch, name), getattr(plain, name))
+
+        def solve_one(i):
+            one = jaxmdp.make_mdp(P if shared else P[i], R[i], g[i])
+            return jaxmdp.solve(one, solver, max_iters=cap)
+
+        picks = [int(np.argmax(iters)), int(np.argmin(iters)), *rng.choice(B, 5, replace=False)]
+        _assert_capped_batch_matches(batch, plain, iters, g, cap, solve_one, picks)
     if not shared:  # and the ladder did run: one more loop level in the program
 
         def loops(compact):
@@ -347,8 +354,7 @@ def test_compaction_ladder_members_match_their_own_solves(solver, shared, capped
         assert loops(True) > loops(False)
     if has_tol(solver):
         assert iters.max() >= 3 * max(iters.min(), 1)  # the ladder has something to compact
-    if capped and iters.max() > cap:
-        assert (np.asarray(batch.status) == jaxmdp.Status.MAX_ITERATIONS).any()
+        assert second_level < cap  # members ran in the second level
 
 
 def test_compact_must_be_a_bool_or_none():
@@ -357,6 +363,7 @@ def test_compact_must_be_a_bool_or_none():
         jaxmdp.solve(mdp, compact="yes")
 
 
+@pytest.mark.programs
 @SOLVERS
 def test_multi_axis_batch_broadcasts(solver, rng):
     """rewards [4, 1, S, A] x discount [3] with shared transitions: batch shape (4, 3)."""
@@ -377,9 +384,7 @@ def test_multi_axis_batch_broadcasts(solver, rng):
         for i in range(4):
             for j in range(3):
                 own = jaxmdp.solve(_single(mdp, (i, j)), solver)
-                for name in ("policy", "status", "num_iters"):
-                    np.testing.assert_array_equal(getattr(sol, name)[i, j], getattr(own, name))
-                np.testing.assert_allclose(_np(sol.values[i, j]), _np(own.values), atol=allow)
+                assert_same_within_rounding(_member(sol, (i, j)), own, g[j], err_msg=f"{i, j}")
 
         # values0 = V* (batched [4, 3, S]): every member is done after one iteration.
         warm = jaxmdp.solve(mdp, solver, values0=jnp.asarray(V_star))
@@ -561,6 +566,7 @@ def test_default_dtype_is_float32(rng):
     assert sol.values.dtype == np.float32
 
 
+@pytest.mark.programs
 @SOLVERS
 def test_batch_of_one_with_size_one_transitions_axis(solver, rng):
     """`transitions [1, S, A, S]` with rewards `[1, S, A]`: a batch of one (it once crashed the
@@ -570,7 +576,4 @@ def test_batch_of_one_with_size_one_transitions_axis(solver, rng):
         one = jaxmdp.solve(jaxmdp.make_mdp(P, R, np.array([0.9])), solver)
         single = jaxmdp.solve(jaxmdp.make_mdp(P[0], R[0], 0.9), solver)
     assert one.values.shape == (1, S5) and one.q_values.shape == (1, S5, A3)
-    for name in ("policy", "status", "num_iters"):
-        np.testing.assert_array_equal(getattr(one, name)[0], getattr(single, name))
-    allow = rounding_allowance(np.float64, S5, np.abs(_np(single.values)).max(), 0.9)
-    np.testing.assert_allclose(_np(one.values[0]), _np(single.values), rtol=0, atol=allow)
+    assert_same_within_rounding(_member(one, 0), single, 0.9)
