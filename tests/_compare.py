@@ -158,7 +158,8 @@ def assert_same_within_rounding(a, b, discount, *, at_floor=False, err_msg=""):
         y = np.asarray(getattr(b, name), np.float64)
         same = ~moved & np.isfinite(x) & np.isfinite(y)
         np.testing.assert_array_equal(np.isfinite(x), np.isfinite(y), err_msg=f"{err_msg} {name}")
-        assert np.all(np.abs(x - y)[same] <= np.broadcast_to(t, batch)[same]), (
+        diff = np.abs(np.where(same, x, 0.0) - np.where(same, y, 0.0))
+        assert np.all(diff[same] <= np.broadcast_to(t, batch)[same]), (
             f"{err_msg} {name}: {x[same]} vs {y[same]} (bound {np.max(t):.3g})"
         )
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from _compare import assert_same_within_rounding
 
 import jaxmdp
 from jaxmdp import models
@@ -172,14 +173,19 @@ def test_shared_sweep_memory_far_below_the_copies():
 
 
 def assert_same_solutions(a, b):
-    for name in jaxmdp.Solution._fields:
-        np.testing.assert_array_equal(
-            getattr(a.solution, name), getattr(b.solution, name), err_msg=name
-        )
+    """Every member of sweeps `a` and `b` (same axes, other chunking): the same tile program
+    computes it, inside other enclosing programs, so equal within rounding (`_compare.py`;
+    on the machines tested the bits agree)."""
+    assert a.names == b.names and a.shape == b.shape
+    where = a.names.index("discount")
+    g = np.reshape(a.axes["discount"], [-1 if k == where else 1 for k in range(len(a.shape))])
+    assert_same_within_rounding(a.solution, b.solution, g)
 
 
+@pytest.mark.programs
 def test_chunked_equals_unchunked_with_shared_transitions():
-    """Tiles of 256 members: every member gets the same bits whatever the chunking."""
+    """Tiles of 256 members: every member is computed by the same tile program whatever the
+    chunking."""
     axes = dict(step_reward=np.linspace(-2, 0, 200), discount=np.array([0.9, 0.99, 1.0]))
     solver = jaxmdp.ValueIteration(tol=1e-3)
     whole = jaxmdp.sweep(lecture, solver, **axes)
@@ -197,6 +203,7 @@ def test_chunked_equals_unchunked_with_shared_transitions():
     assert_same_solutions(auto, whole)
 
 
+@pytest.mark.programs
 def test_chunked_equals_unchunked_with_batched_transitions(capsys):
     axes = dict(
         step_reward=np.linspace(-2, 0, 86),
@@ -214,7 +221,7 @@ def test_chunked_equals_unchunked_with_batched_transitions(capsys):
     if importlib.util.find_spec("tqdm"):
         assert "516/516" in capsys.readouterr().err
     assert_same_solutions(chunked, whole)
-    # a budget below one full tile: smaller tiles (per-member products: still the same bits)
+    # a budget below one full tile: smaller tiles (another tile program: within rounding)
     small_tiles = jaxmdp.sweep(
         lecture_slip, solver, memory_limit=100 * whole.bytes_per_member, **axes
     )
