@@ -18,11 +18,14 @@ How it works:
 5. Devices: with several devices each chunk's tiles are split across them (`jax.shard_map`
    over a `jax.sharding.Mesh`, batch padded to whole tiles per device).
 
-Exactness: every member is computed by the same tile program at the same position in its
-tile whatever the chunking and the number of devices, so chunked, unchunked, single- and
-multi-device runs give identical results, bit for bit. (Without fixed tiles they would not:
-XLA picks the kernel of the `[S*A, S] x [S, N]` product by N, and a member's last bits depend
-on it.) Only when memory cannot hold one full tile is the tile made smaller.
+Reproducibility: every member is computed by the same tile program at the same position in
+its tile whatever the chunking and the number of devices. The same call on the same machine
+gives the same bits; chunked, unchunked, single- and multi-device runs agree within rounding
+(on the machines tested, bit for bit, but the enclosing programs are compiled separately and
+XLA promises no more; nor are the last bits the same on another CPU, whose vector width XLA
+picks). Without fixed tiles the differences would be systematic: XLA picks the kernel of the
+`[S*A, S] x [S, N]` product by N, and a member's last bits depend on it. Only when memory
+cannot hold one full tile is the tile made smaller.
 
 Several hosts: call `jax.distributed.initialize()` on every host before `sweep` (same program,
 same arguments on every process). `jax.devices()` then lists the devices of all hosts, the
@@ -450,7 +453,8 @@ def sweep(
       chunk_size: members per compiled call; default: as many as fit in memory (see
         `memory_limit`). Every chunk has the same size, a whole number of tiles on every
         device (rounded down, at least one tile each; the last chunk is padded), so one
-        program serves all. Results do not depend on it, bit for bit.
+        program serves all. Results do not depend on it beyond rounding (the same tile
+        program computes every member).
       max_iters: per-member iteration cap (see `jaxmdp.solve`).
       progress: progress bar (tqdm if installed): `None` shows it when there are several
         chunks, `True` always (then, without `chunk_size`, the sweep runs in about 20
