@@ -275,10 +275,12 @@ def test_average_reward_solver_refuses_gradients():
 
 
 @pytest.mark.programs
-@pytest.mark.parametrize("solver", [jaxmdp.PolicyIteration(), jaxmdp.AndersonValueIteration(1e-9)])
-def test_gradients_through_the_compaction_ladder(solver):
+def test_gradients_through_the_compaction_ladder():
     """`compact=True` gathers running members into smaller levels: the gradients (implicit,
-    at each member's fixed point) must be those of the plain batch."""
+    at each member's fixed point) must be those of the plain batch. Anderson at 1e-9: its
+    members' iteration counts spread, so the ladder really gathers (the gradient rule is the
+    same for every solver)."""
+    solver = jaxmdp.AndersonValueIteration(1e-9)
     rng = np.random.default_rng(3)
     B, S, A = 300, 5, 3
     with jax.enable_x64(True):

@@ -145,10 +145,12 @@ def test_batched_transitions_are_detected_and_do_materialise():
 
 @pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK), reason="needs Linux /proc")
 def test_shared_sweep_memory_far_below_the_copies():
-    """1,024 variants of one 128-state, 8-action MDP: copies would take 512 MiB."""
+    """1,024 variants of one 64-state, 8-action MDP (dense: the batch-first kernel, as from
+    64 states up): copies would take 128 MiB."""
+    S, A = 64, 8
     code = (
         "import json; from benchmarks.sweep_memory import measure; "
-        "m = measure(128, 8, 32); m.pop('dots'); print(json.dumps(m))"
+        f"m = measure({S}, {A}, 32); m.pop('dots'); print(json.dumps(m))"
     )
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(
@@ -157,7 +159,7 @@ def test_shared_sweep_memory_far_below_the_copies():
     assert proc.returncode == 0, proc.stderr[-3000:]
     m = json.loads(proc.stdout.strip().splitlines()[-1])
     copies = m["copies_bytes"]
-    assert copies == 1024 * 128 * 8 * 128 * 4
+    assert copies == 1024 * S * A * S * 4
     assert m["status_ok"] == 1024
     assert m["peak_reset"]
     assert m["peak_increase_bytes"] < copies / 4, m
@@ -165,8 +167,8 @@ def test_shared_sweep_memory_far_below_the_copies():
     # not even one tile's worth of copies exists; the contrast (P depends on a parameter)
     # really holds a copy per member of a tile
     # the largest array is the Q output ([B, S, A]); nothing holds a copy of P per member
-    assert m["largest_array_elements"] <= 1024 * 128 * 8, m
-    assert m["xla_temp_bytes_if_copied"] >= 4 * TILE * 128 * 8 * 128
+    assert m["largest_array_elements"] <= 1024 * S * A, m
+    assert m["xla_temp_bytes_if_copied"] >= 4 * TILE * S * A * S
 
 
 # -- chunking ------------------------------------------------------------------------------
