@@ -267,11 +267,9 @@ def _cap_past_the_last_level(iters, B, factor, capped=24):
     Members with `iters <= cap` finish on their own (some in the first level, some after the
     gather); the rest reach the cap inside the last level."""
     order = np.sort(iters)
-    cap = int(order[-capped - 1])
-    if cap >= order[-1]:
-        cap = int(order[-1]) - 1
-    ran = [k for k in range(int(order[-1]) + 1) if (iters > k).sum() <= B // factor]
-    return max(cap, 1), ran[0]
+    last = next(k for k in range(int(order[-1]) + 1) if (iters > k).sum() <= B // factor)
+    cap = min(max(int(order[-capped - 1]), last + 1), int(order[-1]) - 1)
+    return max(cap, 1), last
 
 
 def _assert_capped_batch_matches(batch, plain, iters, g, cap, solve_one, picks):
