@@ -140,7 +140,10 @@ def _assert_matches_reference(sol, solver, P, R, g, dtype, S_compiled):
     q = _np(sol.q_values)
     policy = np.asarray(sol.policy)
 
-    assert sol.values.dtype == dtype
+    for name in ("values", "q_values", "residual", "error_bound"):  # dtypes follow JAX's
+        assert getattr(sol, name).dtype == dtype, name
+    for name in ("policy", "status", "num_iters"):
+        assert getattr(sol, name).dtype == np.int32, name
     if dtype == np.float64 or not has_tol(solver):
         assert status == jaxmdp.Status.SUCCESS, status
     else:
@@ -180,7 +183,9 @@ def _assert_matches_reference(sol, solver, P, R, g, dtype, S_compiled):
 def test_matches_reference(solver, dtype, case):
     P, R, g = case
     Pp, Rp = _embed(P, R)
-    sol = jaxmdp.solve(jaxmdp.make_mdp(Pp, Rp, g), solver, max_iters=MAX_ITERS)
+    mdp = jaxmdp.make_mdp(Pp, Rp, g)  # NumPy float64 in, JAX's default float out
+    assert mdp.transitions.dtype == mdp.rewards.dtype == mdp.discount.dtype == dtype
+    sol = jaxmdp.solve(mdp, solver, max_iters=MAX_ITERS)
     _assert_matches_reference(sol, solver, P, R, g, dtype, PAD_S)
 
 
@@ -234,30 +239,6 @@ def test_batch_equals_one_at_a_time(solver, rng):
 
 # ----------------------------------------------------------------------------------------
 # (4) Shared transitions, multi-axis broadcasting, values0.
-
-
-def _shared_and_materialised(rng, solver, B=64):
-    P, R = random_mdp_arrays(rng, S5, A3, batch=(B,))
-    P = P[0]
-    g = rng.uniform(0.5, 0.99, size=B)
-    shared = jaxmdp.make_mdp(P, R, g)
-    assert shared.transitions.shape == (S5, A3, S5)
-    materialised = jaxmdp.make_mdp(np.broadcast_to(P, (B, S5, A3, S5)), R, g)
-    return jaxmdp.solve(shared, solver), jaxmdp.solve(materialised, solver), P, R, g
-
-
-@pytest.mark.programs
-@SOLVERS
-def test_shared_transitions_match_within_rounding(solver, rng):
-    """Shared transitions give each member its own solve's answer up to summation order.
-
-    With `transitions` shared the backup is one matrix-matrix product, whose summation order
-    differs from a member's own matrix-vector product: last-bit differences, not bitwise
-    equality (documented in `jaxmdp.solve`).
-    """
-    with jax.enable_x64(True):
-        shared, materialised, P, R, g = _shared_and_materialised(rng, solver)
-    assert_same_within_rounding(shared, materialised, g)
 
 
 def _cap_past_the_last_level(iters, B, factor, capped=24):
@@ -377,7 +358,10 @@ def test_compact_must_be_a_bool_or_none():
 @pytest.mark.programs
 @SOLVERS
 def test_multi_axis_batch_broadcasts(solver, rng):
-    """rewards [4, 1, S, A] x discount [3] with shared transitions: batch shape (4, 3)."""
+    """rewards [4, 1, S, A] x discount [3] with shared transitions: batch shape (4, 3), each
+    member its own solve's answer. With `transitions` shared the backup is one matrix-matrix
+    product, whose summation order differs from a member's own matrix-vector product: equal
+    within rounding, not bitwise (documented in `jaxmdp.solve`)."""
     with jax.enable_x64(True):
         P, R = random_mdp_arrays(rng, S5, A3, batch=(4, 1))
         P = P[0, 0]
@@ -554,20 +538,8 @@ def test_float32_tol_below_resolution_is_precision_limited(solver, rng):
 
 
 # ----------------------------------------------------------------------------------------
-# (8) dtypes: float32 by default, float64 under x64.
-
-
-@SOLVERS
-def test_dtypes_follow_jax(solver, dtype, rng):
-    P, R = random_mdp_arrays(rng, PAD_S, PAD_A)
-    mdp = jaxmdp.make_mdp(P, R, 0.9)  # NumPy float64 in, JAX's default float out
-    assert mdp.transitions.dtype == dtype and mdp.rewards.dtype == dtype
-    assert mdp.discount.dtype == dtype
-    sol = jaxmdp.solve(mdp, solver)
-    for name in ("values", "q_values", "residual", "error_bound"):
-        assert getattr(sol, name).dtype == dtype, name
-    for name in ("policy", "status", "num_iters"):
-        assert getattr(sol, name).dtype == np.int32, name
+# (8) dtypes: float32 by default, float64 under x64 (every field's dtype, for every solver
+# and both dtypes, is checked in `test_matches_reference`).
 
 
 def test_default_dtype_is_float32(rng):
