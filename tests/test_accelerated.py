@@ -92,7 +92,8 @@ def test_batch_equals_loop_and_discount_one():
         for b in range(3):
             one = jaxmdp.solve(jaxmdp.make_mdp(P[b], R[b], g[b]), solver)
             member = jaxmdp.Solution(*(x[b] for x in batch))
-            assert_same_within_rounding(member, one, g[b], err_msg=f"member {b}")
+            # the accept test may flip at a tie up to rounding (`_compare.py`)
+            assert_same_within_rounding(member, one, g[b], path_may_differ=True, err_msg=b)
         # Discount 1: a chain 0 -> 1 -> 2 (absorbing, reward 0), step reward -1.
         P1 = np.zeros((3, 1, 3))
         P1[0, 0, 1] = P1[1, 0, 2] = P1[2, 0, 2] = 1.0

@@ -80,3 +80,14 @@ def test_at_floor_allows_a_sweep_and_success_for_precision_limited():
     capped = _solution(V, Q, [0, 0], status=1, iters=11, bound=1e-3)
     with pytest.raises(AssertionError):
         assert_same_within_rounding(a, capped, 0.9, at_floor=True)
+
+
+def test_path_may_differ_allows_other_iteration_counts_not_statuses():
+    a = _solution(V, Q, [0, 0], status=0, iters=10, bound=1e-6)
+    b = _solution(np.add(V, 1e-7), np.add(Q, 1e-7), [0, 0], status=0, iters=14, bound=1e-6)
+    with pytest.raises(AssertionError):
+        assert_same_within_rounding(a, b, 0.9)
+    assert_same_within_rounding(a, b, 0.9, path_may_differ=True)
+    other = _solution(V, Q, [0, 0], status=4, iters=14, bound=1e-6)
+    with pytest.raises(AssertionError):
+        assert_same_within_rounding(a, other, 0.9, path_may_differ=True)

@@ -97,6 +97,12 @@ def _single(mdp, i):
     return jaxmdp.MDP(take(mdp.transitions, 3), take(mdp.rewards, 2), take(mdp.discount, 0))
 
 
+def _branches(solver) -> bool:
+    """Whether the solver's path depends on comparing two computed numbers (Anderson's accept
+    test), which rounding may flip in another program (`_compare.py`, `path_may_differ`)."""
+    return isinstance(solver, jaxmdp.AndersonValueIteration)
+
+
 def _member(sol, i):
     """Member(s) `i` (an index or a boolean mask over the batch) of a batched `Solution`."""
     return type(sol)(*(np.asarray(x)[i] for x in sol))
@@ -213,7 +219,7 @@ def test_eager_matches_jit(solver, rng):
         jitted = jaxmdp.solve(mdp, solver)
         with jax.disable_jit():
             eager = jaxmdp.solve(mdp, solver)
-    assert_same_within_rounding(eager, jitted, 0.9)
+    assert_same_within_rounding(eager, jitted, 0.9, path_may_differ=_branches(solver))
 
 
 # ----------------------------------------------------------------------------------------
@@ -234,7 +240,9 @@ def test_batch_equals_one_at_a_time(solver, rng):
         assert len(np.unique(iters)) > 1, "members should need different iteration counts"
         for i in rng.choice(B, size=20, replace=False):
             own = jaxmdp.solve(jaxmdp.make_mdp(P[i], R[i], g[i]), solver)
-            assert_same_within_rounding(_member(batch, i), own, g[i], err_msg=f"member {i}")
+            assert_same_within_rounding(
+                _member(batch, i), own, g[i], path_may_differ=_branches(solver), err_msg=f"{i}"
+            )
 
 
 # ----------------------------------------------------------------------------------------
@@ -253,18 +261,23 @@ def _cap_past_the_last_level(iters, B, factor, capped=24):
     return max(cap, 1), last
 
 
-def _assert_capped_batch_matches(batch, plain, iters, g, cap, solve_one, picks):
+def _assert_capped_batch_matches(batch, plain, iters, g, cap, solve_one, picks, path=False):
     """`batch` (run with `max_iters=cap`) against `plain` (uncapped, another program) and
     against one-at-a-time solves (`solve_one(i)`, capped) of the members `picks`."""
     done = iters <= cap
     assert done.any() and not done.all()
     assert_same_within_rounding(
-        _member(batch, done), _member(plain, done), g[done], err_msg="finished members"
+        _member(batch, done),
+        _member(plain, done),
+        g[done],
+        path_may_differ=path,
+        err_msg="finished members",
     )
     np.testing.assert_array_equal(_member(batch, ~done).status, jaxmdp.Status.MAX_ITERATIONS)
     np.testing.assert_array_equal(_member(batch, ~done).num_iters, cap)
     for i in picks:
-        assert_same_within_rounding(_member(batch, i), solve_one(i), g[i], err_msg=f"member {i}")
+        own = solve_one(i)
+        assert_same_within_rounding(_member(batch, i), own, g[i], path_may_differ=path, err_msg=i)
 
 
 @pytest.mark.programs
@@ -335,7 +348,9 @@ def test_compaction_ladder_members_match_their_own_solves(solver, shared, rng):
             return jaxmdp.solve(one, solver, max_iters=cap)
 
         picks = [int(np.argmax(iters)), int(np.argmin(iters)), *rng.choice(B, 5, replace=False)]
-        _assert_capped_batch_matches(batch, plain, iters, g, cap, solve_one, picks)
+        _assert_capped_batch_matches(
+            batch, plain, iters, g, cap, solve_one, picks, path=_branches(solver)
+        )
     if not shared:  # and the ladder did run: one more loop level in the program
 
         def loops(compact):
@@ -379,7 +394,9 @@ def test_multi_axis_batch_broadcasts(solver, rng):
         for i in range(4):
             for j in range(3):
                 own = jaxmdp.solve(_single(mdp, (i, j)), solver)
-                assert_same_within_rounding(_member(sol, (i, j)), own, g[j], err_msg=f"{i, j}")
+                assert_same_within_rounding(
+                    _member(sol, (i, j)), own, g[j], path_may_differ=_branches(solver)
+                )
 
         # values0 = V* (batched [4, 3, S]): every member is done after one iteration.
         warm = jaxmdp.solve(mdp, solver, values0=jnp.asarray(V_star))
@@ -559,4 +576,4 @@ def test_batch_of_one_with_size_one_transitions_axis(solver, rng):
         one = jaxmdp.solve(jaxmdp.make_mdp(P, R, np.array([0.9])), solver)
         single = jaxmdp.solve(jaxmdp.make_mdp(P[0], R[0], 0.9), solver)
     assert one.values.shape == (1, S5) and one.q_values.shape == (1, S5, A3)
-    assert_same_within_rounding(_member(one, 0), single, 0.9)
+    assert_same_within_rounding(_member(one, 0), single, 0.9, path_may_differ=_branches(solver))

@@ -54,13 +54,15 @@ def _pool_threads():
     return [t for t in threading.enumerate() if t.name.startswith("jaxmdp")]
 
 
-def _same(a, b, mdp, at_floor):
+def _same(a, b, mdp, at_floor, solver=None):
     batch = mdp.batch_shape
     for name in jaxmdp.Solution._fields:
         x, y = np.asarray(getattr(a, name)), np.asarray(getattr(b, name))
         assert x.shape == y.shape and x.shape[: len(batch)] == batch, name
-    # float32 at tol 1e-3: many members stop at the precision floor (`_compare.py`)
-    assert_same_within_rounding(a, b, mdp.discount, at_floor=at_floor)
+    # float32 at tol 1e-3: many members stop at the precision floor; Anderson's accept test
+    # may flip where it is a tie up to rounding (`_compare.py`)
+    branches = isinstance(solver, jaxmdp.AndersonValueIteration)
+    assert_same_within_rounding(a, b, mdp.discount, at_floor=at_floor, path_may_differ=branches)
 
 
 @pytest.mark.programs
@@ -80,7 +82,7 @@ def test_threaded_parts_equal_one_program(solver, batch, rng, monkeypatch):
     assert len(_pool_threads()) >= 4
     done = (jaxmdp.Status.SUCCESS, jaxmdp.Status.PRECISION_LIMITED)
     assert np.isin(np.asarray(one.status), done).all()
-    _same(threaded, one, mdp, at_floor=True)
+    _same(threaded, one, mdp, at_floor=True, solver=solver)
 
 
 def test_traced_inputs_keep_one_program(rng, monkeypatch):
