@@ -134,7 +134,12 @@ def test_jacrev_wrt_rewards_shape_and_value():
     np.testing.assert_allclose(jac, expect, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("solver", [s for s in SOLVERS if s != EXACT], ids=solver_id)
+# one per solver class (a second stopping rule of a class returns the same fixed point)
+@pytest.mark.parametrize(
+    "solver",
+    [s for s in SOLVERS if s != EXACT and getattr(s, "rule", "span") == "span"],
+    ids=solver_id,
+)
 def test_every_solver_gives_the_same_gradient(solver):
     # compared with the exact solver's (PolicyIteration); one action is unavailable (-inf)
     mdp, w = _mdp(3, unavailable=True), _weights(3)

@@ -37,6 +37,13 @@ from solvers_list import (
 import jaxmdp
 
 SOLVERS = pytest.mark.parametrize("solver", ALL_SOLVERS, ids=solver_id)
+# One instance per solver class, for the structural tests (batching, broadcasting, jit,
+# statuses, recompilation): a second stopping rule of the same class runs the same code
+# there. The rules are each held to their promise in the reference tests (`SOLVERS`).
+ONE_PER_CLASS = [
+    s for i, s in enumerate(ALL_SOLVERS) if type(s) not in {type(t) for t in ALL_SOLVERS[:i]}
+]
+EACH_CLASS = pytest.mark.parametrize("solver", ONE_PER_CLASS, ids=solver_id)
 PAD_S, PAD_A = 8, 4
 S5, A3 = 5, 3
 DISCOUNTS = [0.0, 0.5, 0.9, 0.99, 0.999]
@@ -211,7 +218,7 @@ def test_edge_shapes_match_reference(solver, shape, rng):
 
 
 @pytest.mark.programs
-@SOLVERS
+@EACH_CLASS
 def test_eager_matches_jit(solver, rng):
     with jax.enable_x64(True):
         P, R = random_mdp_arrays(rng, S5, A3)
@@ -227,7 +234,7 @@ def test_eager_matches_jit(solver, rng):
 
 
 @pytest.mark.programs
-@SOLVERS
+@EACH_CLASS
 def test_batch_equals_one_at_a_time(solver, rng):
     B = 1000
     with jax.enable_x64(True):
@@ -371,7 +378,7 @@ def test_compact_must_be_a_bool_or_none():
 
 
 @pytest.mark.programs
-@SOLVERS
+@EACH_CLASS
 def test_multi_axis_batch_broadcasts(solver, rng):
     """rewards [4, 1, S, A] x discount [3] with shared transitions: batch shape (4, 3), each
     member its own solve's answer. With `transitions` shared the backup is one matrix-matrix
@@ -433,7 +440,7 @@ class _CompileCounter:
         jax.monitoring.unregister_event_duration_listener(self._listener)
 
 
-@SOLVERS
+@EACH_CLASS
 def test_no_recompile_for_new_numbers(solver, rng):
     with jax.enable_x64(True):
         # The counter sees a compilation (so a count of 0 below means something).
@@ -468,7 +475,7 @@ def _forest(g=0.9):
     return P, R
 
 
-@SOLVERS
+@EACH_CLASS
 def test_max_iters_one_reports_max_iterations(solver):
     if isinstance(solver, jaxmdp.PolicyIteration):
         # its default first policy (greedy for one backup) is already optimal on this forest
@@ -497,7 +504,7 @@ def _bad_batch():
     return jaxmdp.MDP(jnp.asarray(P), jnp.asarray(R), jnp.asarray(g))
 
 
-@SOLVERS
+@EACH_CLASS
 def test_bad_members_get_their_own_status(solver):
     with jax.enable_x64(True):
         sol = jaxmdp.solve(_bad_batch(), solver)
@@ -567,7 +574,7 @@ def test_default_dtype_is_float32(rng):
 
 
 @pytest.mark.programs
-@SOLVERS
+@EACH_CLASS
 def test_batch_of_one_with_size_one_transitions_axis(solver, rng):
     """`transitions [1, S, A, S]` with rewards `[1, S, A]`: a batch of one (it once crashed the
     shared-transitions path, which expected `[S, A, S]`)."""
