@@ -202,7 +202,7 @@ def test_matches_reference(solver, dtype, case):
     _assert_matches_reference(sol, solver, P, R, g, dtype, PAD_S)
 
 
-@SOLVERS
+@EACH_CLASS
 @pytest.mark.parametrize("shape", [(1, 1), (1, 3), (4, 1)], ids=str)
 def test_edge_shapes_match_reference(solver, shape, rng):
     """S = 1 and A = 1 at their real shapes (float32, JAX's default)."""
@@ -317,12 +317,11 @@ def test_shared_fast_path_compaction_matches_member_solves(S, rule, B, rng):
 
 
 # Per-member transitions for every solver class (each has its own loop state to gather and
-# scatter); shared transitions (a leaf the ladder never gathers) for two of them. Not value
-# iteration with shared P: that is the fast path's own ladder, tested above.
-LADDER_CASES = [(s, False) for s in ALL_SOLVERS if getattr(s, "rule", "span") == "span"] + [
-    (s, True)
-    for s in ALL_SOLVERS
-    if isinstance(s, (jaxmdp.PolicyIteration, jaxmdp.ModifiedPolicyIteration))
+# scatter); shared transitions (a leaf the ladder never gathers, the same code for every
+# solver) once. Not value iteration with shared P: that is the fast path's own ladder,
+# tested above.
+LADDER_CASES = [(s, False) for s in ONE_PER_CLASS] + [
+    (s, True) for s in ONE_PER_CLASS if isinstance(s, jaxmdp.ModifiedPolicyIteration)
 ]
 
 
