@@ -21,8 +21,10 @@ The bound, `rounding_allowance(dtype, S, max|V|, g)` = `K (S + 2) eps max(|V|, 1
 - A g-contraction amplifies a per-sweep error `delta` to at most `delta / (1 - g)` in the
   iterate; Puterman's correction (`g / (1 - g)` times the differences) and an exact policy
   evaluation (condition number of `I - g P_pi` at most `(1 + g) / (1 - g)`) carry the same
-  factor. At discount 1 (no contraction) the error grows at most by `delta` per sweep, so
-  `1 / (1 - g)` is replaced by the iteration count.
+  factor. At discount 1 (no contraction) the error grows at most by `delta` per backup, so
+  `1 / (1 - g)` is replaced by the number of backups (value-iteration family; a policy
+  evaluation at discount 1 amplifies by its expected steps to the exit, which the caller
+  states).
 - `K = 2`: the two programs' errors may have opposite signs (and, for the reference
   comparisons in `solvers_list`, the float64 reference has its own).
 
@@ -73,15 +75,14 @@ def rounding_allowance(dtype, num_states, max_abs_value, discount, num_iters=Non
       num_states: S.
       max_abs_value: max|V| (scalar or per member).
       discount: g (scalar or per member).
-      num_iters: sweeps run; replaces `1 / (1 - g)` at discount 1 (required there).
+      num_iters: Bellman backups run; replaces `1 / (1 - g)` at discount 1, where there is
+        no contraction (required there; unused below discount 1).
     """
     eps = float(np.finfo(dtype).eps)
     scale = np.maximum(np.asarray(max_abs_value, np.float64), 1.0)
     g = np.asarray(discount, np.float64)
-    with np.errstate(divide="ignore"):
-        amplification = np.where(g < 1, 1.0 / np.where(g < 1, 1.0 - g, 1.0), np.inf)
-    if num_iters is not None:
-        amplification = np.minimum(amplification, np.maximum(np.asarray(num_iters), 1))
+    backups = np.inf if num_iters is None else np.maximum(np.asarray(num_iters), 1)
+    amplification = np.where(g < 1, 1.0 / np.where(g < 1, 1.0 - g, 1.0), backups)
     out = ROUNDING_SAFETY * (num_states + 2) * eps * scale * amplification
     return float(out) if np.ndim(out) == 0 else out
 
@@ -96,7 +97,7 @@ def _max_finite_abs(values):
 
 
 def assert_same_within_rounding(
-    a, b, discount, *, at_floor=False, path_may_differ=False, err_msg=""
+    a, b, discount, *, at_floor=False, path_may_differ=False, backups_per_iter=1, err_msg=""
 ):
     """Assert that two `Solution`s (or matching slices of them) of the same MDPs computed by
     different programs agree within rounding (module docstring).
@@ -108,6 +109,8 @@ def assert_same_within_rounding(
         apart and swap SUCCESS / PRECISION_LIMITED; compared then within their error bounds.
       path_may_differ: the solver branches on computed comparisons (Anderson): any iteration
         count, same status, values within their error bounds.
+      backups_per_iter: Bellman backups per counted iteration (modified policy iteration:
+        `eval_sweeps + 1`), for the bound at discount 1.
       err_msg: prefix for failure messages.
     """
     values_a, values_b = _np(a.values), _np(b.values)
@@ -119,9 +122,8 @@ def assert_same_within_rounding(
     iters_a, iters_b = _np(a.num_iters), _np(b.num_iters)
     status_a, status_b = _np(a.status), _np(b.status)
     vmax = np.maximum(_max_finite_abs(values_a), _max_finite_abs(values_b))
-    bound = np.asarray(
-        rounding_allowance(values_a.dtype, S, vmax, g, np.maximum(iters_a, iters_b)), np.float64
-    )
+    backups = backups_per_iter * np.maximum(iters_a, iters_b)
+    bound = np.asarray(rounding_allowance(values_a.dtype, S, vmax, g, backups), np.float64)
     bound = np.broadcast_to(bound, batch)
 
     # Statuses and iteration counts.
