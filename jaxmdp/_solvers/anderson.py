@@ -110,7 +110,8 @@ def _solve_spd_rows(m: jax.Array, b: jax.Array) -> jax.Array:
 
 def _sum_last(x: jax.Array) -> jax.Array:
     """Sum over the last axis as a dot product: under `vmap` XLA keeps a dot's summation order,
-    while a reduction may change it, and a batch member must equal its own solve bit for bit."""
+    while a reduction may change it (a batch member then rounds like its own solve where XLA
+    allows; only agreement within rounding is promised)."""
     return jnp.dot(x, jnp.ones(x.shape[-1], x.dtype), precision=_HIGHEST)
 
 
@@ -153,10 +154,9 @@ class AndersonValueIteration:
     not), so it compares one-to-one with value iteration's sweeps. Float32: as
     `ValueIteration` (`Status.PRECISION_LIMITED` at the resolution floor).
 
-    Batches: up to `memory=6` a batch member's result is bitwise its own solve's, as for
-    every solver; beyond, the m x m solve is written in row operations that XLA may round
-    differently batched and alone, so a member can differ in the last bits (and, where an
-    accept decision sits on that edge, by an iteration) while keeping the same guarantee.
+    Batches: a batch member's result agrees with its own solve's within rounding, as for
+    every solver; an accept decision that sits on a tie up to rounding may then go the other
+    way (another iteration count, the same status and guarantee).
 
     Attributes:
       tol: accuracy target (> 0) in the sup norm.

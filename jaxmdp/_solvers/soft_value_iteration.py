@@ -39,7 +39,8 @@ def soft_max(q: jax.Array, temperature) -> jax.Array:
     """`[S]` tau * logsumexp(q / tau) over actions for ONE MDP (scalar tau); `-inf` adds 0.
 
     The sum over actions is a dot product with ones, not a reduction: under `vmap` XLA keeps
-    a dot's summation order, so a batch member equals its own solve bit for bit.
+    a dot's summation order, so a batch member rounds like its own solve (it did on the
+    machines tested; only agreement within rounding is promised).
     """
     t = jnp.asarray(temperature, q.dtype)
     z = q / t
