@@ -287,7 +287,10 @@ def solve_shared_vi(
     g = discount
     invalid = ~((g >= 0) & (g <= 1))
     start_code = jnp.where(invalid, Status.INVALID_INPUT, RUNNING).astype(jnp.int32)
-    stats0 = _stopping.initial_stats(rewards.dtype, (B,), track_stall=True)
+    # [numerics] rounding constants of each member's certificate (jaxmdp._solvers._stopping).
+    rows = p.prob if p.dense is None else (p.dense if first else jnp.transpose(p.dense, (1, 0, 2)))
+    rnd = _stopping.rounding(rows, rewards, batch_last=not first, axis=(1, 2) if first else (0, 1))
+    stats0 = _stopping.initial_stats(rewards.dtype, (B,), track_stall=True, rnd=rnd)
     # From V0 = 0 the first backup is Q = R: no product needed. The first sweep stores every
     # member's Q (INVALID_INPUT members' outputs are undefined anyway): no select, no zeros.
     if first:
@@ -300,7 +303,8 @@ def solve_shared_vi(
     c = run(advance(c, new, q1, g, everyone=True), rewards, g, B)
 
     code = jnp.where(c.code == RUNNING, Status.MAX_ITERATIONS, c.code).astype(jnp.int32)
-    shift, bound = _stopping.correction(c.stats, g)
+    # [numerics] certified bound with rounding; gain interval for UNBOUNDED members.
+    shift, bound, residual = _stopping.report(c.stats, c.values, g, rule, axis=state_axis)
     values = c.values + per(shift, 2)
     q = c.q if first else rewards + g * _expected(p, c.q, A)
     q = q + per(shift, 3)
@@ -314,6 +318,6 @@ def solve_shared_vi(
         policy=policy,
         status=code,
         num_iters=c.it,
-        residual=_stopping.statistic(c.stats, g, rule),
+        residual=residual,
         error_bound=bound,
     )

@@ -29,7 +29,13 @@ from jaxmdp import _ladder, _threads
 from jaxmdp._mdp import MDP, check_shapes, leaf_batch_shapes
 from jaxmdp._sharding import num_shards, solve_sharded
 from jaxmdp._solution import Solution, Status
-from jaxmdp._solvers.base import RUNNING, SolveContext
+from jaxmdp._solvers.base import (  # [numerics] argument checks
+    RUNNING,
+    SolveContext,
+    check_flag,
+    check_max_iters,
+    check_solver,
+)
 from jaxmdp._solvers.value_iteration import ValueIteration
 
 DEFAULT_MAX_ITERS = 10_000
@@ -374,15 +380,31 @@ def solve(
       Jitted: a second call with new numbers of the same shapes and dtypes reuses the
       compiled program. Input validation (`validate_mdp`) is the constructors' job; `solve`
       checks shapes only, and flags invalid discounts per member (`Status.INVALID_INPUT`).
+
+    Inside your own `jax.jit`: `max_iters` and `compact` decide how the program is built, so
+      they must be static (a traced `max_iters` raises a `TypeError` saying so). The solver
+      may be an ordinary argument (a pytree: float hyperparameters such as `tol` become
+      traced leaves, sweepable without recompiling; structural ones such as `rule` stay
+      static) or a static one (solvers are hashable). Runnable example::
+
+          import jax
+          import jaxmdp
+          from jaxmdp import models
+
+          mdp = models.gridworld(slip=0.2, discount=0.9)
+          solve_jit = jax.jit(jaxmdp.solve, static_argnames=("max_iters", "solver"))
+          sol = solve_jit(mdp, jaxmdp.PolicyIteration(), max_iters=50)
+          solve_jit2 = jax.jit(jaxmdp.solve, static_argnames=("max_iters",))
+          sol = solve_jit2(mdp, jaxmdp.ValueIteration(tol=1e-4), max_iters=500)
+          sol = jax.jit(lambda m: jaxmdp.solve(m, max_iters=50))(mdp)  # or close over it
     """
     if solver is None:
         solver = ValueIteration()
+    check_solver(solver)  # [numerics] a string, a class, ...: TypeError naming `solver`
     if not isinstance(mdp, MDP):
         raise TypeError(f"solve expects a jaxmdp.MDP; got {type(mdp).__name__}.")
-    if not (isinstance(max_iters, (int, np.integer)) and max_iters >= 1):
-        raise ValueError(f"max_iters must be an int >= 1; got {max_iters!r}.")
-    if compact is not None and not isinstance(compact, bool):
-        raise TypeError(f"compact must be True, False or None; got {compact!r}.")
+    max_iters = check_max_iters(max_iters)  # [numerics] traced: says how to make it static
+    check_flag("compact", compact)  # [numerics]
     check_shapes(mdp)
     mdp = MDP(*(x if isinstance(x, jax.Array) else jnp.asarray(x) for x in mdp))
     S = mdp.num_states

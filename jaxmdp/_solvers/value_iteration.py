@@ -14,7 +14,7 @@ from jax import lax
 
 from jaxmdp import _bellman
 from jaxmdp._solvers import _stopping
-from jaxmdp._solvers.base import check_tol, register_solver
+from jaxmdp._solvers.base import check_choice, check_tol, register_solver
 
 
 class VIState(NamedTuple):
@@ -55,13 +55,15 @@ class ValueIteration:
     rule: str = "span"
 
     def __post_init__(self):
-        check_tol("tol", self.tol)
-        if self.rule not in _stopping.RULES:
-            raise ValueError(f"rule must be one of {_stopping.RULES}; got {self.rule!r}.")
+        check_tol("tol", self.tol, "ValueIteration")
+        check_choice("ValueIteration", "rule", self.rule, _stopping.RULES)
 
     def init(self, mdp, values0, ctx):
         q = jnp.zeros(mdp.rewards.shape, values0.dtype)
-        return VIState(values0, q, _stopping.initial_stats(values0.dtype, track_stall=True))
+        rnd = _stopping.rounding(mdp.transitions, mdp.rewards)
+        return VIState(
+            values0, q, _stopping.initial_stats(values0.dtype, track_stall=True, rnd=rnd)
+        )
 
     def step(self, mdp, state, ctx):
         if ctx.single:
