@@ -8,7 +8,7 @@ returned greedy policy pi,
     V = r_pi + g P_pi V,        so        (I - g P_pi) dV = dr_pi + dg P_pi V + g dP_pi V,
 
 and `Q = r + g P V` for the action values. Both are `jax.custom_jvp` rules whose tangent is
-linear in the MDP's tangents and uses a dense linear solve (`jnp.linalg.solve`), so JAX can
+linear in the MDP's tangents and uses a dense linear solve (`jaxmdp._linalg.solve`), so JAX can
 transpose it: forward mode (`jvp`, `jacfwd`) and reverse mode (`grad`, `vjp`, `jacrev`) both
 work, under `jit` and `vmap`, with respect to `rewards`, `transitions` and `discount`, for
 every solver (the rule only needs the returned values and policy). The rules call themselves
@@ -64,7 +64,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxmdp import _bellman
+from jaxmdp import _bellman, _linalg  # [numerics] _linalg: solves that never wait on XLA's pool
 from jaxmdp._mdp import MDP
 
 
@@ -121,7 +121,7 @@ def _implicit_values_jvp(undiscounted, primals, tangents):
     v = _implicit_values(mdp, values, policy, undiscounted)
     m, free = _system(mdp, v, policy, undiscounted)
     b = _on_policy(_partial_q(mdp, dmdp, v), policy)
-    dv = jnp.linalg.solve(m, jnp.where(free, b, jnp.zeros((), b.dtype)))
+    dv = _linalg.solve(m, jnp.where(free, b, jnp.zeros((), b.dtype)))
     return v, dv
 
 
