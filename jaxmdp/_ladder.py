@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
+from jaxmdp import _interrupt  # [numerics] Ctrl-C slices
 from jaxmdp._mdp import MDP
 from jaxmdp._solvers.base import RUNNING
 
@@ -73,7 +73,9 @@ def solve(leaves, solver, *, carried, max_iters: int, ctx):
             code = jnp.where(active, status(m, new), code)
             return state, it + active.astype(jnp.int32), code
 
-        carry = lax.while_loop(lambda c: jnp.sum(live(c[1], c[2])) > nxt, body, carry)
+        # [numerics] in slices that check for Ctrl-C (jaxmdp._interrupt)
+        cond = lambda c: jnp.sum(live(c[1], c[2])) > nxt  # noqa: E731
+        carry = _interrupt.while_loop(cond, body, carry, ctx.poll_every)
         if not nxt:
             return carry
         # At most nxt members left: gather them (padding repeats a finished member, which the

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxmdp import _interrupt  # [numerics] Ctrl-C slices
 from jaxmdp._bellman import _PRECISION
 from jaxmdp._solution import Solution, Status
 from jaxmdp._solvers import _stopping
@@ -217,9 +218,21 @@ def _put(x, idx, sub, first: bool):
     return x.at[idx].set(sub) if first or x.ndim == 1 else x.at[..., idx].set(sub)
 
 
-@functools.partial(jax.jit, static_argnames=("rule", "max_iters", "zero_start", "auto_tol"))
+@functools.partial(
+    jax.jit, static_argnames=("rule", "max_iters", "zero_start", "auto_tol", "poll_every")
+)
 def solve_shared_vi(
-    p: SharedP, rewards, discount, values0, tol, *, rule, max_iters, zero_start, auto_tol
+    p: SharedP,
+    rewards,
+    discount,
+    values0,
+    tol,
+    *,
+    rule,
+    max_iters,
+    zero_start,
+    auto_tol,
+    poll_every: int = 0,  # [numerics] check for Ctrl-C every this many sweeps (0: never)
 ):
     """Batched VI -> `Solution` with batch axis first (`values [B, S]`, `q_values [B, S, A]`).
 
@@ -273,7 +286,7 @@ def solve_shared_vi(
                 return advance(c, jnp.max(q, axis=-1), q, g)
             return advance(c, _greedy_last(p, rew, g, c.values), None, g)
 
-        c = lax.while_loop(lambda c: jnp.sum(live(c)) > nxt, body, c)
+        c = _interrupt.while_loop(lambda c: jnp.sum(live(c)) > nxt, body, c, poll_every)
         if not nxt:
             return c
         # At most nxt members left: gather them (padding repeats a finished member, whose

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxmdp import _ladder, _threads
+from jaxmdp import _interrupt, _ladder, _threads  # [numerics] _interrupt: Ctrl-C
 from jaxmdp._mdp import MDP, check_shapes, leaf_batch_shapes
 from jaxmdp._sharding import num_shards, solve_sharded
 from jaxmdp._solution import Solution, Status
@@ -171,7 +171,9 @@ def _single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Sol
         state = solver.step(mdp, state, ctx)
         return state, it + 1, solver.status(mdp, state, ctx)
 
-    state, it, code = lax.while_loop(cond, body, (state, jnp.int32(0), code))
+    # [numerics] in slices that check for Ctrl-C (ctx.poll_every > 0: launched by `solve`)
+    loop = _interrupt.while_loop
+    state, it, code = loop(cond, body, (state, jnp.int32(0), code), ctx.poll_every)
     return _finish(solver, mdp_diff, mdp, state, it, code, ctx)
 
 
@@ -429,11 +431,14 @@ def solve(
     tile_bytes = _TILE_BYTES_FOR.get(type(solver).__name__, _TILE_BYTES)
     plan = _plan(shapes, batch, S * mdp.num_actions * S * itemsize, tile_bytes)
     plan = plan._replace(ladder=_ladder_wanted(plan, compact, S * S * mdp.num_actions))
+    members = plan.tile or int(np.prod(batch))  # [numerics] Ctrl-C slices, 0 if traced
+    poll = _interrupt.slice_for(solver, mdp, values0, members, int(max_iters))
     ctx = SolveContext(
         undiscounted=_undiscounted(mdp.discount),
         zero_start=zero_start,
         shared_transitions=bool(batch) and not any(plan.carried[0]),
         single=not batch,
+        poll_every=poll,  # [numerics]
     )
     max_iters = int(max_iters)
     fast = type(solver) is ValueIteration and bool(batch) and not any(plan.carried[0])
@@ -447,31 +452,41 @@ def solve(
     devices = [] if devices is None else list(devices)
     n = num_shards(plan, len(devices))
     if n > 1:
-        return solve_sharded(
-            mdp,
-            None if zero_start else values0,
-            solver,
-            shared,
-            devices=devices[:n],
-            plan=plan,
-            fast=fast,
-            max_iters=max_iters,
-            ctx=ctx,
-            make_plan=_plan,
+        return _interrupt.run(  # [numerics] waited for where Ctrl-C is seen
+            lambda: solve_sharded(
+                mdp,
+                None if zero_start else values0,
+                solver,
+                shared,
+                devices=devices[:n],
+                plan=plan,
+                fast=fast,
+                max_iters=max_iters,
+                ctx=ctx,
+                make_plan=_plan,
+            ),
+            poll > 0,
         )
     if fast:
         # Not split over host threads: measured no gain (lecture sweep) or a loss (W4), as
         # the product and the larger fusions already use every core.
         v0 = None if zero_start else values0
-        return _solve_shared_vi(mdp, v0, shared, solver, max_iters=max_iters, ctx=ctx)
+        return _interrupt.run(  # [numerics]
+            lambda: _solve_shared_vi(mdp, v0, shared, solver, max_iters=max_iters, ctx=ctx),
+            poll > 0,
+        )
     leaves = (*mdp, jnp.asarray(values0))
     traced = any(isinstance(x, jax.core.Tracer) for x in leaves)
     threads = _threads_for(plan, traced, solver)
     if threads > 1:
-        return _solve_threaded(leaves, solver, threads, max_iters=max_iters, ctx=ctx, plan=plan)
+        kw = dict(max_iters=max_iters, ctx=ctx, plan=plan)
+        go = lambda: _solve_threaded(leaves, solver, threads, **kw)  # noqa: E731
+        return _interrupt.run(go, poll > 0, waits=True)  # parts wait on host threads
     # Compile options apply to top-level programs only: not inside a user's jit/vmap/grad.
     run = _tiled_jit("batch") if plan.tile and not traced else _solve_jit
-    return run(leaves, solver, max_iters=max_iters, ctx=ctx, plan=plan)
+    return _interrupt.run(  # [numerics]
+        lambda: run(leaves, solver, max_iters=max_iters, ctx=ctx, plan=plan), poll > 0
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("max_iters", "ctx"))
@@ -510,6 +525,7 @@ def _solve_shared_vi(mdp, values0, shared, solver, *, max_iters, ctx) -> Solutio
         max_iters=max_iters,
         zero_start=values0 is None,
         auto_tol=solver.tol is None,
+        poll_every=ctx.poll_every,  # [numerics] Ctrl-C slices
     )
     # Gradients by the implicit function theorem, as in `_single` (forward: unchanged).
     flat = MDP(P, R, g)

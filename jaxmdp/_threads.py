@@ -26,6 +26,7 @@ import os
 import jax
 import jax.numpy as jnp
 
+from jaxmdp import _interrupt  # [numerics]
 from jaxmdp._solution import Solution
 
 # Solvers known to run only elementwise work, reductions and matrix products (no LAPACK).
@@ -84,7 +85,8 @@ def run_parts(part, n: int, batch_shape) -> Solution:
             return jax.block_until_ready(part(k))
 
     futures = [_POOL.submit(run, k) for k in range(n)]
-    return _join(tuple(f.result() for f in futures), tuple(batch_shape))
+    # [numerics] Ctrl-C while waiting stops the abandoned parts (jaxmdp._interrupt.gather)
+    return _join(_interrupt.gather(futures), tuple(batch_shape))
 
 
 # JAX's thread-local settings that change what a program computes. A pool thread starts from

@@ -40,6 +40,7 @@ class SolveContext(NamedTuple):
     zero_start: bool = False  # values0 is zeros: the first backup is Q = R (no product)
     shared_transitions: bool = False  # a batch shares one `transitions` (one GEMM per sweep)
     single: bool = False  # one MDP, no batch axes: a `lax.cond` really skips a branch
+    poll_every: int = 0  # > 0: check for Ctrl-C every this many iterations (jaxmdp._interrupt)
 
 
 class SolverResult(NamedTuple):
