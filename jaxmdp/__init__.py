@@ -14,6 +14,7 @@ from jaxmdp._analysis import state_action_occupancy as state_action_occupancy
 from jaxmdp._analysis import stationary_distribution as stationary_distribution
 from jaxmdp._average_reward import AverageRewardSolution as AverageRewardSolution
 from jaxmdp._average_reward import solve_average_reward as solve_average_reward
+from jaxmdp._caches import clear_caches as clear_caches
 from jaxmdp._construct import from_pymdptoolbox as from_pymdptoolbox
 from jaxmdp._construct import make_mdp as make_mdp
 from jaxmdp._construct import to_pymdptoolbox as to_pymdptoolbox
@@ -83,6 +84,7 @@ __all__ = (
     "backward_induction",
     "bellman",
     "check",
+    "clear_caches",
     "convergence_history",
     "from_pymdptoolbox",
     "lower_sweep",

