@@ -22,6 +22,7 @@ budget check compares against half of what the system allows (`_memory.HOST_FRAC
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 
 from jaxmdp import _memory
@@ -43,7 +44,7 @@ def solve_bytes(mdp, solver, *, members: int, batch: int, undiscounted: bool) ->
     )
     copies = 0
     for x in mdp:  # inputs solve copies to the device
-        if not hasattr(x, "addressable_shards"):
+        if not isinstance(x, (jax.Array, jax.core.Tracer)):
             copies += int(np.prod(np.shape(x))) * b
     name = type(solver).__name__
     work = 6 * S * A * b + 12 * S * b  # Q and its copies, value vectors

@@ -32,6 +32,7 @@ from jaxmdp._solution import Solution, Status
 from jaxmdp._solvers.base import (  # [numerics] argument checks
     RUNNING,
     SolveContext,
+    check_array,
     check_flag,
     check_max_iters,
     check_solver,
@@ -414,7 +415,7 @@ def solve(
     if zero_start:
         values0 = np.zeros((S,), jnp.result_type(mdp.rewards, mdp.discount))
     elif not isinstance(values0, jax.Array):
-        values0 = jnp.asarray(values0)
+        values0 = jnp.asarray(check_array("values0", values0))  # [numerics] names it
     if values0.ndim < 1 or values0.shape[-1] != S:
         raise ValueError(f"values0 must have shape [..., S] with S={S}; got {values0.shape}.")
     shapes = list(leaf_batch_shapes(mdp)) + [tuple(values0.shape[:-1])]

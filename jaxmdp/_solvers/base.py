@@ -170,6 +170,19 @@ def check_max_iters(max_iters) -> int:
     return int(max_iters)
 
 
+def check_array(name: str, value):
+    """`value` unchanged if it is a JAX array or a tracer, else as a NumPy array of real
+    numbers (`TypeError` naming `name` for strings, None, objects, complex)."""
+    if isinstance(value, (jax.Array, jax.core.Tracer)):
+        return value
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a numeric array; got {value!r}.")
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a numeric (real) array; got dtype {arr.dtype}.")
+    return arr
+
+
 def check_flag(name: str, value) -> None:
     """An optional static bool (`compact`): True, False or None, never traced."""
     if isinstance(value, jax.core.Tracer):
