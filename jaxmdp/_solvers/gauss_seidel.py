@@ -97,10 +97,10 @@ class GaussSeidelValueIteration:
     """Gauss-Seidel value iteration (in-place sweeps over the states, in index order).
 
     Stopping rule (per MDP, g = discount, delta = max|V_{k+1} - V_k| over one sweep): the
-    certified bound `g (g delta + rho) / (1 - g) + rho' + ...` (rounding terms, see
-    `_sweep_certificate`; in exact arithmetic `g^2 delta / (1 - g)`) below `tol / 2` for
-    g < 1; `delta < tol` at discount 1 (and `Status.UNBOUNDED` once the values provably grow
-    without bound, as `ValueIteration`).
+    certified bound on ||V_{k+1} - V*||, `(g delta + rho) / (1 - g)` plus the data term (rho:
+    the rounding of a sweep, see `_sweep_certificate`; in exact arithmetic
+    `g delta / (1 - g)`), below `tol / 2` for g < 1; `delta < tol` at discount 1 (and
+    `Status.UNBOUNDED` once the values provably grow without bound, as `ValueIteration`).
 
     Guarantee (g < 1): returned `values` and `q_values` are within `tol / 2` of V*, Q* (sup
     norm), and `policy`, the actions chosen in the last sweep, is `tol`-optimal (proof in the

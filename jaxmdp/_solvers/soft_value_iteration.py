@@ -114,7 +114,8 @@ class SoftValueIteration:
 
     Discount 1: the entropy bonus (up to `temperature * log(#available actions)` per step)
     keeps accruing in any absorbing state with several available actions, so such problems
-    have no finite soft value (the solve ends with `MAX_ITERATIONS` or `NONFINITE`); give
+    have no finite soft value: the solve ends `Status.UNBOUNDED` as soon as that is proven
+    (with the gain interval in `residual` / `error_bound`, as `ValueIteration`); give
     terminal states a single available action.
 
     As `temperature -> 0` the solution tends to the hard one:
