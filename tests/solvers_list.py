@@ -37,6 +37,13 @@ ALL_SOLVERS = [
     jaxmdp.AndersonValueIteration(tol=TOL),
 ]
 
+# Every solver class with its defaults (issue 11: one default accuracy contract): each must
+# succeed on the lecture world and on a random MDP, float32 and float64 (tests/test_defaults.py).
+DEFAULT_SOLVERS = [type(s)() for s in ALL_SOLVERS if not getattr(s, "rule", "") == "sup"] + [
+    jaxmdp.SoftValueIteration(),
+    jaxmdp.RelativeValueIteration(),
+]
+
 
 def solver_id(solver) -> str:
     """A readable pytest id, e.g. `ValueIteration-sup`."""

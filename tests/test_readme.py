@@ -74,7 +74,7 @@ def test_python_blocks_run_in_order(tmp_path):
 
 
 def _extras():
-    """The extras declared in pyproject.toml (parsed by hand: a few lines, no TOML reader needed)."""
+    """The extras declared in pyproject.toml (parsed by hand: a few lines)."""
     text = (ROOT / "pyproject.toml").read_text()
     section = text.split("[project.optional-dependencies]", 1)[1].split("\n[", 1)[0]
     return set(re.findall(r"^([A-Za-z][\w-]*)\s*=", section, re.M))

@@ -125,7 +125,7 @@ SCRIPT = textwrap.dedent(
     R = rng.uniform(size=(B, S, A)).astype(np.float32)
     mdp = jaxmdp.MDP(jnp.asarray(P), jnp.asarray(R), jnp.full((B,), 0.9, jnp.float32))
     out = {}
-    for solver in (jaxmdp.PolicyIteration(), jaxmdp.AndersonValueIteration(tol=1e-3, memory=8)):
+    for solver in (jaxmdp.PolicyIteration(), jaxmdp.AndersonValueIteration(tol=1e-2, memory=8)):
         for _ in range(3):  # the deadlock showed on repeated calls
             sol = jaxmdp.solve(mdp, solver)
         out[type(solver).__name__] = int((np.asarray(sol.status) == 0).sum())
