@@ -162,7 +162,7 @@ def test_ref_state_beyond_the_states_is_refused(world):
         (1e-3, r"solver must be a solver instance .* got float"),
         (object(), r"has no init, step, status, result"),
     ],
-    ids=repr,
+    ids=["vi", "pi", "foo", "class-VI", "class-PI", "float", "object"],
 )
 def test_solve_refuses_a_bad_solver_argument(world, solver, pattern):
     with pytest.raises(TypeError, match=pattern):
