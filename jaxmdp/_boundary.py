@@ -22,6 +22,7 @@ import numpy as np
 from jaxmdp import _analysis, _construct, _history
 from jaxmdp._mdp import MDP, check_shapes
 from jaxmdp._solvers import finite_horizon
+from jaxmdp._sparse import is_sparse
 from jaxmdp._solvers.base import check_solver
 from jaxmdp._validate import default_row_atol, validate_mdp
 
@@ -33,7 +34,13 @@ def _traced(x) -> bool:
 
 
 def _numeric(name: str, value):
-    """`value` as a NumPy array of real numbers, or `TypeError` naming `name`."""
+    """`value` as a NumPy array of real numbers, or `TypeError` naming `name`. A
+    `SparseTransitions` gets its probabilities checked (its successors are the sparse
+    validation's: integers in range) and is returned as is."""
+    if is_sparse(value):
+        if not _traced(value):
+            _numeric(f"{name}.probs", value.probs)
+        return value
     if value is None or isinstance(value, (str, bytes)):
         raise TypeError(f"{name} must be a numeric array; got {value!r}.")
     try:
@@ -190,9 +197,8 @@ convergence_history = _checked(_history.convergence_history, _history_call)
 
 
 def _make_mdp_call(a):
-    for name in ("transitions", "rewards", "discount"):
-        if not _traced(a[name]):
-            _numeric(name, a[name])
+    # transitions, rewards and discount: `make_mdp` validates them itself (InvalidMDPError
+    # naming the leaf, e.g. complex or object data); `available` is checked here.
     if a.get("available") is not None and not _traced(a["available"]):
         _numeric("available", a["available"])
 

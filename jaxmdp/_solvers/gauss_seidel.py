@@ -143,7 +143,9 @@ class GaussSeidelValueIteration:
         finite = jnp.isfinite(mag)
         ulp = jnp.finfo(dist.dtype).eps * jnp.where(finite, mag, 0.0)
         c = jnp.where(below, g / jnp.where(below, 1 - g, 1), 0.0)
-        floor = (delta <= 4 * ulp) | (below & (c * delta <= rest / 4))
+        # the worst-case rounding part ends the loop only after the exact-arithmetic test
+        # (as in `_stopping.status`)
+        floor = (delta <= 4 * ulp) | (below & (c * delta <= rest / 4) & (c * delta < half))
         at_one = g >= 1
         runs_off = at_one & ((state.stats.dmin - eta > 0) | (state.stats.dmax + eta < 0))
         return _stopping.code(ok, floor, auto | (dist <= half), runs_off, finite)

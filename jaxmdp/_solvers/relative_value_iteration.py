@@ -160,7 +160,8 @@ class RelativeValueIteration:
         th = jnp.max(state.q, axis=-1)
         finite = jnp.all(jnp.isfinite(state.values)) & jnp.all(jnp.isfinite(th))
         half = jnp.asarray(tol, bound.dtype) / 2
-        floor = (span <= resolution_floor(th)) | (span / 2 <= rest / 4)
+        # the worst-case rounding part ends the loop only after the exact-arithmetic test
+        floor = (span <= resolution_floor(th)) | ((span / 2 <= rest / 4) & (span / 2 < half))
         no = jnp.zeros((), bool)
         return _stopping.code(bound < half, floor, auto | (bound <= half), no, finite)
 
