@@ -22,8 +22,8 @@ import numpy as np
 from jaxmdp import _analysis, _construct, _history
 from jaxmdp._mdp import MDP, check_shapes
 from jaxmdp._solvers import finite_horizon
-from jaxmdp._sparse import is_sparse
 from jaxmdp._solvers.base import check_solver
+from jaxmdp._sparse import is_sparse
 from jaxmdp._validate import default_row_atol, validate_mdp
 
 _INT32_MAX = 2**31 - 1

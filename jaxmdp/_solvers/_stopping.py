@@ -69,8 +69,9 @@ Stopping rule (tol > 0, or None = automatic):
   that do not track it use a fixed 4 ulp floor), or once c span(d) / 2 <= (rounding part) / 4
   (error_bound within 25% of the best this data can certify) once the exact-arithmetic
   test has passed (c span(d) / 2 < tol / 2: the rounding part is a worst case, often far
-  above the actual error, so it never ends the loop before the classical rule). If the tol test has not passed
-  by then, the status is PRECISION_LIMITED, unless error_bound <= tol / 2 after all.
+  above the actual error, so it never ends the loop before the classical rule). If the
+  tol test has not passed by then, the status is PRECISION_LIMITED, unless error_bound <=
+  tol / 2 after all.
 - `tol=None` (the solvers' default): aim for 1e-6, or, where the dtype cannot certify that,
   for the tightest bound it can; both count as SUCCESS and `error_bound` says which was
   reached. An explicit `tol` is a promise: PRECISION_LIMITED when it cannot be kept.
