@@ -66,6 +66,7 @@ states; beyond, tracing raises with the alternatives).
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -211,7 +212,7 @@ def implicit_solution(solver, mdp: MDP, result, *, undiscounted: bool = True):
       result: the solver's `SolverResult`.
       undiscounted: static; as in `implicit_values`.
     """
-    hook = getattr(solver, "implicit_policy", _default_policy)
+    hook: Any = getattr(solver, "implicit_policy", _default_policy)
     if hook is None:
         values = _not_differentiable(type(solver).__name__, mdp, result.values)
         return values, _not_differentiable(type(solver).__name__, mdp, result.q_values)

@@ -112,7 +112,7 @@ def iteration_work(
     `successors`: K of the sparse form (None: dense, K = S)."""
     S, A = num_states, num_actions
     K = S if successors is None else successors
-    per = S * K * A
+    per: float = S * K * A
     name = type(solver).__name__
     if name == "PolicyIteration":
         # dense: the LU factorisation; sparse: Krylov iterations of S K each (a few dozen)

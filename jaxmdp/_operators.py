@@ -139,7 +139,9 @@ class DensePolicyOperator(NamedTuple):
 
     matrix: jax.Array  # [S, S]
 
-    dense = True
+    @property
+    def dense(self) -> bool:
+        return True
 
     @property
     def num_successors(self) -> int:
@@ -163,7 +165,9 @@ class SparsePolicyOperator(NamedTuple):
     next_states: jax.Array  # [S, K] int32
     probs: jax.Array  # [S, K]
 
-    dense = False
+    @property
+    def dense(self) -> bool:
+        return False
 
     @property
     def num_successors(self) -> int:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import jax
 import numpy as np
+
+from jaxmdp._typing import Shape
 
 
 class Status(enum.IntEnum):
@@ -78,13 +80,13 @@ class Solution(NamedTuple):
     `RelativeValueIteration`, whose `error_bound` also bounds the gain).
     """
 
-    values: jax.Array
-    q_values: jax.Array
-    policy: jax.Array
-    status: jax.Array
-    num_iters: jax.Array
-    residual: jax.Array
-    error_bound: jax.Array
+    values: Annotated[jax.Array, Shape("... S")]
+    q_values: Annotated[jax.Array, Shape("... S A")]
+    policy: Annotated[jax.Array, Shape("... S")]
+    status: Annotated[jax.Array, Shape("...")]
+    num_iters: Annotated[jax.Array, Shape("...")]
+    residual: Annotated[jax.Array, Shape("...")]
+    error_bound: Annotated[jax.Array, Shape("...")]
 
     @property
     def ok(self) -> jax.Array:
@@ -124,7 +126,7 @@ def check(solution: Solution, *, allow=()) -> Solution:
     for code in sorted(set(np.unique(status[bad]).tolist())):
         where = np.argwhere(status == code)
         first = [tuple(int(i) for i in w) for w in where[:5]]
-        first_str = ", ".join(str(f if len(f) != 1 else f[0]) for f in first) or "()"
+        first_str: str = ", ".join(str(f if len(f) != 1 else f[0]) for f in first) or "()"
         try:
             name, msg = Status(code).name, Status(code).message
         except ValueError:
@@ -135,14 +137,14 @@ def check(solution: Solution, *, allow=()) -> Solution:
             residual = float(np.asarray(solution.residual)[idx])
             bound = float(np.asarray(solution.error_bound)[idx])
             iters = int(np.asarray(solution.num_iters)[idx])
-            first = "First one: " if status.ndim else ""
+            lead = "First one: " if status.ndim else ""
             if code == Status.UNBOUNDED and np.isfinite(bound):
                 extra = (
-                    f" {first}gain (reward per step) in [{residual - bound:.4g}, "
+                    f" {lead}gain (reward per step) in [{residual - bound:.4g}, "
                     f"{residual + bound:.4g}], {iters} iterations."
                 )
             else:
-                extra = f" {first}residual {residual:.3g}, {iters} iterations."
+                extra = f" {lead}residual {residual:.3g}, {iters} iterations."
                 if status.ndim == 0:
                     extra = f" Residual {residual:.3g}, {iters} iterations."
         more = ", ..." if len(where) > 5 else ""

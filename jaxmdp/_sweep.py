@@ -72,7 +72,7 @@ _PROGRAMS = 4
 
 def _solve_tiles(params, solver, spec: Spec) -> Solution:
     """Solves `[k * tile]` members as k tiles, one after the other."""
-    out_axes = MDP(*(0 if b else None for b in spec.batched))
+    out_axes = MDP(*(0 if b else None for b in spec.batched))  # type: ignore[arg-type]
 
     def one_tile(p):
         build = functools.partial(call_builder, spec.builder, spec.names)
@@ -132,13 +132,19 @@ def _to_host(x) -> np.ndarray:
 # -- the public entry points -------------------------------------------------------------------
 
 
+def _take(x, index):
+    """`x[index]`: one device's shard of a host array (`jax.make_array_from_callback`)."""
+    return x[index]
+
+
 def _chunk_args(setup: Setup, k: int):
     params = chunk_params(setup, k)
     if setup.spec.mesh is None:
         return tuple(jax.device_put(p, setup.devices[0]) for p in params)
     sharding = jax.sharding.NamedSharding(setup.spec.mesh, jax.sharding.PartitionSpec("batch"))
     return tuple(
-        jax.make_array_from_callback((setup.chunk,), sharding, lambda i, x=p: x[i]) for p in params
+        jax.make_array_from_callback((setup.chunk,), sharding, functools.partial(_take, p))
+        for p in params
     )
 
 
@@ -155,7 +161,7 @@ def _run_chunk(setup: Setup, solver, k: int) -> Solution:
             ) from None
         raise
     n = min(setup.chunk, setup.size - k * setup.chunk)
-    return Solution(*(_to_host(x)[:n] for x in sol))
+    return Solution(*(_to_host(x)[:n] for x in sol))  # type: ignore[arg-type]
 
 
 def _progress(total: int, enabled: bool | None, num_chunks: int):
@@ -306,7 +312,7 @@ def _sweep_chunks(setup: Setup, solver, progress, store) -> SweepResult:
         tuple(jax.ShapeDtypeStruct((setup.chunk,), d) for d in setup.dtypes),
         solver,
     )
-    out = Solution(*(np.empty((setup.size, *x.shape[1:]), x.dtype) for x in out_struct))
+    out = Solution(*(np.empty((setup.size, *x.shape[1:]), x.dtype) for x in out_struct))  # type: ignore[arg-type]
     bounds = [
         (k * setup.chunk, min(setup.chunk, setup.size - k * setup.chunk))
         for k in range(setup.num_chunks)

@@ -18,9 +18,8 @@ from jaxmdp._solution import Solution, Status
 from jaxmdp._solvers.base import RUNNING, SolveContext
 
 # Trailing (per-member) ndims of each `Solution` field.
-SOLUTION_CORES = Solution(
-    values=1, q_values=2, policy=1, status=0, num_iters=0, residual=0, error_bound=0
-)
+_CORE_NDIMS = dict(values=1, q_values=2, policy=1, status=0, num_iters=0, residual=0, error_bound=0)
+SOLUTION_CORES = Solution(**_CORE_NDIMS)  # type: ignore[arg-type]  # a pytree spec of ints
 
 
 def prepare(mdp: MDP, values0):

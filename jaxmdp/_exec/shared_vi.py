@@ -56,14 +56,14 @@ def _expected(p: SharedP, values, num_actions: int):
     if p.dense is not None:  # rows (a, s): out is [A, S, B]
         flat = jnp.reshape(jnp.transpose(p.dense, (1, 0, 2)), (num_actions * S, S))
         return jnp.dot(flat, values, precision=_PRECISION).reshape(num_actions, S, B)
-    K = p.succ.shape[-1]
+    K = p.succ.shape[-1]  # type: ignore[union-attr]
     if p.static_succ is not None:
         gathered = jnp.stack([values[i] for i in p.static_succ]).reshape(num_actions, S, K, B)
     else:
         gathered = values[p.succ]  # [A, S, K, B]
     if p.unit_prob:
         return gathered[:, :, 0]
-    return jnp.sum(gathered * p.prob[..., None], axis=2)
+    return jnp.sum(gathered * p.prob[..., None], axis=2)  # type: ignore[index]
 
 
 def _greedy_last(p: SharedP, rewards, g, values):
@@ -76,7 +76,7 @@ def _greedy_last(p: SharedP, rewards, g, values):
     if p.static_succ is None:  # dense, or sparse with a traced gather: XLA fuses the rest
         return _max_actions(rewards + g * _expected(p, values, rewards.shape[0]))
     A, S, _ = rewards.shape
-    K = p.succ.shape[-1]
+    K = p.succ.shape[-1]  # type: ignore[union-attr]
     succ = np.reshape(p.static_succ, (A, S, K))
     rows = []
     for s in range(S):
@@ -85,11 +85,11 @@ def _greedy_last(p: SharedP, rewards, g, values):
             if p.unit_prob:
                 ev = values[succ[a, s, 0]]
             else:
-                ev = sum(p.prob[a, s, k] * values[succ[a, s, k]] for k in range(K))
+                ev = sum(p.prob[a, s, k] * values[succ[a, s, k]] for k in range(K))  # type: ignore[index]
             qa = rewards[a, s] + g * ev
             best = qa if best is None else jnp.maximum(best, qa)
         rows.append(best)
-    return jnp.stack(rows)
+    return jnp.stack(rows)  # type: ignore[arg-type]
 
 
 def _max_actions(q):

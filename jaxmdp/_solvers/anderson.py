@@ -87,9 +87,9 @@ def _solve_spd_unrolled(m: jax.Array, b: jax.Array) -> jax.Array:
     for i in reversed(range(n)):
         acc = r[i]
         for j in range(i + 1, n):
-            acc = acc - a[i][j] * x[j]
-        x[i] = acc / a[i][i]
-    return jnp.stack(x)
+            acc = acc - a[i][j] * x[j]  # type: ignore[operator]
+        x[i] = acc / a[i][i]  # type: ignore[call-overload]
+    return jnp.stack(x)  # type: ignore[arg-type]
 
 
 def _solve_spd_rows(m: jax.Array, b: jax.Array) -> jax.Array:

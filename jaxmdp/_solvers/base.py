@@ -115,7 +115,7 @@ def check_number(owner: str, name: str, value, *, low=0.0, high=None, high_close
             raise TypeError(f"{where}: {name} must be a number; got a {type(value).__name__}.")
         return
     upper = "" if high is None else (f", <= {high}" if high_closed else f", < {high}")
-    ok = np.all(np.isfinite(x) & (x > low))
+    ok = bool(np.all(np.isfinite(x) & (x > low)))
     if high is not None:
         ok = ok and bool(np.all(x <= high if high_closed else x < high))
     if not ok:

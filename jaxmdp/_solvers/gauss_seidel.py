@@ -64,6 +64,7 @@ def _sweep_certificate(stats: _stopping.DiffStats, values, discount):
     same induction gives |V' - G~ V| <= S rho: `eta` for the divergence test.
     """
     rnd = stats.rnd
+    assert rnd is not None  # `init` attaches the rounding constants
     dtype = values.dtype
     u = float(jnp.finfo(dtype).eps) / 2
     g = jnp.asarray(discount, dtype)

@@ -29,7 +29,7 @@ import numpy as np
 from jaxmdp._mdp import MDP, check_shapes, leaf_batch_shapes
 from jaxmdp._solution import Solution, Status
 from jaxmdp._solvers.base import register_solver
-from jaxmdp._sparse import is_sparse
+from jaxmdp._sparse import SparseTransitions
 
 _MISSING_SCIPY = (
     "LinearProgramming needs SciPy (HiGHS through scipy.optimize.linprog); install the `lp` "
@@ -140,7 +140,8 @@ class LinearProgramming:
         if not jnp.issubdtype(dtype, jnp.floating):
             dtype = jnp.result_type(float)
         R, g = np.asarray(mdp.rewards), np.asarray(mdp.discount)
-        if is_sparse(mdp.transitions):
+        P: _SparseRows | np.ndarray
+        if isinstance(mdp.transitions, SparseTransitions):
             # Successor lists: each member's [S*A, S] CSR is built from them directly (never
             # a dense [S, A, S] array), so large sparse models fit.
             tb = mdp.transitions.batch_shape
@@ -304,7 +305,7 @@ def _solve_one(solver, P, R, g, cache, key, in_eps, dtype, linprog, sparse) -> d
     }
 
 
-def _round_up(x: float, dtype) -> np.floating:
+def _round_up(x: float, dtype) -> np.ndarray:
     """`x` in `dtype`, rounded up (a bound must stay a bound after the cast)."""
     y = np.asarray(x).astype(dtype)
     return np.nextafter(y, np.asarray(np.inf, y.dtype)) if y < x else y
