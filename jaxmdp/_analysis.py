@@ -140,10 +140,10 @@ def policy_values(mdp: MDP, policy, *, undiscounted: bool = True) -> jax.Array:
     where both signs are reachable).
 
     Sparse transitions: with `undiscounted=False` the system is solved by GMRES through the
-    policy operator (`jaxmdp._krylov`: a relative residual of a few ulp, so the values are
+    policy operator (restarted GMRES to a relative residual of a few ulp, so the values are
     within about `||residual|| / (1 - gamma)` of V^pi); with `undiscounted=True` (the
     default) the discount-1 analysis needs `P_pi` as a matrix, built for up to
-    `_bellman.DENSE_CHAIN_MAX` states (larger: pass `undiscounted=False`).
+    2,048 states (larger: pass `undiscounted=False`).
 
     Args:
       mdp: one MDP.

@@ -52,12 +52,14 @@ def solve(
     """Solve an MDP, or a whole batch of them in one compiled program.
 
     Args:
-      mdp: `MDP` with `transitions [..., S, A, S]`, `rewards [..., S, A]`, `discount [...]`;
-        the leading axes broadcast against each other and form the batch shape `[...]`.
-        A leaf without batch axes (typically `transitions`) is shared, never copied.
-      solver: `ValueIteration()` (default), `PolicyIteration()`,
-        `ModifiedPolicyIteration(...)` or any object with the solver protocol
-        (`jaxmdp._solvers.base`). Each solver's docstring states its stopping rule and what
+      mdp: `MDP` with `transitions [..., S, A, S]` (or `SparseTransitions` with
+        `[..., S, A, K]` successor lists), `rewards [..., S, A]`, `discount [...]`; the
+        leading axes broadcast against each other and form the batch shape `[...]`. A leaf
+        without batch axes (typically `transitions`) is shared, never copied.
+      solver: `ValueIteration()` (default) or any other solver of the package
+        (`PolicyIteration()`, `ModifiedPolicyIteration(...)`, `GaussSeidelValueIteration()`,
+        `AndersonValueIteration()`, `SoftValueIteration(...)`, `RelativeValueIteration()`,
+        `LinearProgramming()`). Each solver's docstring states its stopping rule and what
         `tol` guarantees.
       max_iters: static cap on iterations per MDP (VI sweeps, PI evaluations, MPI steps).
         Members that reach it get `Status.MAX_ITERATIONS`; the rest are unaffected.
@@ -66,24 +68,22 @@ def solve(
         device only). With several, the flattened batch is sharded across them (`shard_map`
         on a 1-D mesh; shared leaves replicated), using the most devices that divide the batch
         size evenly; inputs are moved there on every call, so pre-shard big inputs yourself.
-        Caution, XLA:CPU host devices (`XLA_FLAGS=--xla_force_host_platform_device_count=N`):
-        with jax 0.10 we saw policy iteration hang on its second call over 2 host devices, and
-        no speed-up for value iteration; it is opt-in for that reason (`DECISIONS.md`).
-        Without `devices`, a concrete batch with transitions per member on CPU still uses
-        every core: equal runs of its cache-sized tiles run on one host thread per core
-        (VI-family solvers; each member iterates as in the single program, results equal
-        within rounding; `JAXMDP_CPU_THREADS=N` sets the thread count, 1 turns it off),
-        compiled with XLA:CPU's memory-optimised schedule (`DECISIONS.md` 11). Inside a
-        user's `jit` / `grad` the batch is one program with JAX's default compile options
-        (W2 measured 70 ms there, 38 ms eager).
+        On CPU, host devices (`XLA_FLAGS=--xla_force_host_platform_device_count=N`) bring
+        no speed-up over the default: without `devices`, a concrete batch with transitions
+        per member already uses every core (cache-sized tiles of members on one host
+        thread per core, value-iteration family; results equal one program's within
+        rounding; `JAXMDP_CPU_THREADS=N` sets the thread count, 1 turns it off). Inside
+        your own `jit` / `grad` the batch is one program (about half as fast on CPU for
+        large batches of per-member transitions).
       compact: gather the members still running into smaller batches as others finish
         (levels of 1/8 the size, down to 32 members), so that converged members stop
         costing work; per member nothing changes. Each level compiles the solver's step
         again (a first call 2-3x longer). `None` (default): only for batches of 256 or more
-        whose sweep is heavy (`B S^2 A >= 2^27`; W4's 4,096 MDPs of S=256 under modified PI:
-        13.7 s -> 1.2 s). `False`: never. `True`: whenever the batch allows it (its leaves
-        each per member or shared). Value iteration with shared transitions always compacts
-        (in its own kernel), and CPU tiles of per-member transitions stop on their own.
+        whose sweep is heavy (`B S^2 A >= 2^27`, e.g. 4,096 MDPs of 256 states under modified
+        policy iteration, about 10x faster). `False`: never. `True`: whenever the batch
+        allows it (its leaves each per member or shared). Value iteration with shared
+        transitions always compacts (in its own kernel), and CPU tiles of per-member
+        transitions stop on their own.
 
     Returns:
       `Solution` whose fields all carry the batch shape. Nothing raises for a bad member
@@ -92,7 +92,7 @@ def solve(
     Gradients: `jax.grad` / `jacrev` / `jvp` of `values` and `q_values` with respect to
       `rewards`, `transitions` and `discount` work, batched and under `jit`, by the implicit
       function theorem at `V = r_pi + g P_pi V` for the returned policy, never through the
-      loop (`jaxmdp._implicit`). Away from action ties this is the gradient of V*; at a tie it
+      loop. Away from action ties this is the gradient of V*; at a tie it
       is a one-sided derivative (that of the returned policy's value). At discount 1 the
       absorbing zero-reward states have derivative 0. `values0` and solver hyperparameters
       get no gradient.

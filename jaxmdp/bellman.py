@@ -1,4 +1,8 @@
-"""Public Bellman kernels on ONE MDP (vmap them for batches). See `jaxmdp._bellman`."""
+"""Bellman kernels on ONE MDP: the building blocks the solvers use, for your own algorithms.
+
+Each function takes one MDP (no batch axes; `jax.vmap` it for batches) with dense
+`[S, A, S]` or sparse transitions, and is jittable and differentiable.
+"""
 
 from jaxmdp._bellman import backup as backup
 from jaxmdp._bellman import evaluate_policy as evaluate_policy

@@ -101,7 +101,7 @@ class GaussSeidelValueIteration:
     module docstring: both the sweep and its policy's evaluation sweep are g-contractions in
     the sup norm). `error_bound` is the bound certified for `values`, rounding included (the
     smaller of the sweep's contraction bound and Puterman's span bound from one Jacobi
-    backup, `jaxmdp._solvers._stopping`). At discount 1 no a-priori bound exists (`inf`).
+    backup). At discount 1 no a-priori bound exists (`inf`).
     Float32: `tol=None` accepts the tightest bound the dtype certifies; an explicit `tol`
     below it gives `Status.PRECISION_LIMITED`.
 

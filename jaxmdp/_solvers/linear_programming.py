@@ -61,8 +61,8 @@ def _linprog():
 class LinearProgramming:
     """Exact solution of a discounted MDP as a linear program (HiGHS via SciPy), on the host.
 
-    Call it like every solver, `jaxmdp.solve(mdp, LinearProgramming())` (outside `jit`:
-    `solve` hands it the MDP before any tracing, DECISIONS.md 14). It returns the same
+    Call it like every solver, `jaxmdp.solve(mdp, LinearProgramming())`, with concrete
+    arrays (not under `jit`, `vmap` or `grad`: HiGHS runs on the host). It returns the same
     `Solution` as every solver, batched by looping over the members of `mdp`'s batch shape
     (a `transitions` shared by the batch is converted to sparse form once).
 
@@ -174,7 +174,7 @@ class LinearProgramming:
         raise TypeError(
             "LinearProgramming runs on the host (HiGHS through SciPy), not inside the jitted "
             "driver: call `jaxmdp.solve(mdp, LinearProgramming())` with concrete arrays, "
-            "outside jit / vmap / grad (DECISIONS.md 14)."
+            "outside jit / vmap / grad."
         )
 
     init = step = status = result = _not_in_driver

@@ -123,7 +123,7 @@ class SoftValueIteration:
     `0 <= V*_tau - V* <= temperature * log(A) / (1 - g)`.
 
     Gradients (`jax.grad` / `jax.jacfwd` through `jaxmdp.solve`, by the implicit function
-    theorem, `jaxmdp._implicit`): the operator is smooth, so the soft values are
+    theorem): the operator is smooth, so the soft values are
     differentiable everywhere (no ties). At the fixed point dV(s) = sum_a pi(a | s) dQ(s, a)
     with pi the softmax policy, so the system is `(I - g P_pi) dV = sum_a pi(a | .) dQ_partial`
     with `P_pi = sum_a pi(a | .) P(., a, .)` (`implicit_policy` below). The temperature gets

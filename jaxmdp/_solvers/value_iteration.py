@@ -42,7 +42,7 @@ class ValueIteration:
 
     Finite precision: `error_bound` also bounds the rounding of the computation (of each
     backup, about (K + 2) ulp of |r| + g max|V| for K successors per row, amplified by
-    1 / (1 - g); derived in `jaxmdp._solvers._stopping`), so it is a true bound on the error
+    1 / (1 - g)), so it is a true bound on the error
     for the data as given. An explicit `tol` below what the dtype can certify stops at the
     floor (the statistic at 1-16 ulp of max|V|, or within a quarter of the rounding part)
     with `Status.PRECISION_LIMITED` and the bound reached in `error_bound`, instead of
