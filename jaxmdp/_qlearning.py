@@ -183,7 +183,9 @@ def q_learning_batch(
       learning_rate: `[]` or `[N]` base rates.
       epsilon: `[]` or `[N]` exploration probabilities.
       learning_rate_power: `[]` or `[N]` powers w.
-      initial_distribution, episode_length, initial_q: shared; as in `q_learning`.
+      initial_distribution: shared; as in `q_learning`.
+      episode_length: shared; as in `q_learning`.
+      initial_q: shared; as in `q_learning`.
 
     Returns:
       `QLearningResult` with `q_values [N, S, A]`, `visits [N, S, A]`, `num_episodes [N]`.

@@ -219,9 +219,9 @@ def sweep(
       >>> result = jaxmdp.sweep(
       ...     lambda step_reward, discount: jaxmdp.models.gridworld(
       ...         step_reward=step_reward, slip=0.2, discount=discount),
-      ...     step_reward=np.linspace(-2, 0, 201), discount=np.linspace(0.9, 1, 11))
-      >>> result.values[i, j]      # [S] at the i-th step reward and j-th discount
-      >>> result.to_table()        # one row per (step_reward, discount)
+      ...     step_reward=np.linspace(-2, 0, 21), discount=np.linspace(0.9, 1, 3))
+      >>> result.values[10, 2]     # [S] at the 11th step reward (-1) and the 3rd discount (1)
+      >>> table = result.to_table()  # one row per (step_reward, discount)
 
     Args:
       builder: `builder(**params) -> MDP` for SCALAR parameters (one MDP, no batch axes);

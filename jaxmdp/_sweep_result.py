@@ -444,6 +444,10 @@ class SweepResult:
         `ds.to_netcdf(path)` works.
 
         Example:
+          >>> result = jaxmdp.sweep(
+          ...     lambda step_reward, discount: models.gridworld(
+          ...         step_reward=step_reward, discount=discount),
+          ...     step_reward=np.linspace(-1, 0, 5), discount=np.array([0.9, 1.0]))
           >>> ds = result.to_xarray()
           >>> ds["values"].sel(discount=1.0)            # [step_reward, state]
           >>> (ds["status"] == 0).mean("step_reward")   # index variables with strings:

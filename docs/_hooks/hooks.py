@@ -143,10 +143,7 @@ def _public_names() -> set[str]:
 
 # Docstring examples that are fragments, not programs (they use names the docstring does not
 # define). To be rewritten with the public docstrings; remove the entry when that is done.
-NOT_RUNNABLE = {
-    "jaxmdp.sweep": "`result.values[i, j]` with i, j undefined",
-    "jaxmdp.SweepResult.to_xarray": "uses a `result` the docstring does not build",
-}
+NOT_RUNNABLE: dict[str, str] = {}
 
 
 def _docstring_examples():

@@ -41,7 +41,8 @@ def phase_diagram(
 
     Args:
       result: a `SweepResult` with one or more axes.
-      x, y: axis names for the horizontal and vertical axes (default: the first two).
+      x: axis name for the horizontal axis (default: the first).
+      y: axis name for the vertical axis (default: the next one).
       at: `{name: index}` fixing every other axis of a sweep with more than two.
       ax: matplotlib `Axes` to draw into (default: a new figure's).
       legend: add the legend (policy colours and counts) right of the axes.
