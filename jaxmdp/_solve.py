@@ -24,7 +24,6 @@ import numpy as np
 
 from jaxmdp._exec import dispatch
 from jaxmdp._exec import plan as _plan
-from jaxmdp._exec.layout import as_arrays
 from jaxmdp._mdp import MDP, check_shapes
 from jaxmdp._solution import Solution
 from jaxmdp._solvers.base import SolveContext
@@ -107,7 +106,11 @@ def solve(
     if compact is not None and not isinstance(compact, bool):
         raise TypeError(f"compact must be True, False or None; got {compact!r}.")
     check_shapes(mdp)
-    mdp = as_arrays(mdp)
+    # NumPy leaves stay on the host until the plan is known: "blocked" sends each device
+    # only its block of states (an MDP too large for one device must never land on one).
+    mdp = jax.tree.map(
+        lambda x: x if isinstance(x, (jax.Array, np.ndarray)) else np.asarray(x), mdp
+    )
     S = mdp.num_states
     zero_start = values0 is None
     if zero_start:
@@ -127,10 +130,11 @@ def solve(
             f"values0 has batch shape {v0_batch}, which does not broadcast to the MDP's "
             f"batch shape {batch}."
         ) from None
-    devices = [] if devices is None else list(devices)
+    # Devices whose programs may run at once (CPU devices: one per process for LAPACK solvers).
+    devices = [] if devices is None else _plan.concurrent_devices(devices, type(solver), warn=True)
 
     # Facts -> plan -> dispatch (jaxmdp._exec).
-    facts = _plan.gather_facts(mdp, values0, solver, num_devices=len(devices), compact=compact)
+    facts = _plan.gather_facts(mdp, values0, solver, devices=devices, compact=compact)
     plan = _plan.make_plan(facts)
     p_carried = any(
         any(c) for c, k in zip(facts.carried, facts.kinds, strict=True) if k == "transitions"

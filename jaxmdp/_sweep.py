@@ -28,12 +28,20 @@ multi-device runs give identical results, bit for bit. (Without fixed tiles they
 XLA picks the kernel of the `[S*A, S] x [S, N]` product by N, and a member's last bits depend
 on it.) Only when memory cannot hold one full tile is the tile made smaller.
 
-Several hosts: call `jax.distributed.initialize()` on every host before `sweep` (same program,
-same arguments on every process). `jax.devices()` then lists the devices of all hosts, the
-batch is sharded across all of them, and every process receives the whole result.
+Several processes (`jax.distributed`): call `jax.distributed.initialize()` in every process
+before `sweep` (on CPU, with gloo collectives), then run the same `sweep` call in every
+process. `jax.devices()` then lists the devices of all processes, each chunk's tiles are
+split over all of them (the mesh spans the job; each process computes only its own tiles
+and holds only its shards), and every process receives the whole result (each chunk's
+results are all-gathered), the same bits as one process (the same tile program). Decisions a
+process takes on local information are agreed first (`jaxmdp._multihost`): the chunk plan
+is the one that fits every host's memory, a `MemoryError` or a refused checkpoint is raised
+on every process. Devices of this process only (`devices=jax.local_devices()`) make a
+sweep of its own.
 
 Checkpoints (`checkpoint=DIR`, `jaxmdp._checkpoint`): each chunk is written as it finishes; a
-killed sweep started again redoes only the chunks not on disk.
+killed sweep started again redoes only the chunks not on disk. Across processes, process 0
+owns the directory (reads, writes, checks) and sends what it reads to the others.
 
 Compiled programs: one per (builder, axes, solver structure, plan); the last `_PROGRAMS` are
 kept (`_program`), so sweeping new models one after another (a new builder each time, e.g. a
@@ -275,13 +283,16 @@ def sweep(
             "num_chunks": setup.num_chunks,
             "tile": setup.spec.tile,
         }
-        builder_id = _checkpoint.builder_fingerprint(builder, setup.traced)
-        store = _checkpoint.open_store(
+        fingerprint = functools.cache(
+            lambda: _checkpoint.builder_fingerprint(builder, setup.traced)
+        )
+        store = _checkpoint.open_for(
             checkpoint,
-            _identity(setup, solver, checkpoint_key, builder_id),
+            lambda: _identity(setup, solver, checkpoint_key, fingerprint()),
             plan,
             adopt=chunk_size is None,
-            builder_name=builder_id["name"],
+            builder=fingerprint,
+            spans=setup.spans,
         )
         if store.plan != plan:  # resume with the checkpoint's tiles and chunks
             forced = (store.plan["tile"], store.plan["chunk"])
@@ -308,21 +319,17 @@ def _sweep_chunks(setup: Setup, solver, progress, store) -> SweepResult:
     ]
     stored: dict[int, Solution] = {}
     if store is not None:
-        for k, (start, n) in enumerate(bounds):
-            sol = store.read(k, start, n, out_struct)
-            if sol is not None:
-                stored[k] = sol
-        done = np.array([k in stored for k in range(setup.num_chunks)])
-        done = _checkpoint.agree(done)
-        stored = {k: v for k, v in stored.items() if done[k]}
-    bar = _progress(setup.size, progress, setup.num_chunks)
+        stored = _checkpoint.read_chunks(store, bounds, out_struct)
+    # One bar per job: process 0's (the chunks, hence the calls, are the same everywhere).
+    shown = progress if jax.process_index() == 0 or not setup.spans else False
+    bar = _progress(setup.size, shown, setup.num_chunks)
     try:
         for k, (start, n) in enumerate(bounds):
             sol = stored.get(k)
             if sol is None:
                 sol = _run_chunk(setup, solver, k)
                 if store is not None:
-                    store.write(k, start, sol)
+                    _checkpoint.write_chunk(store, k, start, sol)
             for dst, src in zip(out, sol, strict=True):
                 dst[start : start + n] = src
             if bar is not None:
