@@ -54,13 +54,21 @@ def solve(
       max_iters: static cap on iterations per MDP (VI sweeps, PI evaluations, MPI steps).
         Members that reach it get `Status.MAX_ITERATIONS`; the rest are unaffected.
       values0: optional start `[..., S]` (broadcast against the batch); zeros by default.
-      devices: optional list of devices to split the batch over (default: JAX's default
-        device only). With several, the flattened batch is sharded across them (`shard_map`
-        on a 1-D mesh; shared leaves replicated), using the most devices that divide the batch
-        size evenly; inputs are moved there on every call, so pre-shard big inputs yourself.
-        Caution, XLA:CPU host devices (`XLA_FLAGS=--xla_force_host_platform_device_count=N`):
-        with jax 0.10 we saw policy iteration hang on its second call over 2 host devices, and
-        no speed-up for value iteration; it is opt-in for that reason (`DECISIONS.md`).
+      devices: optional list of devices to split over. Default: on a GPU/TPU backend every
+        local device for a concrete batch, and for a single MDP that does not fit one
+        device's memory; on CPU JAX's default device only (host devices made with
+        `XLA_FLAGS=--xla_force_host_platform_device_count=N` are opt-in: no speed-up
+        measured, `benchmarks/results/distributed.md`). A batch is flattened and sharded
+        across them (`shard_map` on a 1-D mesh; shared leaves replicated), using the most
+        devices that divide the batch size; inputs are moved there on every call, so
+        pre-shard big inputs yourself. A single MDP (no batch axes) solved by value
+        iteration or modified policy iteration is split by states over the most devices
+        that divide S (one all-gather of the values per sweep; same iterations, policy and
+        status as one device, values within rounding; give NumPy arrays and each device
+        receives only its block). Devices of several processes (`jax.distributed`) work
+        alike: call `solve` in every process. Solvers with LAPACK calls (policy iteration)
+        use one CPU device per process, with a `RuntimeWarning` (several host devices of
+        one process deadlocked inside jaxlib's batched LU; `DECISIONS.md` 17).
         Without `devices`, a concrete batch with transitions per member on CPU still uses
         every core: equal runs of its cache-sized tiles run on one host thread per core
         (VI-family solvers; each member iterates as in the single program, results equal

@@ -238,8 +238,13 @@ def sweep(
       progress: progress bar (tqdm if installed): `None` shows it when there are several
         chunks, `True` always (then, without `chunk_size`, the sweep runs in about 20
         chunks so that the bar moves), `False` never.
-      devices: `None` (all of `jax.devices()`), a number of devices, or a list of devices.
-        With more than one the batch axis is sharded across them.
+      devices: `None` (all of `jax.devices()`: every process's, in a `jax.distributed`
+        job), a number of devices, or a list of devices. With more than one the batch axis
+        is sharded across them. In a job of several processes, either devices of every
+        process (one sweep that all of them run, the same call in each; every process
+        returns the whole result) or this process's own (a sweep of its own). Policy
+        iteration and other solvers with LAPACK calls use one CPU device per process
+        (`DECISIONS.md` 17).
       memory_limit: bytes the sweep may use per device (the tile's working state, the
         chunk's parameters and results, the shared leaves); default: 60% of the free memory
         of an accelerator, and on CPU 50% of the host's budget (`jaxmdp._memory`: available
@@ -252,7 +257,8 @@ def sweep(
         checkpoint of a different sweep (other axes, builder program, solver, max_iters,
         dtype, devices or library version) raises `ValueError`, it is never merged.
         `result.resumed_chunks` says how many chunks were read back. The directory stays
-        after the sweep (delete it once the result is saved).
+        after the sweep (delete it once the result is saved). Across processes, process 0
+        owns it (the others never touch it: it need not be on a shared file system).
       checkpoint_key: an optional string stored in the checkpoint's identity: a run with
         another key refuses it (for inputs the builder's traced program cannot show, e.g.
         data it reads at trace time that you want to tell apart explicitly).

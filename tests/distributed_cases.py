@@ -81,10 +81,16 @@ BLOCKED = {
 
 
 def blocked(out: Path, tag: str) -> None:
-    """One MDP's states over every device; files `blocked-<case>-<tag>.npz`."""
+    """One MDP's states over every device; files `blocked-<case>-<tag>.npz`. Also a batch of
+    8 MDPs with their own transitions split over every device (`batch-<tag>.npz`)."""
     for case, (sparse, solver) in BLOCKED.items():
         sol = jaxmdp.solve(random_mdp(sparse), solver, devices=jax.devices())
         save(out / f"blocked-{case}-{tag}.npz", sol)
+    rng = np.random.default_rng(17)
+    P = rng.dirichlet(np.ones(12), size=(8, 12, 3)).astype(np.float32)
+    R = rng.standard_normal((8, 12, 3)).astype(np.float32)
+    batch = jaxmdp.MDP(P, R, np.linspace(0.5, 0.95, 8).astype(np.float32))
+    save(out / f"batch-{tag}.npz", jaxmdp.solve(batch, devices=jax.devices()))
 
 
 def load(path: Path) -> dict:

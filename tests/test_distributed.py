@@ -132,6 +132,18 @@ def test_two_process_blocked_solve_matches_one_device(two_processes, case):
         assert got["error_bound"] <= ref["error_bound"] + allowance
 
 
+def test_two_process_batch_solve_matches_one_device(two_processes):
+    out, _ = two_processes
+    ref = cases.load(out / "batch-ref.npz")
+    allowance = rounding_allowance(np.float32, 12, np.abs(ref["values"]).max(), 0.95)
+    for me in range(2):  # every process receives the whole batch's results
+        got = cases.load(out / f"batch-p{me}.npz")
+        assert got["values"].shape == (8, 12)
+        for field in ("status", "num_iters", "policy"):
+            assert np.array_equal(got[field], ref[field]), (me, field)
+        assert np.abs(got["values"] - ref["values"]).max() <= allowance
+
+
 def test_two_process_checkpoint_is_owned_by_process_0(two_processes):
     _, (lead, other) = two_processes
     # 2 chunks; a fresh run resumed none, the second read back the one still on disk, with
@@ -185,3 +197,27 @@ def test_cli_options_name_the_job():
 
     assert main(["sweep", "--coordinator", "127.0.0.1:1", "--no-plots"]) == 2
     assert main(["sweep", "--coordinator", "h:1", "--num-processes", "2", "--process-id", "2"]) == 2
+
+
+def test_example_cluster_sweep_in_two_processes(tmp_path):
+    """`examples/cluster_sweep.py`, exactly the file the "Devices and clusters" page shows,
+    as a job of two processes and as one process: the same result, bit for bit."""
+    script = str(TESTS.parent / "examples" / "cluster_sweep.py")
+    port = multiprocess.free_port()
+    job = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id"]
+    argv = [
+        ([sys.executable, script, *job, "0", "--out", str(tmp_path / "two")], {}),
+        ([sys.executable, script, *job, "1"], {}),
+        ([sys.executable, script, "--out", str(tmp_path / "one")], {}),
+    ]
+    results = multiprocess.wait(
+        multiprocess.start(argv, env=multiprocess.environment()), timeout=300
+    )
+    multiprocess.check(results)
+    two, one = (results[0].stdout.strip().splitlines()[-1], results[2].stdout.strip())
+    assert two.startswith("123 MDPs on 2 device(s) of 2 process(es)") and "solved: True" in two
+    assert one.startswith("123 MDPs on 1 device(s) of 1 process(es)")
+    assert two.split(":", 1)[1] == one.split(":", 1)[1]  # the same distinct policies
+    assert "MDPs" not in results[1].stdout  # process 1 prints and writes nothing
+    a, b = np.load(tmp_path / "two.npz"), np.load(tmp_path / "one.npz")
+    assert all(np.array_equal(a[k], b[k]) for k in b.files if k.startswith("solution."))
