@@ -32,6 +32,14 @@ from jaxmdp._solvers.value_iteration import ValueIteration
 DEFAULT_MAX_ITERS = 10_000
 
 
+def _host_or_device(x):
+    """JAX and NumPy arrays and Python numbers as given (a number stays weakly typed, as
+    `jnp.asarray` will make it), anything else (lists) as a NumPy array."""
+    if isinstance(x, (jax.Array, np.ndarray, np.generic, bool, int, float, complex)):
+        return x
+    return np.asarray(x)
+
+
 def solve(
     mdp: MDP,
     solver=None,
@@ -116,9 +124,7 @@ def solve(
     check_shapes(mdp)
     # NumPy leaves stay on the host until the plan is known: "blocked" sends each device
     # only its block of states (an MDP too large for one device must never land on one).
-    mdp = jax.tree.map(
-        lambda x: x if isinstance(x, (jax.Array, np.ndarray)) else np.asarray(x), mdp
-    )
+    mdp = jax.tree.map(_host_or_device, mdp)
     S = mdp.num_states
     zero_start = values0 is None
     if zero_start:

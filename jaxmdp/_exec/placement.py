@@ -37,7 +37,10 @@ def spans_processes(devices) -> bool:
 
 
 def place(x, sharding):
-    """`x` laid out by `sharding` (see the module docstring)."""
+    """`x` laid out by `sharding` (see the module docstring). A Python number stays one
+    (weakly typed, as `jit` treats it; it is the same in every process)."""
+    if isinstance(x, (bool, int, float, complex)):
+        return x
     if sharding.is_fully_addressable or (isinstance(x, jax.Array) and not x.is_fully_addressable):
         return jax.device_put(x, sharding)
     host = np.asarray(x)  # the same value in every process (same program, same arguments)
