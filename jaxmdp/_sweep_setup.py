@@ -126,10 +126,9 @@ def plan_chunks(size: int, limit: int, unit: int) -> tuple[int, int]:
 # -- devices and axes ------------------------------------------------------------------------
 
 
-def resolve_devices(devices, solver=None) -> list:
+def resolve_devices(devices) -> list:
     """The devices a sweep runs on: `None` all of `jax.devices()` (every process's, in a
-    `jax.distributed` job), an int the first that many, or a list; then only those that may
-    run `solver`'s programs at once (`jaxmdp._exec.plan.concurrent_devices`)."""
+    `jax.distributed` job), an int the first that many, or a list."""
     if devices is None:
         devs = list(jax.devices())
     elif isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
@@ -144,9 +143,7 @@ def resolve_devices(devices, solver=None) -> list:
         if not devs:
             raise ValueError("devices must name at least one device.")
     _check_processes(devs)
-    if solver is None:
-        return devs
-    return exec_plan.concurrent_devices(devs, type(solver), warn=devices is not None)
+    return devs
 
 
 def _check_processes(devs: list) -> None:
@@ -235,7 +232,7 @@ def prepare(
     if not any(batched):  # a builder that ignores its parameters: give the batch a carrier
         batched = (False, False, True)
     size = math.prod(len(v) for v in axes.values())
-    devs = resolve_devices(devices, solver)
+    devs = resolve_devices(devices)
     n_dev = len(devs)
     spans = placement.spans_processes(devs)
 

@@ -68,20 +68,6 @@ def test_plan_uses_several_accelerators_by_default_cpu_devices_opt_in(facts):
     assert plan.make_plan(tpu).shards == 2
 
 
-def test_concurrent_devices_one_cpu_device_per_process_for_lapack_solvers():
-    class Dev:
-        def __init__(self, process, platform="cpu"):
-            self.process_index, self.platform = process, platform
-
-    cpu = [Dev(0), Dev(0), Dev(1), Dev(1)]
-    assert plan.concurrent_devices(cpu, jaxmdp.ValueIteration) == cpu
-    assert plan.concurrent_devices(cpu, jaxmdp.PolicyIteration) == [cpu[0], cpu[2]]
-    gpus = [Dev(0, "gpu"), Dev(0, "gpu")]
-    assert plan.concurrent_devices(gpus, jaxmdp.PolicyIteration) == gpus
-    with pytest.warns(RuntimeWarning, match="one CPU device per process"):
-        plan.concurrent_devices(cpu, jaxmdp.PolicyIteration, warn=True)
-
-
 SCRIPT = textwrap.dedent(
     """
     import json, re

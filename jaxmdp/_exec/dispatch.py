@@ -10,7 +10,6 @@ import numpy as np
 
 from jaxmdp._exec import blocked, ladder, sharding, shared_vi, threads, tiles, vmap
 from jaxmdp._exec.layout import as_arrays
-from jaxmdp._exec.plan import concurrent_devices
 from jaxmdp._solution import Solution
 
 _BATCHED = {"vmap": vmap.solve, "tiles": tiles.solve, "ladder": ladder.solve}
@@ -20,13 +19,13 @@ def devices_for(plan, devices, solver) -> list:
     """The devices a several-device plan runs on: the first `plan.shards` of those given to
     `solve`, or of this process's devices the plan chose by default (`plan._devices`)."""
     if not devices:
-        devices = concurrent_devices(jax.local_devices(), type(solver))
+        devices = jax.local_devices()
     return list(devices)[: plan.shards]
 
 
 def run(plan, mdp, values0, solver, *, max_iters: int, ctx, devices=()) -> Solution:
     """Solve `mdp` (leaves JAX or NumPy arrays) from `values0` (`[..., S]`; None means
-    zeros) by `plan`. `devices`: those given to `solve` (after `concurrent_devices`), if
+    zeros) by `plan`. `devices`: those given to `solve`, if
     any; several-device plans without them use this process's devices."""
     if plan.strategy == "blocked":  # NumPy leaves go to their blocks, never whole to a device
         devs = devices_for(plan, devices, solver)

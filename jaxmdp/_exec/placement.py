@@ -14,9 +14,6 @@ mesh spanning processes:
 - `to_local(x)`: a result this process can read: the copy on this process's first device
   of a replicated array, itself when fully addressable, else every process's blocks gathered
   (`multihost_utils.process_allgather`, a collective every process makes).
-
-Which devices may run one program at the same time is the plan's business
-(`plan.concurrent_devices`), not this module's.
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ Strategies (one module each, run by `jaxmdp._exec.dispatch`):
 Devices: a solve uses the devices it is given (`solve(devices=...)`). Without them, the plan
 of a GPU or TPU backend with several local devices uses all of them for a concrete batch,
 and for a single MDP that does not fit one device's memory budget; on CPU, host devices
-stay opt-in (measured: `benchmarks/results/distributed.md`). Either way only devices whose
-programs may run at the same time are used (`concurrent_devices`: on CPU, solvers with
-LAPACK calls get one device per process).
+stay opt-in (measured: `benchmarks/results/distributed.md`). Every solver may use every
+device: LAPACK calls no longer wait on XLA:CPU's shared pool (`jaxmdp._linalg`; DECISIONS.md
+18 and 22), which once deadlocked policy iteration over host devices.
 
 Forcing a backend's plan (so that every plan a GPU or TPU would choose runs in the CPU test
 suite; issue 15: no code path is first executed on an accelerator): `with force("gpu"):`
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 from typing import NamedTuple
 
 import jax
@@ -115,11 +114,11 @@ class Facts(NamedTuple):
     num_states: int
     num_actions: int
     solver: type
-    num_devices: int  # devices given (`solve(devices=...)`, after `concurrent_devices`); 0: none
+    num_devices: int  # devices given (`solve(devices=...)`); 0: none
     traced: bool  # some input is a tracer (inside a user's jit / vmap / grad)
     compact: bool | None
     cpu_threads: int  # host threads a concrete CPU batch may use
-    local_devices: int = 1  # this process's devices a default plan may use (concurrent_devices)
+    local_devices: int = 1  # this process's devices a default plan may use
     fits_device: bool = True  # one member (inputs and working state) fits one device's budget
 
 
@@ -208,40 +207,9 @@ def undiscounted(discount) -> bool:
 # -- facts ------------------------------------------------------------------------------------
 
 
-def concurrent_devices(devices, solver: type, *, warn: bool = False) -> list:
-    """The devices of `devices` that may run programs of the solver type `solver` at once
-    (`warn`: a `RuntimeWarning` when some are left out, for devices the user listed).
-
-    All of them, except for a solver with LAPACK calls (not in `THREADED_SOLVERS`, e.g.
-    policy iteration) on CPU devices: then the first device of each process. Why: host
-    devices of one process share XLA:CPU's intra-op thread pool, and jaxlib 0.10's batched
-    LAPACK kernels block a pool thread until chunks they queue on that same pool are done
-    (`ParallelBatchMap`); with as many device programs as pool threads inside such a call,
-    no thread is left to run the chunks. Seen here: policy iteration of 256 MDPs (S=64)
-    over 2 host devices on 2 cores, 0% CPU forever, both pool threads in
-    `lapack_sgetrf_ffi` -> `ParallelBatchMap` -> `BlockingCounter::Wait` (DECISIONS.md 17).
-    Separate processes have separate pools, so a multi-process job keeps one device each.
-    """
-    devices = list(devices)
-    if solver in THREADED_SOLVERS or not devices or devices[0].platform != "cpu":
-        return devices
-    first: dict = {}
-    for d in devices:
-        first.setdefault(getattr(d, "process_index", 0), d)
-    if warn and len(first) < len(devices):
-        warnings.warn(
-            f"{solver.__name__} runs on one CPU device per process ({len(first)} of the "
-            f"{len(devices)} devices given): its batched LAPACK calls deadlock host devices "
-            "that share a process's thread pool (jaxlib 0.10; DECISIONS.md 17).",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    return list(first.values())
-
-
 def gather_facts(mdp, values0, solver, *, devices=None, compact=None) -> Facts:
     """The `Facts` of a solve of `mdp` from `values0` `[..., S]` (leaves JAX or NumPy
-    arrays); `devices`: the list given to `solve`, after `concurrent_devices`, or None."""
+    arrays); `devices`: the list given to `solve`, or None."""
     tree = (mdp, values0)
     batch = tuple(mdp.batch_shape)
     shapes = layout.leaf_batch_shapes(tree)
@@ -263,7 +231,7 @@ def gather_facts(mdp, values0, solver, *, devices=None, compact=None) -> Facts:
     traced = any(isinstance(x, jax.core.Tracer) for x in leaves)
     local = 1
     if on != "cpu" and not traced:  # only a GPU/TPU plan uses several devices by default
-        local = len(concurrent_devices(jax.local_devices(), type(solver)))
+        local = len(jax.local_devices())
     fits = True
     if local > 1 and not batch:  # would one device hold this single MDP?
         item = jax.dtypes.canonicalize_dtype(np.result_type(mdp.rewards)).itemsize

@@ -3,8 +3,7 @@
 
 Planned when `jaxmdp.solve(..., devices=[...])` is given several devices, and by default on
 a GPU/TPU backend with several local devices (`plan._devices`; CPU host devices made with
-`XLA_FLAGS=--xla_force_host_platform_device_count=N` stay opt-in, and solvers with LAPACK
-calls get one CPU device per process: `plan.concurrent_devices`). Leaves that carry the
+`XLA_FLAGS=--xla_force_host_platform_device_count=N` stay opt-in). Leaves that carry the
 batch are sharded along it; shared leaves (a common `transitions`) are replicated. Each
 device runs the plan's `inner` strategy on its block (the function `local`, given by the
 dispatcher, so this module imports no other strategy), so every member iterates as in its
