@@ -171,8 +171,8 @@ def test_solve_devices_shards_and_matches_one_device(tmp_path):
 # forever: both threads of XLA:CPU's pool blocked in jaxlib's batched LU, waiting for chunks
 # queued on that same pool. The child sees only 2 CPUs (XLA sizes its pool from the affinity
 # mask), so 2 host devices exhaust the pool on any machine. With `jaxmdp._linalg`'s unbatched
-# calls it finishes (3 of 3 runs of 3 solves and 2 sweeps, about 10 s on a loaded 2-core machine); with the batched
-# kernels patched back in, the same script hung at its first solve (2 of 2 runs, killed at
+# calls this script's solves finished (3 of 3 runs, ~10 s on a loaded 2-core machine); with
+# the batched kernels patched back in, it hung at its first solve (2 of 2 runs, killed at
 # 60 s). The timeout turns a hang into a failure.
 WATCHDOG = textwrap.dedent(
     """
