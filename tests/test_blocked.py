@@ -117,8 +117,8 @@ SCRIPT = textwrap.dedent(
     out["collectives"] = sorted(set(ops))
     out["compiles"] = blocked._runner.cache_info().misses
 
-    # GPU plan forced on CPU: a batch goes over every local device without being asked;
-    # policy iteration (LAPACK) stays on one CPU device; CPU's own plan stays on one.
+    # GPU plan forced on CPU: a batch goes over every local device without being asked,
+    # policy iteration (LAPACK) too; CPU's own plan stays on one.
     batch = jaxmdp.MDP(P, rng.standard_normal((8, S, A)).astype(np.float32),
                        np.linspace(0.5, 0.95, 8).astype(np.float32))
     with plan.force("gpu"):
@@ -191,7 +191,7 @@ def test_blocked_program_exchanges_values_and_scalars_only(four_devices):
 
 def test_gpu_plan_uses_every_device_without_being_asked(four_devices):
     d = four_devices["default"]
-    assert d["vi"] == 4 and d["pi"] == 1 and d["cpu"] == 1
+    assert d["vi"] == 4 and d["pi"] == 4 and d["cpu"] == 1
     assert d["fits"]  # a single MDP that fits stays on one device
     assert d["sharded_hits"] >= 1  # the second sharded call reused the compiled program
     one = four_devices["vi-dense"]["one"]
