@@ -6,12 +6,15 @@ a hang fails the test instead of the run. The one-process reference runs in this
 process meanwhile, on the same code (`distributed_cases`).
 
 What is compared:
-- sweeps (value, policy and modified policy iteration; shared and per-member transitions):
-  every `Solution` field bit for bit. Each member is solved by the same tile program at the
-  same position in its tile on one device or on the two processes' devices, so the same
-  bits are expected (same machine, same software);
-- a single MDP over both processes' devices ("blocked"): a partitioned program, so values
-  within rounding (`rounding_allowance`), policy, status and iteration count exactly;
+- sweeps (value, policy and modified policy iteration; shared and per-member transitions),
+  the CLI's and the example's outputs: every `Solution` field within rounding
+  (`_compare.assert_same_within_rounding`; marker `programs`). Each member is solved by the
+  same tile program at the same position in its tile on one device or on the two
+  processes' devices, so the same bits are what we see, but the sharded program is another
+  compiled program than the one-device one, and only rounding is promised (README, "What is
+  reproducible");
+- a single MDP over both processes' devices ("blocked") and a batch split over them: a
+  partitioned program, so within rounding too (float32: members at the precision floor);
 - checkpoints and decisions one process takes alone (its memory budget; process 0 owns the
   checkpoint directory): agreed, raised on every process, never a hang.
 """
@@ -27,7 +30,9 @@ import distributed_cases as cases
 import multiprocess
 import numpy as np
 import pytest
-from solvers_list import rounding_allowance
+from _compare import assert_same_within_rounding
+
+import jaxmdp
 
 TESTS = Path(__file__).resolve().parent
 
@@ -103,45 +108,60 @@ def two_processes(tmp_path_factory):
     return out, infos
 
 
+def _solution(arrays, prefix=""):
+    return jaxmdp.Solution(*(arrays[prefix + f] for f in jaxmdp.Solution._fields))
+
+
+def _discounts(kind):
+    _, axes = cases.SWEEPS[kind]
+    shape = (len(cases.STEPS), 2)
+    return np.broadcast_to(axes["discount"][None, :], shape) if kind == "shared" else 0.95
+
+
+@pytest.mark.programs
 @pytest.mark.parametrize("solver", sorted(cases.SOLVERS))
 @pytest.mark.parametrize("kind", sorted(cases.SWEEPS))
 def test_two_process_sweep_is_the_one_process_sweep(two_processes, solver, kind):
     out, infos = two_processes
     ref = cases.load(out / f"sweep-{solver}-{kind}-ref.npz")
     assert ref["status"].size == 14 and (ref["status"] == 0).all()
+    per = 5 + 1 if solver == "mpi" else 1  # modified PI: eval_sweeps=5
     for me, info in enumerate(infos):
         assert info["sweeps"][f"{solver}-{kind}"]["devices"] == 2, info
         got = cases.load(out / f"sweep-{solver}-{kind}-p{me}.npz")
-        for field, want in ref.items():
-            assert np.array_equal(got[field], want), (me, field)
+        assert_same_within_rounding(
+            _solution(got), _solution(ref), _discounts(kind), backups_per_iter=per,
+            err_msg=f"process {me}",
+        )  # fmt: skip
     own = infos[0]["sweeps"][f"{solver}-{kind}"]["depends"]
     assert own == ([] if kind == "shared" else ["slip"])
 
 
+@pytest.mark.programs
 @pytest.mark.parametrize("case", sorted(cases.BLOCKED))
 def test_two_process_blocked_solve_matches_one_device(two_processes, case):
     out, _ = two_processes
     ref = cases.load(out / f"blocked-{case}-ref.npz")
-    allowance = rounding_allowance(np.float32, 48, np.abs(ref["values"]).max(), 0.97)
+    per = 5 + 1 if case.startswith("mpi") else 1  # modified PI: eval_sweeps=5
     for me in range(2):
         got = cases.load(out / f"blocked-{case}-p{me}.npz")
-        for field in ("status", "num_iters", "policy"):
-            assert np.array_equal(got[field], ref[field]), (me, field)
-        assert np.abs(got["values"] - ref["values"]).max() <= allowance
-        assert np.abs(got["q_values"] - ref["q_values"]).max() <= allowance
-        assert got["error_bound"] <= ref["error_bound"] + allowance
+        assert_same_within_rounding(  # float32, tol=None: members may sit at the floor
+            _solution(got), _solution(ref), 0.97, at_floor=True, backups_per_iter=per,
+            err_msg=f"process {me}",
+        )  # fmt: skip
 
 
+@pytest.mark.programs
 def test_two_process_batch_solve_matches_one_device(two_processes):
     out, _ = two_processes
     ref = cases.load(out / "batch-ref.npz")
-    allowance = rounding_allowance(np.float32, 12, np.abs(ref["values"]).max(), 0.95)
+    g = np.linspace(0.5, 0.95, 8).astype(np.float32)
     for me in range(2):  # every process receives the whole batch's results
         got = cases.load(out / f"batch-p{me}.npz")
         assert got["values"].shape == (8, 12)
-        for field in ("status", "num_iters", "policy"):
-            assert np.array_equal(got[field], ref[field]), (me, field)
-        assert np.abs(got["values"] - ref["values"]).max() <= allowance
+        assert_same_within_rounding(
+            _solution(got), _solution(ref), g, at_floor=True, err_msg=f"process {me}"
+        )
 
 
 def test_two_process_checkpoint_is_owned_by_process_0(two_processes):
@@ -161,6 +181,7 @@ def test_two_process_memory_plans_are_agreed(two_processes):
     assert lead["agreed"] == other["agreed"] == [512, 2, True]
 
 
+@pytest.mark.programs
 def test_cli_sweep_in_two_processes_writes_the_one_process_result(tmp_path):
     """`jaxmdp sweep` unchanged in both processes of a job (`--coordinator ...`): process 0
     writes the output folder, the same table and arrays as a one-process run; process 1
@@ -186,10 +207,17 @@ def test_cli_sweep_in_two_processes_writes_the_one_process_result(tmp_path):
     assert not (tmp_path / "elsewhere").exists()
     two, one = np.load(tmp_path / "two" / "sweep.npz"), np.load(tmp_path / "one" / "sweep.npz")
     for name in one.files:
-        if name.startswith(("solution.", "axis")):
+        if name.startswith("axis"):
             assert np.array_equal(two[name], one[name]), name
-    csv = (tmp_path / "two" / "sweep.csv").read_text()
-    assert csv == (tmp_path / "one" / "sweep.csv").read_text()
+    g = np.broadcast_to(one["axis.discount"][None, :], one["solution.status"].shape)
+    assert_same_within_rounding(_solution(two, "solution."), _solution(one, "solution."), g)
+    # the table: the same rows and, per row, the same status and iteration count (values
+    # and residuals are printed to their certified digits, which rounding may move)
+    rows = [
+        [line.split(",")[:5] for line in (tmp_path / d / "sweep.csv").read_text().splitlines()]
+        for d in ("two", "one")
+    ]
+    assert rows[0] == rows[1] and len(rows[0]) == 1 + 18
 
 
 def test_cli_options_name_the_job():
@@ -199,9 +227,10 @@ def test_cli_options_name_the_job():
     assert main(["sweep", "--coordinator", "h:1", "--num-processes", "2", "--process-id", "2"]) == 2
 
 
+@pytest.mark.programs
 def test_example_cluster_sweep_in_two_processes(tmp_path):
     """`examples/cluster_sweep.py`, exactly the file the "Devices and clusters" page shows,
-    as a job of two processes and as one process: the same result, bit for bit."""
+    as a job of two processes and as one process: the same result within rounding."""
     script = str(TESTS.parent / "examples" / "cluster_sweep.py")
     port = multiprocess.free_port()
     job = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id"]
@@ -217,7 +246,7 @@ def test_example_cluster_sweep_in_two_processes(tmp_path):
     two, one = (results[0].stdout.strip().splitlines()[-1], results[2].stdout.strip())
     assert two.startswith("123 MDPs on 2 device(s) of 2 process(es)") and "solved: True" in two
     assert one.startswith("123 MDPs on 1 device(s) of 1 process(es)")
-    assert two.split(":", 1)[1] == one.split(":", 1)[1]  # the same distinct policies
     assert "MDPs" not in results[1].stdout  # process 1 prints and writes nothing
     a, b = np.load(tmp_path / "two.npz"), np.load(tmp_path / "one.npz")
-    assert all(np.array_equal(a[k], b[k]) for k in b.files if k.startswith("solution."))
+    g = np.broadcast_to(b["axis.discount"][None, :], b["solution.status"].shape)
+    assert_same_within_rounding(_solution(a, "solution."), _solution(b, "solution."), g)
