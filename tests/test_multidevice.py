@@ -136,10 +136,12 @@ SOLVE_SCRIPT = textwrap.dedent(
             sharded.append(len(many.values.sharding.device_set) == 2)
             for name, sol in (("one", one), ("many", many)):
                 np.savez(f"{sys.argv[1]}/{name}{k}{j}.npz", discount=g, **sol._asdict())
-    # The sparse form through the same sharded strategies.
+    # The sparse form through the same sharded strategies. Policy iteration (its Krylov
+    # evaluation: ~5 CPU-s of compiling per program) for per-member transitions only.
     for k, transitions in enumerate((jaxmdp.to_sparse(P), jaxmdp.to_sparse(Pb))):
         mdp = jaxmdp.MDP(transitions, jnp.asarray(R), jnp.asarray(g))
-        for j, solver in enumerate((jaxmdp.ValueIteration(1e-4), jaxmdp.PolicyIteration())):
+        solvers = (jaxmdp.ValueIteration(1e-4), jaxmdp.PolicyIteration())
+        for j, solver in enumerate(solvers[: 1 + k]):
             one = jaxmdp.solve(mdp, solver)
             many = jaxmdp.solve(mdp, solver, devices=jax.devices())
             sharded.append(len(many.values.sharding.device_set) == 2)
@@ -152,7 +154,7 @@ SOLVE_SCRIPT = textwrap.dedent(
 
 @pytest.mark.programs
 def test_solve_devices_shards_and_matches_one_device(tmp_path):
-    assert _run(SOLVE_SCRIPT, 2, tmp_path) == [True] * 8
+    assert _run(SOLVE_SCRIPT, 2, tmp_path) == [True] * 7
     for case in ("00", "01", "10", "11"):
         # float32 at tol 1e-4: members may sit at the precision floor (`_compare.py`)
         (x, g), (y, _) = _load(tmp_path, f"one{case}"), _load(tmp_path, f"many{case}")
@@ -160,6 +162,8 @@ def test_solve_devices_shards_and_matches_one_device(tmp_path):
         assert_same_within_rounding(x, y, g, at_floor=True, backups_per_iter=per, err_msg=case)
         # sparse: value iteration (at the floor) and policy iteration, whose Krylov
         # evaluation and policy ties may take another path in another program
+        if case == "01":
+            continue  # no sparse policy iteration with shared transitions (the script)
         (x, g), (y, _) = _load(tmp_path, f"sparse_one{case}"), _load(tmp_path, f"sparse_many{case}")
         pi = case[1] == "1"
         assert_same_within_rounding(
