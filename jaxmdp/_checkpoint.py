@@ -27,9 +27,13 @@ chunk file that cannot be read is solved again (with a warning). Without an expl
 the chunks already solved. The directory is left in place after the sweep: running it again
 returns the result without solving; delete it once the result is saved.
 
-Several processes (`jax.distributed`): only process 0 writes; the chunks read back are those
-every process can read (agreed with a collective), so a checkpoint directory that is not
-shared merely means no chunk is skipped.
+Several processes (`jax.distributed`), a sweep whose devices span them: process 0 alone owns
+the directory. It checks the manifest (a refusal is raised on every process), reads the
+chunks back and sends them to the others (`jaxmdp._multihost.broadcast_exact`, bit for bit),
+and writes each finished chunk (a failed write is raised on every process); the others never
+touch the directory, so it need only exist on process 0's machine (a shared file system is
+not required). A sweep of one process's own devices inside such a job keeps its checkpoint
+as in a single process (give each process its own directory).
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxmdp import _io, _sweep_file
+from jaxmdp import _io, _multihost, _sweep_file
 from jaxmdp._solution import Solution
 
 FORMAT = "jaxmdp.sweep-checkpoint/1"
@@ -178,11 +182,14 @@ def _differences(old: dict, new: dict) -> list[str]:
 class Store:
     """An open checkpoint directory (see the module docstring)."""
 
-    def __init__(self, directory: Path, fingerprint: str, plan: dict, writer: bool, lock):
+    def __init__(
+        self, directory: Path, fingerprint: str | None, plan: dict, writer: bool, lock, spans=False
+    ):
         self.directory = directory
         self.fingerprint = fingerprint
         self.plan = plan
-        self.writer = writer
+        self.writer = writer  # this process owns the directory (reads, writes, locks it)
+        self.spans = spans  # one sweep run by every process of a job; process 0 owns it
         self._lock = lock
 
     def close(self) -> None:
@@ -260,7 +267,13 @@ def _lock(directory: Path):
 
 
 def open_store(
-    directory, ident: dict, plan: dict, *, adopt: bool, builder_name: str = "?"
+    directory,
+    ident: dict,
+    plan: dict,
+    *,
+    adopt: bool,
+    builder_name: str = "?",
+    writer: bool = True,
 ) -> Store:
     """Opens (creating if needed) the checkpoint in `directory` for the sweep `ident`.
 
@@ -280,7 +293,6 @@ def open_store(
       RuntimeError: another process is writing this checkpoint.
     """
     d = Path(os.fspath(directory)).expanduser()
-    writer = jax.process_index() == 0
     if writer:
         _io.check_writable(d / MANIFEST, what="sweep checkpoint")
     fingerprint = _sha([json.dumps(ident, sort_keys=True)])
@@ -355,11 +367,68 @@ def _check_manifest(
     return old_plan
 
 
-def agree(done: np.ndarray) -> np.ndarray:
-    """Chunks every process can read back (all processes must run the same chunks)."""
-    if jax.process_count() == 1:
-        return done
-    from jax.experimental import multihost_utils
+# -- one sweep run by every process of a `jax.distributed` job ----------------------------------
 
-    every = multihost_utils.process_allgather(done.astype(np.int32))
-    return np.asarray(every).reshape(jax.process_count(), -1).min(axis=0).astype(bool)
+
+def open_for(directory, identity, plan: dict, *, adopt: bool, builder, spans: bool) -> Store:
+    """`open_store` for a sweep: here, or (`spans`) on process 0 for every process.
+
+    `identity()` and `builder()` (its `builder_fingerprint`) are called only where the
+    directory is opened (tracing and hashing a builder's constants costs time).
+    """
+    if not spans:
+        ident = identity()
+        return open_store(
+            directory, ident, plan, adopt=adopt, builder_name=builder()["name"], writer=True
+        )
+    store, error = None, None
+    if jax.process_index() == 0:
+        try:
+            store = open_store(
+                directory, identity(), plan, adopt=adopt, builder_name=builder()["name"]
+            )
+        except (ValueError, RuntimeError, OSError) as e:
+            error = e
+    _multihost.first_error(error)
+    plan = _multihost.broadcast_json(store.plan if store is not None else None)
+    if store is None:
+        return Store(Path(os.fspath(directory)), None, plan, writer=False, lock=None, spans=True)
+    store.spans = True
+    return store
+
+
+def read_chunks(store: Store, bounds, like: Solution) -> dict[int, Solution]:
+    """The chunks on disk, `{k: Solution}`, for `bounds[k] = (start, count)`; `like`: one
+    chunk's `Solution` structure. With `store.spans`, process 0 reads and sends them."""
+    found = {}
+    if store.writer:
+        for k, (start, n) in enumerate(bounds):
+            sol = store.read(k, start, n, like)
+            if sol is not None:
+                found[k] = sol
+    if not store.spans:
+        return found
+    done = np.zeros(len(bounds), np.int32)
+    done[list(found)] = 1
+    (done,) = _multihost.broadcast_exact([done])
+    out = {}
+    for k in map(int, np.flatnonzero(done)):
+        n = int(bounds[k][1])
+        empty = Solution(*(np.zeros((n, *x.shape[1:]), x.dtype) for x in like))  # type: ignore[arg-type]
+        out[int(k)] = Solution(*_multihost.broadcast_exact(found.get(int(k), empty)))
+    return out
+
+
+def write_chunk(store: Store, k: int, start: int, sol: Solution) -> None:
+    """Writes chunk `k` where the store is owned; with `store.spans` a failed write raises on
+    every process (the others would otherwise wait for process 0 forever)."""
+    error = None
+    if store.writer:
+        try:
+            store.write(k, start, sol)
+        except OSError as e:
+            if not store.spans:
+                raise
+            error = e
+    if store.spans:
+        _multihost.first_error(error)

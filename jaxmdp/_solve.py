@@ -25,7 +25,6 @@ import numpy as np
 from jaxmdp import _footprint, _interrupt
 from jaxmdp._exec import dispatch
 from jaxmdp._exec import plan as _plan
-from jaxmdp._exec.layout import as_arrays
 from jaxmdp._mdp import MDP, check_shapes
 from jaxmdp._solution import Solution
 from jaxmdp._solvers.base import (
@@ -38,6 +37,14 @@ from jaxmdp._solvers.base import (
 from jaxmdp._solvers.value_iteration import ValueIteration
 
 DEFAULT_MAX_ITERS = 10_000
+
+
+def _host_or_device(x):
+    """JAX and NumPy arrays and Python numbers as given (a number stays weakly typed, as
+    `jnp.asarray` will make it), anything else (lists) as a NumPy array."""
+    if isinstance(x, (jax.Array, np.ndarray, np.generic, bool, int, float, complex)):
+        return x
+    return np.asarray(x)
 
 
 def solve(
@@ -64,17 +71,24 @@ def solve(
       max_iters: static cap on iterations per MDP (VI sweeps, PI evaluations, MPI steps).
         Members that reach it get `Status.MAX_ITERATIONS`; the rest are unaffected.
       values0: optional start `[..., S]` (broadcast against the batch); zeros by default.
-      devices: optional list of devices to split the batch over (default: JAX's default
-        device only). With several, the flattened batch is sharded across them (`shard_map`
-        on a 1-D mesh; shared leaves replicated), using the most devices that divide the batch
-        size evenly; inputs are moved there on every call, so pre-shard big inputs yourself.
-        On CPU, host devices (`XLA_FLAGS=--xla_force_host_platform_device_count=N`) bring
-        no speed-up over the default: without `devices`, a concrete batch with transitions
-        per member already uses every core (cache-sized tiles of members on one host
-        thread per core, value-iteration family; results equal one program's within
-        rounding; `JAXMDP_CPU_THREADS=N` sets the thread count, 1 turns it off). Inside
-        your own `jit` / `grad` the batch is one program (about half as fast on CPU for
-        large batches of per-member transitions).
+      devices: optional list of devices to split over. Default: on a GPU/TPU backend every
+        local device for a concrete batch, and for a single MDP that does not fit one
+        device's memory; on CPU JAX's default device only (host devices made with
+        `XLA_FLAGS=--xla_force_host_platform_device_count=N` are opt-in: they bring no
+        speed-up over the default). A batch is flattened and sharded across them
+        (`shard_map` on a 1-D mesh; shared leaves replicated), using the most devices that
+        divide the batch size; inputs are moved there on every call, so pre-shard big
+        inputs yourself. A single MDP (no batch axes) solved by value iteration or modified
+        policy iteration is split by states over the most devices that divide S (one
+        all-gather of the values per sweep; same iterations, policy and status as one
+        device, values within rounding; give NumPy arrays and each device receives only its
+        block). Devices of several processes (`jax.distributed`) work alike: call `solve`
+        in every process. Without `devices`, a concrete batch with transitions per member
+        on CPU already uses every core (cache-sized tiles of members on one host thread per
+        core, value-iteration family; results equal one program's within rounding;
+        `JAXMDP_CPU_THREADS=N` sets the thread count, 1 turns it off). Inside your own
+        `jit` / `grad` the batch is one program (about half as fast on CPU for large
+        batches of per-member transitions).
       compact: gather the members still running into smaller batches as others finish
         (levels of 1/8 the size, down to 32 members), so that converged members stop
         costing work; per member nothing changes. Each level compiles the solver's step
@@ -130,7 +144,9 @@ def solve(
     if host is not None:  # a host solver (LinearProgramming): runs outside the jitted driver
         return host(mdp, max_iters=max_iters, values0=values0)
     check_shapes(mdp)
-    mdp = as_arrays(mdp)
+    # NumPy leaves stay on the host until the plan is known: "blocked" sends each device
+    # only its block of states (an MDP too large for one device must never land on one).
+    mdp = jax.tree.map(_host_or_device, mdp)
     S = mdp.num_states
     zero_start = values0 is None
     if zero_start:
@@ -153,7 +169,7 @@ def solve(
     devices = [] if devices is None else list(devices)
 
     # Facts -> plan -> dispatch (jaxmdp._exec).
-    facts = _plan.gather_facts(mdp, values0, solver, num_devices=len(devices), compact=compact)
+    facts = _plan.gather_facts(mdp, values0, solver, devices=devices, compact=compact)
     plan = _plan.make_plan(facts)
     p_carried = any(
         any(c) for c, k in zip(facts.carried, facts.kinds, strict=True) if k == "transitions"

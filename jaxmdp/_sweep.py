@@ -31,12 +31,20 @@ picks). Without fixed tiles the differences would be systematic: XLA picks the k
 `[S*A, S] x [S, N]` product by N, and a member's last bits depend on it. Only when memory
 cannot hold one full tile is the tile made smaller.
 
-Several hosts: call `jax.distributed.initialize()` on every host before `sweep` (same program,
-same arguments on every process). `jax.devices()` then lists the devices of all hosts, the
-batch is sharded across all of them, and every process receives the whole result.
+Several processes (`jax.distributed`): call `jax.distributed.initialize()` in every process
+before `sweep` (on CPU, with gloo collectives), then run the same `sweep` call in every
+process. `jax.devices()` then lists the devices of all processes, each chunk's tiles are
+split over all of them (the mesh spans the job; each process computes only its own tiles
+and holds only its shards), and every process receives the whole result (each chunk's
+results are all-gathered), the same bits as one process (the same tile program). Decisions a
+process takes on local information are agreed first (`jaxmdp._multihost`): the chunk plan
+is the one that fits every host's memory, a `MemoryError` or a refused checkpoint is raised
+on every process. Devices of this process only (`devices=jax.local_devices()`) make a
+sweep of its own.
 
 Checkpoints (`checkpoint=DIR`, `jaxmdp._checkpoint`): each chunk is written as it finishes; a
-killed sweep started again redoes only the chunks not on disk.
+killed sweep started again redoes only the chunks not on disk. Across processes, process 0
+owns the directory (reads, writes, checks) and sends what it reads to the others.
 
 Compiled programs: one per (builder, axes, solver structure, plan); the last `_PROGRAMS` are
 kept (`_program`), so sweeping new models one after another (a new builder each time, e.g. a
@@ -240,8 +248,13 @@ def sweep(
       progress: progress bar (tqdm if installed): `None` shows it when there are several
         chunks, `True` always (then, without `chunk_size`, the sweep runs in about 20
         chunks so that the bar moves), `False` never.
-      devices: `None` (all of `jax.devices()`), a number of devices, or a list of devices.
-        With more than one the batch axis is sharded across them.
+      devices: `None` (all of `jax.devices()`: every process's, in a `jax.distributed`
+        job), a number of devices, or a list of devices. With more than one the batch axis
+        is sharded across them. In a job of several processes, either devices of every
+        process (one sweep that all of them run, the same call in each; every process
+        returns the whole result) or this process's own (a sweep of its own). Policy
+        iteration and other solvers with LAPACK calls use one CPU device per process
+        (`DECISIONS.md` 17).
       memory_limit: bytes the sweep may use per device (the tile's working state, the
         chunk's parameters and results, the shared leaves); default: 60% of the free memory
         of an accelerator, and on CPU 50% of the host's budget (`jaxmdp._memory`: available
@@ -255,7 +268,8 @@ def sweep(
         checkpoint of a different sweep (other axes, builder program, solver, max_iters,
         dtype, devices or library version) raises `ValueError`, it is never merged.
         `result.resumed_chunks` says how many chunks were read back. The directory stays
-        after the sweep (delete it once the result is saved).
+        after the sweep (delete it once the result is saved). Across processes, process 0
+        owns it (the others never touch it: it need not be on a shared file system).
       checkpoint_key: an optional string stored in the checkpoint's identity: a run with
         another key refuses it (for inputs the builder's traced program cannot show, e.g.
         data it reads at trace time that you want to tell apart explicitly).
@@ -286,13 +300,16 @@ def sweep(
             "num_chunks": setup.num_chunks,
             "tile": setup.spec.tile,
         }
-        builder_id = _checkpoint.builder_fingerprint(builder, setup.traced)
-        store = _checkpoint.open_store(
+        fingerprint = functools.cache(
+            lambda: _checkpoint.builder_fingerprint(builder, setup.traced)
+        )
+        store = _checkpoint.open_for(
             checkpoint,
-            _identity(setup, solver, checkpoint_key, builder_id),
+            lambda: _identity(setup, solver, checkpoint_key, fingerprint()),
             plan,
             adopt=chunk_size is None,
-            builder_name=builder_id["name"],
+            builder=fingerprint,
+            spans=setup.spans,
         )
         if store.plan != plan:  # resume with the checkpoint's tiles and chunks
             forced = (store.plan["tile"], store.plan["chunk"])
@@ -319,21 +336,17 @@ def _sweep_chunks(setup: Setup, solver, progress, store) -> SweepResult:
     ]
     stored: dict[int, Solution] = {}
     if store is not None:
-        for k, (start, n) in enumerate(bounds):
-            sol = store.read(k, start, n, out_struct)
-            if sol is not None:
-                stored[k] = sol
-        done = np.array([k in stored for k in range(setup.num_chunks)])
-        done = _checkpoint.agree(done)
-        stored = {k: v for k, v in stored.items() if done[k]}
-    bar = _progress(setup.size, progress, setup.num_chunks)
+        stored = _checkpoint.read_chunks(store, bounds, out_struct)
+    # One bar per job: process 0's (the chunks, hence the calls, are the same everywhere).
+    shown = progress if jax.process_index() == 0 or not setup.spans else False
+    bar = _progress(setup.size, shown, setup.num_chunks)
     try:
         for k, (start, n) in enumerate(bounds):
             sol = stored.get(k)
             if sol is None:
                 sol = _run_chunk(setup, solver, k)
                 if store is not None:
-                    store.write(k, start, sol)
+                    _checkpoint.write_chunk(store, k, start, sol)
             for dst, src in zip(out, sol, strict=True):
                 dst[start : start + n] = src
             if bar is not None:

@@ -6,7 +6,8 @@ memory), so that running out of memory is an error naming the size and the budge
 hang or an abort inside XLA:
 
 - on the host, for the whole sweep: the result arrays (`size` members; `result_bytes` each),
-  allocated before the first chunk runs;
+  allocated before the first chunk runs (in every process of a `jax.distributed` job: each
+  receives the whole result);
 - per chunk of `c` members: the chunk's parameters as NumPy arrays and two host copies of its
   results (the device-to-host transfer and the slice written into the result arrays);
 - per device, for its `m = c / devices` members of the chunk: the parameters and results of
@@ -125,9 +126,11 @@ def plan(
     def host_part(m: int) -> int:  # the results, the chunk's parameters and host copies
         return results + n_dev * m * (par + 2 * res)
 
+    n_local = len(local) or n_dev  # devices in this host's RAM (CPU devices)
+
     def fits(t: int, m: int) -> bool:
         if shared_host:
-            return host_part(m) + n_dev * device(t, m) <= host_allowed
+            return host_part(m) + n_local * device(t, m) <= host_allowed
         return device(t, m) <= dev_allowed and host_part(m) <= host_allowed
 
     if not fits(1, 1):

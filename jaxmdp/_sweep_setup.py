@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxmdp import _sweep_memory
+from jaxmdp import _multihost, _sweep_memory
+from jaxmdp._exec import placement
 from jaxmdp._exec import plan as exec_plan
 from jaxmdp._mdp import MDP
 from jaxmdp._sweep_result import TABLE_COLUMNS
@@ -126,19 +127,38 @@ def plan_chunks(size: int, limit: int, unit: int) -> tuple[int, int]:
 
 
 def resolve_devices(devices) -> list:
+    """The devices a sweep runs on: `None` all of `jax.devices()` (every process's, in a
+    `jax.distributed` job), an int the first that many, or a list."""
     if devices is None:
-        return list(jax.devices())
-    if isinstance(devices, int):
+        devs = list(jax.devices())
+    elif isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
         avail = jax.devices()
         if not 1 <= devices <= len(avail):
             raise ValueError(
                 f"devices={devices}: between 1 and {len(avail)} devices are available."
             )
-        return list(avail[:devices])
-    devs = list(devices)
-    if not devs:
-        raise ValueError("devices must name at least one device.")
+        devs = list(avail[:devices])
+    else:
+        devs = list(devices)
+        if not devs:
+            raise ValueError("devices must name at least one device.")
+    _check_processes(devs)
     return devs
+
+
+def _check_processes(devs: list) -> None:
+    """In a job of several processes, a sweep runs on this process's devices only (a sweep
+    of its own) or on devices of every process (one sweep that all of them run together)."""
+    n = jax.process_count()
+    if n == 1:
+        return
+    owners = {getattr(d, "process_index", 0) for d in devs}
+    if owners != {jax.process_index()} and owners != set(range(n)):
+        raise ValueError(
+            f"devices: in a job of {n} processes a sweep runs either on this process's own "
+            f"devices or on devices of every process; these belong to processes "
+            f"{sorted(owners)} (this is process {jax.process_index()})."
+        )
 
 
 class Setup(NamedTuple):
@@ -153,6 +173,7 @@ class Setup(NamedTuple):
     bytes_per_member: int
     traced: Any  # the builder's closed jaxpr on scalars (a checkpoint fingerprints it)
     result_dtype: Any
+    spans: bool = False  # the devices belong to several processes (every one runs the sweep)
 
 
 def as_axes(axes: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -213,6 +234,7 @@ def prepare(
     size = math.prod(len(v) for v in axes.values())
     devs = resolve_devices(devices)
     n_dev = len(devs)
+    spans = placement.spans_processes(devs)
 
     S, A = shapes.rewards.shape
     dtype = np.dtype(shapes.rewards.dtype)
@@ -230,28 +252,42 @@ def prepare(
         for x in jax.tree.leaves(getattr(shapes, leaf))
     )
     describe = f"S={S}, A={A}, {dtype.name}, transitions {'batched' if batched[0] else 'shared'}"
-    mem = _sweep_memory.plan(
-        size=size,
-        devices=devs,
-        full_tile=min(exec_plan.sweep_tile(devs[0].platform), size),
-        per=per,
-        res=_sweep_memory.result_bytes(S, A, item),
-        par=sum(np.dtype(d).itemsize for d in dtypes),
-        fixed=fixed,
-        memory_limit=memory_limit,
-        describe=describe,
-        res_float64=item == 8,
-    )
+    mem, error = None, None
+    try:
+        mem = _sweep_memory.plan(
+            size=size,
+            devices=devs,
+            full_tile=min(exec_plan.sweep_tile(devs[0].platform), size),
+            per=per,
+            res=_sweep_memory.result_bytes(S, A, item),
+            par=sum(np.dtype(d).itemsize for d in dtypes),
+            fixed=fixed,
+            memory_limit=memory_limit,
+            describe=describe,
+            res_float64=item == 8,
+        )
+        if forced is not None and (
+            forced[0] > mem.tile or forced[1] > max(mem.limit, forced[0] * n_dev)
+        ):
+            raise MemoryError(
+                f"the checkpoint's chunks ({forced[1]} members in tiles of {forced[0]}) no "
+                f"longer fit in memory ({describe}; at most {mem.limit} members in tiles of "
+                f"{mem.tile} fit: {mem.needs}; {mem.source}). Free memory, or resume on a "
+                "larger machine."
+            )
+    except MemoryError as e:
+        error = e
+    if spans:  # every host's budget counts; all processes must run the same chunks
+        _multihost.first_error(error)
+        assert mem is not None  # first_error raised otherwise
+        tile, limit = (int(v) for v in _multihost.agree_min([mem.tile, mem.limit]))
+        mem = mem._replace(tile=tile, limit=limit)
+    elif error is not None:
+        raise error
+    assert mem is not None
     tile, limit = mem.tile, mem.limit
     if forced is not None:
-        tile, chunk = forced
-        if tile > mem.tile or chunk > max(mem.limit, tile * n_dev):
-            raise MemoryError(
-                f"the checkpoint's chunks ({chunk} members in tiles of {tile}) no longer fit in "
-                f"memory ({describe}; at most {mem.limit} members in tiles of {mem.tile} fit: "
-                f"{mem.needs}; {mem.source}). Free memory, or resume on a larger machine."
-            )
-        limit = chunk
+        tile, limit = forced
     elif chunk_size is not None:
         wanted = -(-min(int(chunk_size), size) // (tile * n_dev)) * tile * n_dev
         if wanted > limit:
@@ -268,7 +304,9 @@ def prepare(
     chunk, num_chunks = plan_chunks(size, limit, tile * n_dev)
     mesh = jax.sharding.Mesh(np.array(devs), ("batch",)) if n_dev > 1 else None
     spec = Spec(builder, names, batched, int(max_iters), int(tile), mesh)  # type: ignore[arg-type]
-    return Setup(axes, dtypes, size, chunk, num_chunks, spec, devs, depends, per, closed, dtype)
+    return Setup(
+        axes, dtypes, size, chunk, num_chunks, spec, devs, depends, per, closed, dtype, spans
+    )
 
 
 def chunk_params(setup: Setup, k: int) -> list[np.ndarray]:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmdp._exec import ladder, sharding, shared_vi, threads, tiles, vmap
+from jaxmdp._exec import blocked, ladder, sharding, shared_vi, threads, tiles, vmap
+from jaxmdp._exec.layout import as_arrays
 from jaxmdp._solution import Solution
 
 _BATCHED: dict[str, Callable[..., Solution]] = {
@@ -19,10 +21,22 @@ _BATCHED: dict[str, Callable[..., Solution]] = {
 }
 
 
+def devices_for(plan, devices, solver) -> list:
+    """The devices a several-device plan runs on: the first `plan.shards` of those given to
+    `solve`, or of this process's devices the plan chose by default (`plan._devices`)."""
+    if not devices:
+        devices = jax.local_devices()
+    return list(devices)[: plan.shards]
+
+
 def run(plan, mdp, values0, solver, *, max_iters: int, ctx, devices=()) -> Solution:
-    """Solve `mdp` (leaves JAX arrays) from `values0` (`[..., S]`; None means zeros) by
-    `plan`. `devices`: those offered to `solve` (the "sharded" plan uses the first
-    `plan.shards`)."""
+    """Solve `mdp` (leaves JAX or NumPy arrays) from `values0` (`[..., S]`; None means
+    zeros) by `plan`. `devices`: those given to `solve`, if
+    any; several-device plans without them use this process's devices."""
+    if plan.strategy == "blocked":  # NumPy leaves go to their blocks, never whole to a device
+        devs = devices_for(plan, devices, solver)
+        return blocked.solve(mdp, values0, solver, devices=devs, max_iters=max_iters, ctx=ctx)
+    mdp = as_arrays(mdp)
     if plan.strategy == "sharded":
         shared = None
         if plan.inner.strategy == "shared_vi":
@@ -32,7 +46,7 @@ def run(plan, mdp, values0, solver, *, max_iters: int, ctx, devices=()) -> Solut
             values0,
             solver,
             shared,
-            devices=list(devices)[: plan.shards],
+            devices=devices_for(plan, devices, solver),
             plan=plan,
             max_iters=max_iters,
             ctx=ctx,

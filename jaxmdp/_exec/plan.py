@@ -15,7 +15,15 @@ Strategies (one module each, run by `jaxmdp._exec.dispatch`):
 - `"threads"`: the tiles in equal runs, one program per host thread (`threads.py`);
 - `"ladder"`: the compaction ladder, converged members gathered out (`ladder.py`);
 - `"shared_vi"`: value iteration on a batch sharing one `transitions` (`shared_vi.py`);
-- `"sharded"`: the flattened batch split over devices, each running `inner` (`sharding.py`).
+- `"sharded"`: the flattened batch split over devices, each running `inner` (`sharding.py`);
+- `"blocked"`: ONE MDP whose states are split in blocks over devices (`blocked.py`).
+
+Devices: a solve uses the devices it is given (`solve(devices=...)`). Without them, the plan
+of a GPU or TPU backend with several local devices uses all of them for a concrete batch,
+and for a single MDP that does not fit one device's memory budget; on CPU, host devices
+stay opt-in (measured: `benchmarks/results/distributed.md`). Every solver may use every
+device: LAPACK calls no longer wait on XLA:CPU's shared pool (`jaxmdp._linalg`; DECISIONS.md
+18 and 22), which once deadlocked policy iteration over host devices.
 
 Forcing a backend's plan (so that every plan a GPU or TPU would choose runs in the CPU test
 suite; issue 15: no code path is first executed on an accelerator): `with force("gpu"):`
@@ -33,7 +41,7 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from jaxmdp import _operators
+from jaxmdp import _memory, _operators
 from jaxmdp._exec import layout
 from jaxmdp._solvers.anderson import AndersonValueIteration
 from jaxmdp._solvers.gauss_seidel import GaussSeidelValueIteration
@@ -80,6 +88,12 @@ LADDER_FACTOR = 8
 LADDER_MIN = 32
 LADDER_AUTO_WORK = 1 << 27
 
+# Solvers whose step is Bellman backups, elementwise work and reductions over states, so that
+# XLA's SPMD partitioner splits their loop over blocks of states with one all-gather of the
+# values per backup ("blocked"; checked on the compiled programs, tests/test_blocked.py).
+# Policy iteration's LU and Gauss-Seidel's state-by-state sweep would be replicated instead.
+BLOCKED_SOLVERS = frozenset({ValueIteration, ModifiedPolicyIteration})
+
 # `jaxmdp.sweep` solves members in fixed-size tiles (results then do not depend on the
 # chunking): large enough for an efficient matrix product, small enough that converged
 # tiles stop early; accelerators need wide products to be busy.
@@ -100,22 +114,24 @@ class Facts(NamedTuple):
     num_states: int
     num_actions: int
     solver: type
-    num_devices: int  # devices offered to split the batch over (`solve(devices=...)`)
+    num_devices: int  # devices given (`solve(devices=...)`); 0: none
     traced: bool  # some input is a tracer (inside a user's jit / vmap / grad)
     compact: bool | None
     cpu_threads: int  # host threads a concrete CPU batch may use
+    local_devices: int = 1  # this process's devices a default plan may use
+    fits_device: bool = True  # one member (inputs and working state) fits one device's budget
 
 
 class Plan(NamedTuple):
     """Which strategy runs, with its parameters (hashable: a static argument of the jits)."""
 
-    strategy: str  # "vmap", "tiles", "threads", "ladder", "shared_vi", "sharded"
+    strategy: str  # "vmap", "tiles", "threads", "ladder", "shared_vi", "sharded", "blocked"
     batch_shape: tuple[int, ...]
     carried: tuple[tuple[bool, ...], ...]
     tile: int = 0  # members per CPU tile ("tiles", "threads")
     threads: int = 1  # host threads ("threads")
     tiled_options: bool = False  # compile with the tiled programs' XLA options (DECISIONS 11)
-    shards: int = 1  # devices ("sharded")
+    shards: int = 1  # devices ("sharded", "blocked")
     inner: Plan | None = None  # each device's plan ("sharded")
 
 
@@ -191,8 +207,9 @@ def undiscounted(discount) -> bool:
 # -- facts ------------------------------------------------------------------------------------
 
 
-def gather_facts(mdp, values0, solver, *, num_devices: int = 1, compact=None) -> Facts:
-    """The `Facts` of a solve of `mdp` (leaves already JAX arrays) from `values0` `[..., S]`."""
+def gather_facts(mdp, values0, solver, *, devices=None, compact=None) -> Facts:
+    """The `Facts` of a solve of `mdp` from `values0` `[..., S]` (leaves JAX or NumPy
+    arrays); `devices`: the list given to `solve`, or None."""
     tree = (mdp, values0)
     batch = tuple(mdp.batch_shape)
     shapes = layout.leaf_batch_shapes(tree)
@@ -207,23 +224,37 @@ def gather_facts(mdp, values0, solver, *, num_devices: int = 1, compact=None) ->
     S, A = mdp.num_states, mdp.num_actions
     p_leaves = jax.tree.leaves(mdp.transitions)
     per_member = [int(np.prod(np.shape(x)[-3:])) for x in p_leaves]
+    p_bytes = sum(
+        n * jax.dtypes.canonicalize_dtype(x.dtype).itemsize
+        for n, x in zip(per_member, p_leaves, strict=True)
+    )
+    traced = any(isinstance(x, jax.core.Tracer) for x in leaves)
+    local = 1
+    if on != "cpu" and not traced:  # only a GPU/TPU plan uses several devices by default
+        local = len(jax.local_devices())
+    fits = True
+    if local > 1 and not batch:  # would one device hold this single MDP?
+        item = jax.dtypes.canonicalize_dtype(np.result_type(mdp.rewards)).itemsize
+        need = p_bytes + 8 * S * A * item  # rewards, Q and the loop's copies
+        budget = _memory.device_budget(jax.local_devices()[0])
+        fits = need <= budget.bytes * _memory.DEVICE_FRACTION
     return Facts(
         backend=on,
         batch_shape=batch,
         carried=layout.carried(shapes, batch),
         kinds=layout.kinds(tree),
         form=_operators.form(mdp.transitions),
-        transitions_bytes=sum(
-            n * np.dtype(x.dtype).itemsize for n, x in zip(per_member, p_leaves, strict=True)
-        ),
+        transitions_bytes=p_bytes,
         sweep_work=_operators.sweep_work(mdp.transitions),
         num_states=S,
         num_actions=A,
         solver=type(solver),
-        num_devices=int(num_devices),
-        traced=any(isinstance(x, jax.core.Tracer) for x in leaves),
+        num_devices=len(devices) if devices else 0,
+        traced=traced,
         compact=compact,
         cpu_threads=cpu_threads(on),
+        local_devices=local,
+        fits_device=fits,
     )
 
 
@@ -236,7 +267,11 @@ def make_plan(f: Facts) -> Plan:
     flat = layout.flattenable(f.carried)
     p_carried = any(any(c) for c, k in zip(f.carried, f.kinds, strict=True) if k == "transitions")
     base = Plan("vmap", f.batch_shape, f.carried)
-    shards = _shards(f.num_devices, B, flat) if f.batch_shape else 1
+    n = _devices(f)
+    if not f.batch_shape:
+        blocks = _blocks(n, f.num_states) if f.solver in BLOCKED_SOLVERS and not f.traced else 1
+        return base._replace(strategy="blocked", shards=blocks) if blocks > 1 else base
+    shards = _shards(n, B, flat)
     if shards > 1:
         local = tuple((bool(c) and all(c),) for c in f.carried)
         inner = make_plan(
@@ -259,6 +294,27 @@ def make_plan(f: Facts) -> Plan:
     if _ladder_wanted(f, B, flat):
         return base._replace(strategy="ladder")
     return base
+
+
+def _devices(f: Facts) -> int:
+    """Devices to split over: those given, else (GPU/TPU plans, concrete inputs) every local
+    device for a batch, and for a single MDP only when it does not fit one device (each of
+    its sweeps then waits for an exchange of values)."""
+    if f.num_devices:
+        return f.num_devices
+    if f.traced or f.backend == "cpu" or f.local_devices < 2:
+        return 1
+    return f.local_devices if f.batch_shape or not f.fits_device else 1
+
+
+def _blocks(num_devices: int, num_states: int) -> int:
+    """Blocks of states for "blocked": the most (<= num_devices) that divide S (a mesh
+    splits an axis into equal blocks; padding states would change the stopping rule's
+    statistics)."""
+    for n in range(min(num_devices, num_states), 1, -1):
+        if num_states % n == 0:
+            return n
+    return 1
 
 
 def _shards(num_devices: int, B: int, flat: bool) -> int:

@@ -256,6 +256,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
     sweep.add_argument("--no-plots", action="store_true", help="skip the plots")
+    job = sweep.add_argument_group(
+        "several processes (run the same command in every process of a JAX job; process 0 "
+        "writes --out and prints)"
+    )
+    job.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join the job JAX detects (SLURM, Open MPI, Cloud TPU, Kubernetes)",
+    )
+    job.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address")
+    job.add_argument("--num-processes", type=_int_in(1, 1 << 20), help="processes in the job")
+    job.add_argument("--process-id", type=_int_in(0, 1 << 20), help="this process's number")
     sub.add_parser(
         "bench",
         help="run the benchmarks of jaxmdp's own source checkout (needs --out FILE; "

@@ -11,6 +11,7 @@ import numpy as np
 
 from jaxmdp.cli import _text
 from jaxmdp.cli._args import CliError
+from jaxmdp.cli._cluster import is_lead
 from jaxmdp.cli._models import Model, resolve
 from jaxmdp.cli._solvers import make_solver, max_iters
 
@@ -36,8 +37,9 @@ def _dtype_name() -> str:
 
 
 def _emit(args, text: str = "", *, flush: bool = False) -> None:
-    """Human output: printed in text format, dropped in json format (stdout is the JSON)."""
-    if args.format == "text":
+    """Human output: printed in text format, dropped in json format (stdout is the JSON);
+    in a job of several processes, by process 0 only."""
+    if args.format == "text" and is_lead():
         print(text, flush=flush)
 
 
@@ -179,10 +181,19 @@ def _axes(model: Model, args) -> dict[str, np.ndarray]:
 
 def cmd_sweep(args) -> int:
     import jaxmdp
+    from jaxmdp import _multihost
 
     model = resolve(args, sweep=True)
     solver = make_solver(args)
-    out = _prepare_out(args.out)
+    # Process 0 writes the folder (in a job of several processes the others only compute);
+    # if it cannot, every process stops here rather than wait for it inside the sweep.
+    out, error = None, None
+    if is_lead():
+        try:
+            out = _prepare_out(args.out)
+        except CliError as e:
+            error = e
+    _multihost.first_error(error)
     axes = _axes(model, args)
     build = model.builder(tuple(axes))
     size = int(np.prod([len(v) for v in axes.values()]))
@@ -204,6 +215,9 @@ def cmd_sweep(args) -> int:
         **axes,  # type: ignore[arg-type]
     )
     elapsed = time.perf_counter() - t0
+    if not is_lead():  # every process holds the whole result; process 0 reports it
+        return 0
+    assert out is not None  # prepared by process 0 (first_error stopped every process)
     summary = result.summary()
     policies = _text.policies_text(result, model.info)
     # Files first: a reader that closes the pipe early (`| head`) must not cost the results.

@@ -19,6 +19,10 @@ def _run(argv) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "sweep":  # before JAX creates its backends
+        from jaxmdp.cli._cluster import initialize
+
+        initialize(args)
     import jax
 
     from jaxmdp.cli._commands import cmd_solve, cmd_sweep
