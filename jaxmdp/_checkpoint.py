@@ -211,7 +211,7 @@ class Store:
                 if x.shape != (count, *ref.shape[1:]) or x.dtype != ref.dtype:
                     raise ValueError(f"field {f} has {x.dtype} {x.shape}")
                 fields.append(x)
-            return Solution(*fields)
+            return Solution(*fields)  # type: ignore[arg-type]
         except (ValueError, KeyError, TypeError) as e:
             warnings.warn(
                 f"checkpoint chunk {str(path)!r} cannot be used ({e}); solving it again.",
@@ -229,7 +229,7 @@ class Store:
         arrays = {f: np.asarray(x) for f, x in zip(Solution._fields, sol, strict=True)}
         try:
             with _io.atomic_file(self._path(k)) as f:
-                np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+                np.savez(f, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
         except OSError as e:
             raise OSError(
                 e.errno,

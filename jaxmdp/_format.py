@@ -116,7 +116,7 @@ def format_values(values, error_bound) -> np.ndarray:
     v = np.asarray(values)
     res = np.broadcast_to(resolution(v, error_bound)[..., None], v.shape) if v.ndim else None
     if res is None:
-        return np.array(format_value(v, resolution(v, error_bound)))
+        return np.array(format_value(float(v), float(resolution(v, error_bound))))
     flat = [format_value(x, r) for x, r in zip(v.reshape(-1), res.reshape(-1), strict=True)]
     return np.array(flat).reshape(v.shape)
 

@@ -117,7 +117,7 @@ def _interrupt_behind(e: BaseException) -> BaseException:
     its zip archive in a `finally`, and zipfile then raises "ValueError: Can't close the ZIP
     file while there is an open writing handle". The user pressed Ctrl-C; they get that.
     """
-    seen, c = 0, e
+    seen, c = 0, e  # type: tuple[int, BaseException | None]
     while c is not None and seen < 16:
         if isinstance(c, KeyboardInterrupt):
             return c

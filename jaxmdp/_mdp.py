@@ -22,6 +22,7 @@ the kernels instead of materialising B copies.
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +30,7 @@ import numpy as np
 
 from jaxmdp import _operators
 from jaxmdp._sparse import SparseTransitions, is_sparse
+from jaxmdp._typing import Shape
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +78,10 @@ class MDP:
 
     __slots__ = ("transitions", "rewards", "discount", "info")
     _fields = _FIELDS
+    transitions: Annotated[jax.Array, Shape("... S A S")] | SparseTransitions
+    rewards: Annotated[jax.Array, Shape("... S A")]
+    discount: Annotated[jax.Array, Shape("...")]
+    info: ModelInfo | None
 
     def __init__(self, transitions, rewards, discount, info: ModelInfo | None = None):
         object.__setattr__(self, "transitions", transitions)
@@ -194,7 +200,7 @@ def check_shapes(mdp: MDP) -> None:
     if is_sparse(mdp.transitions):
         _check_sparse_shapes(mdp)
         return
-    tshape, rshape = np.shape(mdp.transitions), np.shape(mdp.rewards)
+    tshape, rshape = np.shape(mdp.transitions), np.shape(mdp.rewards)  # type: ignore[arg-type]
     if len(tshape) < 3:
         raise ValueError(
             f"transitions must have shape [..., S, A, S]; got shape {tshape} "
@@ -221,7 +227,8 @@ def check_shapes(mdp: MDP) -> None:
 
 
 def _check_sparse_shapes(mdp: MDP) -> None:
-    p: SparseTransitions = mdp.transitions
+    p = mdp.transitions
+    assert isinstance(p, SparseTransitions)
     nshape, pshape, rshape = np.shape(p.next_states), np.shape(p.probs), np.shape(mdp.rewards)
     for name, shape in (("next_states", nshape), ("probs", pshape)):
         if len(shape) < 3:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import jax
 import numpy as np
+
+from jaxmdp._typing import Shape
 
 
 class Status(enum.IntEnum):
@@ -45,9 +47,12 @@ MESSAGES = {
         "Loosen `tol` or enable float64 (`jax.config.update('jax_enable_x64', True)`)."
     ),
     Status.UNBOUNDED: (
-        "at discount 1 the returned policy has states with infinite value (a recurrent class with "
-        "non-zero reward: the episode never ends and reward keeps accumulating); the problem has "
-        "no finite optimal value there."
+        "at discount 1 the values grow without bound: policy iteration's final policy has states "
+        "with infinite value, or value iteration (and its variants) proved that every state's "
+        "value changes by at least a fixed amount per sweep (a recurrent class with non-zero "
+        "reward: the episode never ends and reward keeps accumulating). The problem has no "
+        "finite optimal value; use a discount < 1, add an absorbing zero-reward state, or "
+        "solve the average-reward problem (`jaxmdp.solve_average_reward`)."
     ),
 }
 
@@ -64,17 +69,24 @@ class Solution(NamedTuple):
       num_iters: `[...]` int32 iterations performed (VI: Bellman sweeps; PI: policy
         evaluations; modified PI: improvement steps).
       residual: `[...]` the stopping statistic at the end (see the solver's docstring).
-      error_bound: `[...]` guaranteed bound on `max_s |values - V*|` from the stopping rule
-        (exact arithmetic); `inf` where none exists (discount 1 with value iteration).
+      error_bound: `[...]` guaranteed bound on `max_s |values - V*|` and `max |q_values - Q*|`
+        for the data as given, rounding included (`jaxmdp._solvers._stopping` derives it);
+        `inf` where none exists (discount 1).
+
+    `Status.UNBOUNDED` members of the value-iteration family (discount 1, values provably
+    running off): `residual` is the estimated optimal gain, the long-run reward per step
+    (its sign says which way the values run), and `error_bound` its certified half-width:
+    the gain lies in `[residual - error_bound, residual + error_bound]` (as for
+    `RelativeValueIteration`, whose `error_bound` also bounds the gain).
     """
 
-    values: jax.Array
-    q_values: jax.Array
-    policy: jax.Array
-    status: jax.Array
-    num_iters: jax.Array
-    residual: jax.Array
-    error_bound: jax.Array
+    values: Annotated[jax.Array, Shape("... S")]
+    q_values: Annotated[jax.Array, Shape("... S A")]
+    policy: Annotated[jax.Array, Shape("... S")]
+    status: Annotated[jax.Array, Shape("...")]
+    num_iters: Annotated[jax.Array, Shape("...")]
+    residual: Annotated[jax.Array, Shape("...")]
+    error_bound: Annotated[jax.Array, Shape("...")]
 
     @property
     def ok(self) -> jax.Array:
@@ -114,23 +126,27 @@ def check(solution: Solution, *, allow=()) -> Solution:
     for code in sorted(set(np.unique(status[bad]).tolist())):
         where = np.argwhere(status == code)
         first = [tuple(int(i) for i in w) for w in where[:5]]
-        first_str = ", ".join(str(f if len(f) != 1 else f[0]) for f in first) or "()"
+        first_str: str = ", ".join(str(f if len(f) != 1 else f[0]) for f in first) or "()"
         try:
             name, msg = Status(code).name, Status(code).message
         except ValueError:
             name, msg = f"UNKNOWN({code})", "unknown status code."
         extra = ""
-        if where.size and status.ndim:
-            idx = tuple(where[0])
-            extra = (
-                f" First one: residual {np.asarray(solution.residual)[idx]:.3g}, "
-                f"{int(np.asarray(solution.num_iters)[idx])} iterations."
-            )
-        elif not status.ndim:
-            extra = (
-                f" Residual {float(np.asarray(solution.residual)):.3g}, "
-                f"{int(np.asarray(solution.num_iters))} iterations."
-            )
+        if where.size:
+            idx = tuple(where[0]) if status.ndim else ()
+            residual = float(np.asarray(solution.residual)[idx])
+            bound = float(np.asarray(solution.error_bound)[idx])
+            iters = int(np.asarray(solution.num_iters)[idx])
+            lead = "First one: " if status.ndim else ""
+            if code == Status.UNBOUNDED and np.isfinite(bound):
+                extra = (
+                    f" {lead}gain (reward per step) in [{residual - bound:.4g}, "
+                    f"{residual + bound:.4g}], {iters} iterations."
+                )
+            else:
+                extra = f" {lead}residual {residual:.3g}, {iters} iterations."
+                if status.ndim == 0:
+                    extra = f" Residual {residual:.3g}, {iters} iterations."
         more = ", ..." if len(where) > 5 else ""
         lines.append(f"- {name}: {len(where)} (batch indices {first_str}{more}): {msg}{extra}")
     raise ConvergenceError("\n".join(lines))

@@ -17,9 +17,13 @@ successor structure shared by members with their own probabilities).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxmdp._typing import Shape
 
 _FIELDS = ("next_states", "probs")
 
@@ -39,6 +43,8 @@ class SparseTransitions:
 
     __slots__ = _FIELDS
     _fields = _FIELDS
+    next_states: Annotated[jax.Array, Shape("... S A K")]  # int32
+    probs: Annotated[jax.Array, Shape("... S A K")]
 
     def __init__(self, next_states, probs):
         object.__setattr__(self, "next_states", next_states)

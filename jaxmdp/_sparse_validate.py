@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from jaxmdp._mdp import MDP, check_shapes
+from jaxmdp._sparse import SparseTransitions
 from jaxmdp._validate import InvalidMDPError, _first, default_row_atol
 
 _SLOT = ("state", "action", "slot")
@@ -40,6 +41,7 @@ def validate_sparse_mdp(mdp: MDP, *, atol: float | None = None) -> MDP:
                 "per-MDP status codes."
             )
     p = mdp.transitions
+    assert isinstance(p, SparseTransitions)
     NS = np.asarray(p.next_states)
     PR = np.asarray(p.probs)
     R = np.asarray(mdp.rewards)
@@ -79,7 +81,10 @@ def validate_sparse_mdp(mdp: MDP, *, atol: float | None = None) -> MDP:
     if no_action.any():
         raise InvalidMDPError(
             _first(
-                no_action, nbr, ("state",), "state has no available action (every reward is -inf)"
+                np.asarray(no_action),
+                nbr,
+                ("state",),
+                "state has no available action (every reward is -inf)",
             )
         )
 

@@ -22,11 +22,14 @@ How it works:
 5. Devices: with several devices each chunk's tiles are split across them (`jax.shard_map`
    over a `jax.sharding.Mesh`, batch padded to whole tiles per device).
 
-Exactness: every member is computed by the same tile program at the same position in its
-tile whatever the chunking and the number of devices, so chunked, unchunked, single- and
-multi-device runs give identical results, bit for bit. (Without fixed tiles they would not:
-XLA picks the kernel of the `[S*A, S] x [S, N]` product by N, and a member's last bits depend
-on it.) Only when memory cannot hold one full tile is the tile made smaller.
+Reproducibility: every member is computed by the same tile program at the same position in
+its tile whatever the chunking and the number of devices. The same call on the same machine
+gives the same bits; chunked, unchunked, single- and multi-device runs agree within rounding
+(on the machines tested, bit for bit, but the enclosing programs are compiled separately and
+XLA promises no more; nor are the last bits the same on another CPU, whose vector width XLA
+picks). Without fixed tiles the differences would be systematic: XLA picks the kernel of the
+`[S*A, S] x [S, N]` product by N, and a member's last bits depend on it. Only when memory
+cannot hold one full tile is the tile made smaller.
 
 Several hosts: call `jax.distributed.initialize()` on every host before `sweep` (same program,
 same arguments on every process). `jax.devices()` then lists the devices of all hosts, the
@@ -69,7 +72,7 @@ _PROGRAMS = 4
 
 def _solve_tiles(params, solver, spec: Spec) -> Solution:
     """Solves `[k * tile]` members as k tiles, one after the other."""
-    out_axes = MDP(*(0 if b else None for b in spec.batched))
+    out_axes = MDP(*(0 if b else None for b in spec.batched))  # type: ignore[arg-type]
 
     def one_tile(p):
         build = functools.partial(call_builder, spec.builder, spec.names)
@@ -129,13 +132,19 @@ def _to_host(x) -> np.ndarray:
 # -- the public entry points -------------------------------------------------------------------
 
 
+def _take(x, index):
+    """`x[index]`: one device's shard of a host array (`jax.make_array_from_callback`)."""
+    return x[index]
+
+
 def _chunk_args(setup: Setup, k: int):
     params = chunk_params(setup, k)
     if setup.spec.mesh is None:
         return tuple(jax.device_put(p, setup.devices[0]) for p in params)
     sharding = jax.sharding.NamedSharding(setup.spec.mesh, jax.sharding.PartitionSpec("batch"))
     return tuple(
-        jax.make_array_from_callback((setup.chunk,), sharding, lambda i, x=p: x[i]) for p in params
+        jax.make_array_from_callback((setup.chunk,), sharding, functools.partial(_take, p))
+        for p in params
     )
 
 
@@ -152,7 +161,7 @@ def _run_chunk(setup: Setup, solver, k: int) -> Solution:
             ) from None
         raise
     n = min(setup.chunk, setup.size - k * setup.chunk)
-    return Solution(*(_to_host(x)[:n] for x in sol))
+    return Solution(*(_to_host(x)[:n] for x in sol))  # type: ignore[arg-type]
 
 
 def _progress(total: int, enabled: bool | None, num_chunks: int):
@@ -225,7 +234,8 @@ def sweep(
         `memory_limit`). Every chunk has the same size, a whole number of tiles on every
         device (rounded down, at least one tile each; the last chunk is padded), so one
         program serves all. A chunk_size that does not fit in memory is reduced to what
-        fits (with a `ResourceWarning`). Results do not depend on it, bit for bit.
+        fits (with a `ResourceWarning`). Results do not depend on it beyond rounding (the
+        same tile program computes every member).
       max_iters: per-member iteration cap (see `jaxmdp.solve`).
       progress: progress bar (tqdm if installed): `None` shows it when there are several
         chunks, `True` always (then, without `chunk_size`, the sweep runs in about 20
@@ -240,7 +250,8 @@ def sweep(
       checkpoint: a directory (created if missing) where every finished chunk is written as
         it completes (`jaxmdp._checkpoint`). Called again with the same arguments after an
         interruption (Ctrl-C, kill -9, a full disk), the sweep reads back the chunks on disk
-        and solves only the others; the result is the uninterrupted run's, bit for bit. A
+        and solves only the others; the result is the uninterrupted run's (bit for bit on the
+        same machine and software). A
         checkpoint of a different sweep (other axes, builder program, solver, max_iters,
         dtype, devices or library version) raises `ValueError`, it is never merged.
         `result.resumed_chunks` says how many chunks were read back. The directory stays
@@ -301,7 +312,7 @@ def _sweep_chunks(setup: Setup, solver, progress, store) -> SweepResult:
         tuple(jax.ShapeDtypeStruct((setup.chunk,), d) for d in setup.dtypes),
         solver,
     )
-    out = Solution(*(np.empty((setup.size, *x.shape[1:]), x.dtype) for x in out_struct))
+    out = Solution(*(np.empty((setup.size, *x.shape[1:]), x.dtype) for x in out_struct))  # type: ignore[arg-type]
     bounds = [
         (k * setup.chunk, min(setup.chunk, setup.size - k * setup.chunk))
         for k in range(setup.num_chunks)

@@ -184,7 +184,7 @@ def parse_result(arrays: dict[str, np.ndarray], path: str, meta_fields: tuple[st
     if extra:
         raise bad(f"unexpected arrays {sorted(extra)}")
     meta = _parse_meta(arrays.get("meta"), names, meta_fields, bad)
-    return axes, Solution(**sol), meta
+    return axes, Solution(**sol), meta  # type: ignore[arg-type]
 
 
 def _parse_meta(m, names, meta_fields, bad) -> dict:
@@ -201,7 +201,7 @@ def _parse_meta(m, names, meta_fields, bad) -> dict:
     unknown = set(meta) - set(meta_fields)
     if unknown:
         raise bad(f"'meta' has unknown keys {sorted(unknown)}")
-    out = {}
+    out: dict = {}
     for k, v in meta.items():
         if k == "depends":
             ok = isinstance(v, dict) and all(

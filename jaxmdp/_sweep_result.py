@@ -106,31 +106,31 @@ class SweepResult:
     # -- the Solution's fields, indexed by the axes ------------------------------------------
     @property
     def values(self) -> np.ndarray:
-        return self.solution.values
+        return np.asarray(self.solution.values)
 
     @property
     def q_values(self) -> np.ndarray:
-        return self.solution.q_values
+        return np.asarray(self.solution.q_values)
 
     @property
     def policy(self) -> np.ndarray:
-        return self.solution.policy
+        return np.asarray(self.solution.policy)
 
     @property
     def status(self) -> np.ndarray:
-        return self.solution.status
+        return np.asarray(self.solution.status)
 
     @property
     def num_iters(self) -> np.ndarray:
-        return self.solution.num_iters
+        return np.asarray(self.solution.num_iters)
 
     @property
     def residual(self) -> np.ndarray:
-        return self.solution.residual
+        return np.asarray(self.solution.residual)
 
     @property
     def error_bound(self) -> np.ndarray:
-        return self.solution.error_bound
+        return np.asarray(self.solution.error_bound)
 
     @property
     def ok(self) -> np.ndarray:
@@ -342,7 +342,8 @@ class SweepResult:
         npz, csv_path = base + ".npz", base + ".csv"
         with _io.atomic_files([(csv_path, "w"), (npz, "wb")]) as (fc, fn):
             self._write_csv(fc)
-            np.savez_compressed(fn, **_sweep_file.result_arrays(self, _META))
+            arrays = _sweep_file.result_arrays(self, _META)
+            np.savez_compressed(fn, **arrays)  # type: ignore[arg-type]  # numpy stubs
         return npz, csv_path
 
     def _write_csv(self, f: io.TextIOBase) -> None:

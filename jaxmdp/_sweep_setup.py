@@ -267,7 +267,7 @@ def prepare(
         limit = min(limit, -(-size // _PROGRESS_CHUNKS))
     chunk, num_chunks = plan_chunks(size, limit, tile * n_dev)
     mesh = jax.sharding.Mesh(np.array(devs), ("batch",)) if n_dev > 1 else None
-    spec = Spec(builder, names, batched, int(max_iters), int(tile), mesh)
+    spec = Spec(builder, names, batched, int(max_iters), int(tile), mesh)  # type: ignore[arg-type]
     return Setup(axes, dtypes, size, chunk, num_chunks, spec, devs, depends, per, closed, dtype)
 
 

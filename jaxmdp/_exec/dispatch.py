@@ -4,13 +4,19 @@ layout helpers and the plan's constants, never each other)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax.numpy as jnp
 import numpy as np
 
 from jaxmdp._exec import ladder, sharding, shared_vi, threads, tiles, vmap
 from jaxmdp._solution import Solution
 
-_BATCHED = {"vmap": vmap.solve, "tiles": tiles.solve, "ladder": ladder.solve}
+_BATCHED: dict[str, Callable[..., Solution]] = {
+    "vmap": vmap.solve,
+    "tiles": tiles.solve,
+    "ladder": ladder.solve,
+}
 
 
 def run(plan, mdp, values0, solver, *, max_iters: int, ctx, devices=()) -> Solution:

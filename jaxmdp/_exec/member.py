@@ -11,15 +11,15 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmdp import _interrupt
 from jaxmdp._implicit import implicit_solution
 from jaxmdp._mdp import MDP, cast, solve_dtype, stop_gradient
 from jaxmdp._solution import Solution, Status
 from jaxmdp._solvers.base import RUNNING, SolveContext
 
 # Trailing (per-member) ndims of each `Solution` field.
-SOLUTION_CORES = Solution(
-    values=1, q_values=2, policy=1, status=0, num_iters=0, residual=0, error_bound=0
-)
+_CORE_NDIMS = dict(values=1, q_values=2, policy=1, status=0, num_iters=0, residual=0, error_bound=0)
+SOLUTION_CORES = Solution(**_CORE_NDIMS)  # type: ignore[arg-type]  # a pytree spec of ints
 
 
 def prepare(mdp: MDP, values0):
@@ -73,7 +73,9 @@ def single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Solu
         state = solver.step(mdp, state, ctx)
         return state, it + 1, solver.status(mdp, state, ctx)
 
-    state, it, code = lax.while_loop(cond, body, (state, jnp.int32(0), code))
+    # In slices that check for Ctrl-C (ctx.poll_every > 0: launched by `solve`, _interrupt).
+    loop = _interrupt.while_loop
+    state, it, code = loop(cond, body, (state, jnp.int32(0), code), ctx.poll_every)
     return finish(solver, mdp_diff, mdp, state, it, code, ctx)
 
 

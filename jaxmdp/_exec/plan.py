@@ -54,7 +54,7 @@ TILE_BYTES = 1 << 20
 # its slowest member stops. Anderson on 64 deterministic MDPs (S=64, A=4, float64: 128 KiB
 # each) at discount 0.999 / 0.99: 845 / 143 ms with 8 members a tile, 247 / 51 ms with 2,
 # 172 / 38 ms with 1; garnet 23 / 20 / 28 ms, dense 4.2 / 4.7 / 8.1 ms (per-tile overheads).
-TILE_BYTES_FOR = {AndersonValueIteration: 1 << 18}
+TILE_BYTES_FOR: dict[type, int] = {AndersonValueIteration: 1 << 18}
 
 # Solvers known to run only elementwise work, reductions and matrix products (no LAPACK):
 # with jax 0.10.2, concurrent programs that factorised matrices deadlocked XLA:CPU, so only

@@ -14,7 +14,8 @@ arrays after `jax.distributed.initialize()`; `solve` shards over local devices.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -27,11 +28,12 @@ from jaxmdp._solution import Solution
 
 
 class _Static(NamedTuple):
-    inner: object  # each device's Plan
+    inner: Any  # each device's Plan
     max_iters: int
-    ctx: object
+    ctx: Any
     zero_start: bool
-    local: object  # (plan, tree, solver, shared, *, max_iters, ctx, zero_start) -> Solution
+    # (plan, tree, solver, shared, *, max_iters, ctx, zero_start) -> Solution
+    local: Callable[..., Solution]
 
 
 def _body(tree, solver, shared, *, static: _Static) -> Solution:

@@ -28,6 +28,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from jaxmdp import _interrupt
 from jaxmdp._solution import Solution
 
 _POOL: concurrent.futures.ThreadPoolExecutor | None = None
@@ -50,7 +51,8 @@ def run_parts(part, n: int, batch_shape) -> Solution:
             return jax.block_until_ready(part(k))
 
     futures = [_POOL.submit(run, k) for k in range(n)]
-    return _join(tuple(f.result() for f in futures), tuple(batch_shape))
+    # Ctrl-C while waiting stops the abandoned parts (jaxmdp._interrupt.gather)
+    return _join(_interrupt.gather(futures), tuple(batch_shape))
 
 
 # JAX's thread-local settings that change what a program computes. A pool thread starts from

@@ -90,7 +90,7 @@ def _jitted(name: str, options: bool):
         "batch": (_batch, ("max_iters", "ctx", "plan")),
         "part": (_part, ("max_iters", "ctx", "plan", "count")),
     }[name]
-    return jax.jit(fn, static_argnames=static, compiler_options=_options() if options else None)
+    return jax.jit(fn, static_argnames=static, compiler_options=_options() if options else None)  # type: ignore[call-overload]
 
 
 def solve(tree, solver, *, max_iters: int, ctx, plan) -> Solution:

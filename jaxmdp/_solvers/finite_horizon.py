@@ -60,7 +60,7 @@ def _single(mdp: MDP, terminal: jax.Array, horizon: int) -> FiniteHorizonSolutio
     return FiniteHorizonSolution(values, q, policy)
 
 
-_CORES = FiniteHorizonSolution(values=2, q_values=3, policy=2)
+_CORES = FiniteHorizonSolution(values=2, q_values=3, policy=2)  # type: ignore[arg-type]
 
 
 @functools.partial(jax.jit, static_argnames=("horizon", "batch_shape", "carried"))

@@ -29,7 +29,7 @@ import numpy as np
 from jaxmdp._mdp import MDP, check_shapes, leaf_batch_shapes
 from jaxmdp._solution import Solution, Status
 from jaxmdp._solvers.base import register_solver
-from jaxmdp._sparse import is_sparse
+from jaxmdp._sparse import SparseTransitions
 
 _MISSING_SCIPY = (
     "LinearProgramming needs SciPy (HiGHS through scipy.optimize.linprog); install the `lp` "
@@ -61,10 +61,10 @@ def _linprog():
 class LinearProgramming:
     """Exact solution of a discounted MDP as a linear program (HiGHS via SciPy), on the host.
 
-    Call it as `LinearProgramming().host_solve(mdp)` (see DECISIONS.md 14 for how it joins
-    `jaxmdp.solve`). It returns the same `Solution` as every solver, batched by looping over
-    the members of `mdp`'s batch shape (a `transitions` shared by the batch is converted to
-    sparse form once).
+    Call it like every solver, `jaxmdp.solve(mdp, LinearProgramming())` (outside `jit`:
+    `solve` hands it the MDP before any tracing, DECISIONS.md 14). It returns the same
+    `Solution` as every solver, batched by looping over the members of `mdp`'s batch shape
+    (a `transitions` shared by the batch is converted to sparse form once).
 
     Guarantee: for a member with `Status.SUCCESS`, `error_bound` is a bound on
     `max_s |values - V*|` for the values returned, in their dtype, computed from their Bellman
@@ -140,7 +140,8 @@ class LinearProgramming:
         if not jnp.issubdtype(dtype, jnp.floating):
             dtype = jnp.result_type(float)
         R, g = np.asarray(mdp.rewards), np.asarray(mdp.discount)
-        if is_sparse(mdp.transitions):
+        P: _SparseRows | np.ndarray
+        if isinstance(mdp.transitions, SparseTransitions):
             # Successor lists: each member's [S*A, S] CSR is built from them directly (never
             # a dense [S, A, S] array), so large sparse models fit.
             tb = mdp.transitions.batch_shape
@@ -172,7 +173,8 @@ class LinearProgramming:
     def _not_in_driver(self, *args, **kwargs):
         raise TypeError(
             "LinearProgramming runs on the host (HiGHS through SciPy), not inside the jitted "
-            "driver: call `LinearProgramming().host_solve(mdp)` (see DECISIONS.md 14)."
+            "driver: call `jaxmdp.solve(mdp, LinearProgramming())` with concrete arrays, "
+            "outside jit / vmap / grad (DECISIONS.md 14)."
         )
 
     init = step = status = result = _not_in_driver
@@ -303,7 +305,7 @@ def _solve_one(solver, P, R, g, cache, key, in_eps, dtype, linprog, sparse) -> d
     }
 
 
-def _round_up(x: float, dtype) -> np.floating:
+def _round_up(x: float, dtype) -> np.ndarray:
     """`x` in `dtype`, rounded up (a bound must stay a bound after the cast)."""
     y = np.asarray(x).astype(dtype)
     return np.nextafter(y, np.asarray(np.inf, y.dtype)) if y < x else y

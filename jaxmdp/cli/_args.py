@@ -273,7 +273,11 @@ def join_option_values(argv: list[str], parser: argparse.ArgumentParser) -> list
     one value are glued to it.
     """
     takes_value = set()
-    for sub in parser._subparsers._group_actions[0].choices.values():
+    subparsers = parser._subparsers
+    assert subparsers is not None  # built by `build_parser` with subcommands
+    choices = subparsers._group_actions[0].choices
+    assert isinstance(choices, dict)
+    for sub in choices.values():
         for action in sub._actions:
             if action.nargs is None and action.option_strings:
                 takes_value.update(action.option_strings)

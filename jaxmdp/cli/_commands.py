@@ -201,7 +201,7 @@ def cmd_sweep(args) -> int:
         chunk_size=args.chunk_size,
         progress=not args.no_progress,
         checkpoint=args.checkpoint,
-        **axes,
+        **axes,  # type: ignore[arg-type]
     )
     elapsed = time.perf_counter() - t0
     summary = result.summary()
@@ -254,7 +254,7 @@ def _json_rows(result) -> list[dict]:
     rows = []
     for k in range(result.size):
         row = {n: float(v[k]) for n, v in params.items()}
-        row.update(
+        row.update(  # type: ignore[call-overload]
             status=names.get(int(status[k]), f"UNKNOWN({int(status[k])})"),
             iterations=int(iters[k]),
             residual=float(residual[k]),

@@ -196,7 +196,7 @@ def _gymnasium_module():
 def _gymnasium(args, shortcut: str | None, sweep: bool) -> Model:
     import jax.numpy as jnp
 
-    from jaxmdp import models
+    from jaxmdp import MDP, models
 
     for name in ("step_reward", "slip"):
         if getattr(args, name) is not None:
@@ -210,7 +210,7 @@ def _gymnasium(args, shortcut: str | None, sweep: bool) -> Model:
             "--terminal-reward: a Gymnasium environment has no terminal-reward parameter; its "
             "only parameter (and sweep axis) is --discount"
         )
-    env_id = args.env if args.env is not None else _gym_id(GYM_SHORTCUTS[shortcut])
+    env_id = args.env if args.env is not None else _gym_id(GYM_SHORTCUTS[str(shortcut)])
     kwargs = parse_env_kwargs(args.env_kwargs)
     gymnasium = _gymnasium_module()
     shown = " ".join(f"{k}={v!r}" for k, v in kwargs.items())
@@ -226,6 +226,7 @@ def _gymnasium(args, shortcut: str | None, sweep: bool) -> Model:
         raise CliError(f"--env {env_id}: {e}") from None
     finally:
         env.close()
+    assert isinstance(base, MDP)  # from_gymnasium without return_info
     dtype = base.rewards.dtype
 
     def build(discount):

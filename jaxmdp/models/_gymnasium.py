@@ -104,11 +104,11 @@ def _grid_layout(env) -> GridLayout | None:
     if kind == "CliffWalkingEnv":
         height, width = env.shape
         cliff = np.asarray(getattr(env, "_cliff", np.zeros((height, width), bool)))
-        rows = [["C" if cliff[i, j] else "." for j in range(width)] for i in range(height)]
+        cells = [["C" if cliff[i, j] else "." for j in range(width)] for i in range(height)]
         start = np.unravel_index(int(env.start_state_index), (height, width))
-        rows[start[0]][start[1]] = "S"
-        rows[height - 1][width - 1] = "G"  # Gymnasium's goal: the bottom-right cell
-        return GridLayout(["".join(r) for r in rows], terminal="G")
+        cells[start[0]][start[1]] = "S"
+        cells[height - 1][width - 1] = "G"  # Gymnasium's goal: the bottom-right cell
+        return GridLayout(["".join(r) for r in cells], terminal="G")
     return None
 
 
@@ -119,7 +119,8 @@ def _model_info(env, table, absorbing: set[int], extra: int | None) -> ModelInfo
     transitions that end the episode (CliffWalking's goal: the MDP routes those to the
     appended absorbing state), and that appended state.
     """
-    entered, ends = set(), set()
+    entered: set[int] = set()
+    ends: set[int] = set()
     for s in table:
         for outcomes in table[s].values():
             for prob, nxt, _, terminated, *_ in outcomes:

@@ -41,6 +41,7 @@ def _resolve(model: Model, actions: str | None, need_symbols: bool):
                 f"{why}. Pass the layout instead, e.g. "
                 "render_policy(models.GridLayout(...), policy, actions=...)."
             )
+        assert info is not None  # checked above
         symbols = actions if actions is not None else info.action_symbols
         if need_symbols:
             if symbols is None:

@@ -38,7 +38,7 @@ def convergence(
         histories = [histories]
     if isinstance(histories, Mapping):
         labels, histories = list(histories), list(histories.values())
-    labels = list(labels) if labels is not None else [None] * len(histories)
+    labels = list(labels) if labels is not None else [None] * len(histories)  # type: ignore[list-item]
     ax = _axes(ax, (6.4, 4.0))
     for h, label in zip(histories, labels, strict=True):
         r = np.asarray(h.residual, dtype=float)

@@ -53,7 +53,7 @@ def phase_diagram(
     """
     names = list(result.names)
     x = x or names[0]
-    y = y or next((n for n in names if n != x), None)
+    y = y or next((name for name in names if name != x), None)
     for n in (x, y):
         if n is not None and n not in names:
             raise ValueError(f"{n!r} is not an axis of this sweep; its axes: {names}.")
@@ -76,24 +76,24 @@ def phase_diagram(
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
-    n = max(len(pols), 1)
-    base = _cmap("tab20" if n > 10 else "tab10")
-    colors = [base(i % base.N) for i in range(n)]
+    num = max(len(pols), 1)
+    base = _cmap("tab20" if num > 10 else "tab10")
+    colors = [base(i % base.N) for i in range(num)]
     ax = _axes(ax, (7.5, 4.8))
     shown = np.ma.masked_less(lab, 0).T  # [y, x]
     cmap = ListedColormap(colors).with_extremes(bad="0.8")
     ax.pcolormesh(
-        ex, ey, shown, cmap=cmap, norm=BoundaryNorm(np.arange(n + 1) - 0.5, n), shading="flat"
+        ex, ey, shown, cmap=cmap, norm=BoundaryNorm(np.arange(num + 1) - 0.5, num), shading="flat"
     )
     # boundaries: between horizontal neighbours (vertical segments) and vertical ones
     segs = []
     for i in range(lab.shape[0] - 1):
-        for j in np.flatnonzero((lab[i] != lab[i + 1]) & (lab[i] >= 0) & (lab[i + 1] >= 0)):
-            segs.append([(ex[i + 1], ey[j]), (ex[i + 1], ey[j + 1])])
+        for jj in np.flatnonzero((lab[i] != lab[i + 1]) & (lab[i] >= 0) & (lab[i + 1] >= 0)):
+            segs.append([(ex[i + 1], ey[jj]), (ex[i + 1], ey[jj + 1])])
     for j in range(lab.shape[1] - 1):
         col = lab[:, j], lab[:, j + 1]
-        for i in np.flatnonzero((col[0] != col[1]) & (col[0] >= 0) & (col[1] >= 0)):
-            segs.append([(ex[i], ey[j + 1]), (ex[i + 1], ey[j + 1])])
+        for ii in np.flatnonzero((col[0] != col[1]) & (col[0] >= 0) & (col[1] >= 0)):
+            segs.append([(ex[ii], ey[j + 1]), (ex[ii + 1], ey[j + 1])])
     if segs:
         from matplotlib.collections import LineCollection
 
@@ -104,9 +104,10 @@ def phase_diagram(
     else:
         ax.set_yticks([])
     if legend:
-        counts = np.bincount(lab[lab >= 0].reshape(-1), minlength=n)
+        counts = np.bincount(lab[lab >= 0].reshape(-1), minlength=num)
         handles = [
-            Patch(color=colors[i], label=f"policy {i} ({counts[i]} pts)") for i in range(min(n, 20))
+            Patch(color=colors[i], label=f"policy {i} ({counts[i]} pts)")
+            for i in range(min(num, 20))
         ]
         if (lab < 0).any():
             handles.append(Patch(facecolor="0.8", label="did not succeed"))
