@@ -1,6 +1,6 @@
 """The largest grid world: build and solve an n x n world (default 3163 x 3163, 10^7 states).
 
-`python -m benchmarks.sparse_largest [--side N] [--discount G] [--tol T]`
+`python -m benchmarks.sparse_largest [--side N] [--discount G] [--tol T] [--build-only]`
 
 The world is the W5 layout of benchmarks/sparse_workloads.py (start top-left, '+' bottom-
 right, a '-' cell and a wall segment), slip 0.1, step reward -0.04, solved by value iteration
@@ -29,6 +29,7 @@ def main(argv=None) -> int:
     p.add_argument("--side", type=int, default=3163)
     p.add_argument("--discount", type=float, default=0.99)
     p.add_argument("--tol", type=float, default=1e-3)
+    p.add_argument("--build-only", action="store_true", help="build, do not solve")
     args = p.parse_args(argv)
     import jax
 
@@ -47,6 +48,9 @@ def main(argv=None) -> int:
     nbytes = P.next_states.nbytes + P.probs.nbytes + mdp.rewards.nbytes
     print(f"side {args.side}: S = {P.num_states:,}, A = 4, K = {P.num_successors}")
     print(f"built in {t_build:.1f} s; sparse arrays + rewards {nbytes / 1e9:.2f} GB")
+    if args.build_only:
+        print(f"peak RSS {_peak_rss_gb():.2f} GB; load average {os.getloadavg()[0]:.1f}")
+        return 0
     t = time.perf_counter()
     sol = jaxmdp.solve(mdp, jaxmdp.ValueIteration(tol=args.tol))
     jax.block_until_ready(sol.values)
