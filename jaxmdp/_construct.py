@@ -279,15 +279,17 @@ def pymdptoolbox_arrays(P, R) -> tuple[np.ndarray | SparseTransitions, np.ndarra
             + (f" of shape {shape}." if shape is not None else ".")
         )
     A, S = len(mats), _square("P", mats)
+    transitions: np.ndarray | SparseTransitions
     if any(_is_sparse(m) for m in mats):
         transitions = _successor_lists(mats, S)
     elif isinstance(P, np.ndarray) and P.dtype != object and P.ndim == 3:
         transitions = np.transpose(P, (1, 0, 2))  # a view; copied once, on the way to JAX
     else:
         dtype = np.result_type(*[m.dtype for m in mats])
-        transitions = np.empty((S, A, S), dtype if dtype.kind == "f" else np.float64)
+        dense = np.empty((S, A, S), dtype if dtype.kind == "f" else np.float64)
         for a, m in enumerate(mats):
-            transitions[:, a, :] = m.toarray() if _is_sparse(m) else m
+            dense[:, a, :] = m.toarray() if _is_sparse(m) else m
+        transitions = dense
 
     if _is_sparse(R):
         R = R.toarray()  # [S, A], or a [1, S] / [S, 1] per-state row

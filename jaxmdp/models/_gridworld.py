@@ -204,7 +204,7 @@ def gridworld(
     intended, slips = _lift(_INTENDED, slip.ndim, dtype), _lift(_SLIPS, slip.ndim, dtype)
     # weights[..., a, d]: probability that action a moves in direction d.
     weights = (1 - chance) * intended + (chance / 2) * slips
-    transitions = _successors(nxt, slip, deterministic, dtype)
+    transitions: jax.Array | SparseTransitions = _successors(nxt, slip, deterministic, dtype)
     if wants_dense(form, grid.num_states):
         transitions = to_dense(transitions)
     entry = _entry_rewards(grid, step_reward, terminal_rewards, cell_rewards, dtype)

@@ -204,7 +204,9 @@ def from_gymnasium(
     rewards = np.zeros((num_states, num_actions))
     available = np.zeros((num_states, num_actions), dtype=bool)
     absorbing = {s for s in range(num_env_states) if _is_absorbing(table[s], s)}
-    keys, probs = [], []  # one entry per outcome: key (s * A + a) * S' + target, probability
+    # one entry per outcome: key (s * A + a) * S' + target, and its probability
+    key_list: list[int] = []
+    prob_list: list[float] = []
     for s in range(num_env_states):
         for a, outcomes in table[s].items():
             a = int(a)
@@ -214,8 +216,8 @@ def from_gymnasium(
                 if not 0 <= nxt < num_env_states:
                     raise ValueError(f"P[{s}][{a}] leads to state {nxt}, outside the table.")
                 target = extra if terminated and nxt not in absorbing else nxt
-                keys.append((s * num_actions + a) * num_states + target)
-                probs.append(prob)
+                key_list.append((s * num_actions + a) * num_states + target)
+                prob_list.append(prob)
                 rewards[s, a] += prob * reward
     available[extra] = True
     # Unavailable actions keep a valid (self-loop) row so the MDP stays stochastic; so does
@@ -224,13 +226,13 @@ def from_gymnasium(
     rewards[idle_s, idle_a] = -np.inf
     loops_s = np.concatenate([idle_s, np.full(num_actions, extra)])
     loops_a = np.concatenate([idle_a, np.arange(num_actions)])
-    keys = np.concatenate(
-        [np.asarray(keys, np.int64), (loops_s * num_actions + loops_a) * num_states + loops_s]
+    all_keys = np.concatenate(
+        [np.asarray(key_list, np.int64), (loops_s * num_actions + loops_a) * num_states + loops_s]
     )
-    probs = np.concatenate([np.asarray(probs, np.float64), np.ones(loops_s.size)])
+    all_probs = np.concatenate([np.asarray(prob_list, np.float64), np.ones(loops_s.size)])
     # Outcomes with the same (s, a, next state) add up (slippery moves into an edge).
-    keys, where = np.unique(keys, return_inverse=True)
-    probs = np.bincount(where, weights=probs)
+    keys, where = np.unique(all_keys, return_inverse=True)
+    probs = np.bincount(where, weights=all_probs)
     rows, targets = keys // num_states, keys % num_states
     if not np.any((targets == extra) & (rows // num_actions < num_env_states) & (probs != 0)):
         num_states = num_env_states  # no terminated transition needed the absorbing state
@@ -242,7 +244,7 @@ def from_gymnasium(
         rows[keep], targets[keep], probs[keep], num_states * num_actions
     )
     K = next_states.shape[-1]
-    transitions = SparseTransitions(
+    transitions: np.ndarray | SparseTransitions = SparseTransitions(
         next_states.reshape(num_states, num_actions, K),
         slot_probs.reshape(num_states, num_actions, K),
     )
