@@ -17,7 +17,7 @@ import numpy as np
 from jaxmdp import _validate
 from jaxmdp._mdp import MDP, check_shapes
 from jaxmdp._memory import require
-from jaxmdp._sparse import is_sparse, to_scipy
+from jaxmdp._sparse import SparseTransitions, csr_slots, is_sparse, to_scipy
 from jaxmdp._validate import InvalidMDPError, check_arrays, is_traced
 
 _REWARDS_PER = ("state_action", "transition", "state")
@@ -246,12 +246,29 @@ def _expected_rewards(P: list, R: list, S: int) -> np.ndarray:
     return out
 
 
-def pymdptoolbox_arrays(P, R) -> tuple[np.ndarray, np.ndarray]:
-    """pymdptoolbox's `(P, R)`, any layout it accepts, as `(transitions [S, A, S], rewards
-    [S, A])` host arrays in jaxmdp's layout. The one place that reads pymdptoolbox's forms.
+def _successor_lists(mats: list, S: int) -> SparseTransitions:
+    """A matrices `[S, S]` (any mix of scipy.sparse and dense) as successor lists of host
+    arrays (`next_states [S, A, K]` int32, `probs [S, A, K]` in the matrices' float dtype,
+    float64 for integer ones), without densifying any sparse matrix."""
+    import scipy.sparse  # present: one of the matrices is a scipy.sparse matrix
 
-    Sparse transitions are densified here (one dense `[S, S]` at a time into the output);
-    this is where a sparse transition form would be returned instead.
+    A = len(mats)
+    pairs = scipy.sparse.vstack([scipy.sparse.csr_matrix(m) for m in mats], format="csr")
+    pairs = pairs[np.arange(S * A).reshape(A, S).T.reshape(-1)]  # row a*S + s -> s*A + a
+    next_states, probs = csr_slots(pairs)
+    dtype = np.result_type(*[m.dtype for m in mats])
+    K = next_states.shape[-1]
+    probs = probs.astype(dtype if dtype.kind == "f" else np.float64)
+    return SparseTransitions(next_states.reshape(S, A, K), probs.reshape(S, A, K))
+
+
+def pymdptoolbox_arrays(P, R) -> tuple[np.ndarray | SparseTransitions, np.ndarray]:
+    """pymdptoolbox's `(P, R)`, any layout it accepts, as `(transitions, rewards [S, A])`
+    host arrays in jaxmdp's layout. The one place that reads pymdptoolbox's forms.
+
+    `transitions` is dense `[S, A, S]` for dense input, and successor lists
+    (`SparseTransitions` of NumPy arrays, `[S, A, K]`) when any of the A matrices is
+    scipy.sparse: nothing is densified.
     """
     mats = _per_action("P", P)
     if mats is None:
@@ -262,13 +279,17 @@ def pymdptoolbox_arrays(P, R) -> tuple[np.ndarray, np.ndarray]:
             + (f" of shape {shape}." if shape is not None else ".")
         )
     A, S = len(mats), _square("P", mats)
-    if isinstance(P, np.ndarray) and P.dtype != object and P.ndim == 3:
+    transitions: np.ndarray | SparseTransitions
+    if any(_is_sparse(m) for m in mats):
+        transitions = _successor_lists(mats, S)
+    elif isinstance(P, np.ndarray) and P.dtype != object and P.ndim == 3:
         transitions = np.transpose(P, (1, 0, 2))  # a view; copied once, on the way to JAX
     else:
         dtype = np.result_type(*[m.dtype for m in mats])
-        transitions = np.empty((S, A, S), dtype if dtype.kind == "f" else np.float64)
+        dense = np.empty((S, A, S), dtype if dtype.kind == "f" else np.float64)
         for a, m in enumerate(mats):
-            transitions[:, a, :] = m.toarray() if _is_sparse(m) else m
+            dense[:, a, :] = m.toarray() if _is_sparse(m) else m
+        transitions = dense
 
     if _is_sparse(R):
         R = R.toarray()  # [S, A], or a [1, S] / [S, 1] per-state row
@@ -293,7 +314,9 @@ def pymdptoolbox_arrays(P, R) -> tuple[np.ndarray, np.ndarray]:
 def from_pymdptoolbox(P, R, discount, *, validate: bool = True, dtype=None) -> MDP:
     """Convert pymdptoolbox's layout (every form its `mdptoolbox.mdp` classes accept).
 
-    Sparse inputs are densified: the result holds dense `[S, A, S]` transitions.
+    Sparse transitions stay sparse: when any of the A matrices of `P` is scipy.sparse, the
+    result holds a `jaxmdp.SparseTransitions` (successor lists `[S, A, K]`, K the most
+    nonzeros of any row; nothing is densified); dense `P` gives dense `[S, A, S]`.
 
     Args:
       P: transitions: an `[A, S, S]` array, or a list, tuple or 1-D object array of A
@@ -307,7 +330,8 @@ def from_pymdptoolbox(P, R, discount, *, validate: bool = True, dtype=None) -> M
       dtype: float dtype of the result (default: as `make_mdp`).
 
     Returns:
-      `MDP` with `transitions [S, A, S]`, `rewards [S, A]`, `discount []`.
+      `MDP` with `transitions` (`[S, A, S]`, or `SparseTransitions [S, A, K]` for sparse
+      `P`), `rewards [S, A]`, `discount []`.
 
     Raises:
       ValueError: a layout pymdptoolbox does not accept either, naming P or R and the shapes.

@@ -74,10 +74,33 @@ def stop_gradient(P):
     return lax.stop_gradient(P)
 
 
+# Up to this many slots per row, `_gather_sum` adds the K gathered slabs one by one.
+_UNROLL_SLOTS = 16
+
+
 def _gather_sum(next_states, probs, values):
     """`sum_k probs[..., k] * values[next_states[..., k]]`: one pass over the successor
-    lists (duplicates and padding need no care: padding has probability 0)."""
-    return jnp.sum(probs * values[next_states], axis=-1)
+    lists (duplicates and padding need no care: padding has probability 0).
+
+    Written for XLA:CPU's loop fusion (measured on a 1000x1000 gridworld, S = 10^6, A = 4,
+    K = 3, one value-iteration sweep inside the solve loop: 189 ms as `jnp.sum(probs *
+    values[next_states], -1)`, 21 ms as written here): a gather-then-reduce over the short
+    minor K axis materialised the `[S, A, K]` gather and ran XLA's slow minor-axis reduce,
+    whereas K gathered slabs added elementwise fuse into one loop that streams
+    `next_states` and `probs` once. Indices are clamped into `[0, S)` first (loop
+    invariant, so XLA hoists it out of the solve's while loop); the gathers may then skip
+    their own bounds handling (`promise_in_bounds`), and an invalid index in unvalidated
+    input reads a wrong but defined value, never memory outside `values`.
+    """
+    K = next_states.shape[-1]
+    idx = jnp.clip(next_states, 0, values.shape[-1] - 1)
+    if K > _UNROLL_SLOTS:  # wide rows: one gather, reduced over a long axis (fine there)
+        return jnp.sum(probs * values.at[idx].get(mode="promise_in_bounds"), axis=-1)
+    total = None
+    for k in range(K):
+        term = probs[..., k] * values.at[idx[..., k]].get(mode="promise_in_bounds")
+        total = term if total is None else total + term
+    return total
 
 
 def expected(P, values: jax.Array) -> jax.Array:

@@ -228,21 +228,49 @@ def from_scipy(matrices, num_actions: int | None = None, *, dtype=None) -> Spars
                 f"from_scipy: a state-action-pair matrix must be [S*A, S] = [{S}*{A}, {S}]; "
                 f"got {pairs.shape}."
             )
-    pairs.sum_duplicates()
-    pairs.eliminate_zeros()
-    counts = np.diff(pairs.indptr)
-    K = max(int(counts.max()) if counts.size else 1, 1)
-    slot = np.arange(pairs.nnz) - np.repeat(pairs.indptr[:-1], counts)
-    rows = np.repeat(np.arange(pairs.shape[0]), counts)
-    next_states = np.zeros((pairs.shape[0], K), np.int32)
-    probs = np.zeros((pairs.shape[0], K), np.float64)
-    next_states[rows, slot] = pairs.indices
-    probs[rows, slot] = pairs.data
+    next_states, probs = csr_slots(pairs)
     S = pairs.shape[1]
+    K = next_states.shape[-1]
     dtype = dtype or jnp.result_type(float)
     return SparseTransitions(
         jnp.asarray(next_states.reshape(S, A, K)), jnp.asarray(probs.reshape(S, A, K), dtype)
     )
+
+
+def csr_slots(rows, num_successors: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`(next_states [L, K] int32, probs [L, K] float64)` host arrays: the K slots of each
+    row of a SciPy CSR matrix `[L, S]` (row l's nonzeros in column order, then padding:
+    index 0, probability 0). Duplicate entries are summed and explicit zeros dropped first
+    (in a copy, where needed). K: `num_successors`, default the most nonzeros of
+    any row (at least 1)."""
+    if not rows.has_canonical_format or not np.all(rows.data):
+        rows = rows.copy()  # the caller's matrix stays as it was
+        rows.sum_duplicates()
+        rows.eliminate_zeros()
+    which = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+    return entry_slots(which, rows.indices, rows.data, rows.shape[0], num_successors)
+
+
+def entry_slots(
+    row, col, value, num_rows: int, num_successors: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """`(next_states [num_rows, K] int32, probs [num_rows, K] float64)` from the entries
+    `(row[i], col[i], value[i])` of a sparse matrix, sorted by row, at most one per
+    (row, col): each row's entries in the given order, then padding (index 0, probability 0).
+    K: `num_successors`, default the most entries of any row (at least 1)."""
+    row = np.asarray(row, np.int64)
+    counts = np.bincount(row, minlength=num_rows)
+    most = int(counts.max()) if counts.size else 0
+    K = max(most, 1) if num_successors is None else int(num_successors)
+    if most > K:
+        raise ValueError(f"a row has {most} successors, more than num_successors={K}.")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slot = np.arange(row.size) - starts[row]
+    next_states = np.zeros((num_rows, K), np.int32)
+    probs = np.zeros((num_rows, K), np.float64)
+    next_states[row, slot] = col
+    probs[row, slot] = value
+    return next_states, probs
 
 
 def to_scipy(transitions, layout: str = "actions"):

@@ -35,6 +35,9 @@ def _quantecon_puterman():
 
 def _assert_mdps_equal(a, b):
     for x, y in zip(a, b, strict=True):
+        x, y = (
+            jaxmdp.to_dense(z) if isinstance(z, jaxmdp.SparseTransitions) else z for z in (x, y)
+        )
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
@@ -43,6 +46,8 @@ def test_from_quantecon_all_layouts_give_puterman():
         expected = puterman_two_state(0.95)
         for ddp in _quantecon_puterman():
             mdp = from_quantecon(ddp)
+            # the state-action-pair form (dense or scipy.sparse Q) gives successor lists
+            assert isinstance(mdp.transitions, jaxmdp.SparseTransitions) == ddp._sa_pair
             assert mdp.rewards.dtype == jnp.float64
             _assert_mdps_equal(mdp, expected)
 
@@ -82,7 +87,8 @@ def test_round_trip(random_batch, form, sparse):
             np.testing.assert_array_equal(back.rewards, mdp.rewards)
             assert float(back.discount) == float(mdp.discount)
             available = np.isfinite(np.asarray(mdp.rewards))
-            P, Q = np.asarray(mdp.transitions), np.asarray(back.transitions)
+            assert isinstance(back.transitions, jaxmdp.SparseTransitions) == (form == "sa_pairs")
+            P, Q = np.asarray(mdp.transitions), np.asarray(jaxmdp.to_dense(back.transitions))
             np.testing.assert_array_equal(Q[available], P[available])
             # A pair missing from the state-action form comes back as a self-loop.
             for s, a in zip(*np.nonzero(~available), strict=True):

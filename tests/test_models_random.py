@@ -25,26 +25,34 @@ def test_valid_and_reproducible(kind, concentration):
     key = jax.random.key(0)
     kwargs = dict(kind=kind, concentration=concentration, reward_range=(-2.0, 3.0))
     mdp = random_mdp(key, S, A, **kwargs)
-    assert mdp.transitions.shape == (S, A, S) and mdp.rewards.shape == (S, A)
-    assert mdp.transitions.dtype == mdp.rewards.dtype == jnp.result_type(float)
+    if kind == "garnet":  # successor lists, K = 3 slots
+        assert isinstance(mdp.transitions, jaxmdp.SparseTransitions)
+        assert mdp.transitions.next_states.shape == (S, A, 3)
+        assert mdp.transitions.next_states.dtype == jnp.int32
+    else:
+        assert mdp.transitions.shape == (S, A, S)
+    assert mdp.rewards.shape == (S, A)
+    assert jaxmdp.to_dense(mdp.transitions).dtype == mdp.rewards.dtype == jnp.result_type(float)
     assert float(mdp.discount) == pytest.approx(0.95)
     jaxmdp.validate_mdp(mdp)
     R = np.asarray(mdp.rewards)
     assert (R >= -2.0).all() and (R <= 3.0).all() and R.std() > 0.5
-    P = np.asarray(mdp.transitions)
+    P = np.asarray(jaxmdp.to_dense(mdp.transitions))
     support = (P > 0).sum(-1)
     full = S if kind == "dense" else 3  # garnet's default k = ceil(sqrt(S))
     # Peaked rows (small concentration) may have entries that underflow to exactly 0.
     assert (support == full).all() if concentration == 1.0 else (support <= full).all()
     again = random_mdp(key, S, A, **kwargs)
-    for x, y in zip(mdp, again, strict=True):
+    for x, y in zip(jax.tree.leaves(mdp), jax.tree.leaves(again), strict=True):
         np.testing.assert_array_equal(x, y)
     other = random_mdp(jax.random.key(1), S, A, **kwargs)
-    assert not np.array_equal(other.transitions, mdp.transitions)
+    assert not np.array_equal(jaxmdp.to_dense(other.transitions), P)
 
 
 def test_garnet_single_successor_is_deterministic():
-    P = np.asarray(random_mdp(jax.random.key(2), S, A, kind="garnet", num_successors=1)[0])
+    P = np.asarray(
+        jaxmdp.to_dense(random_mdp(jax.random.key(2), S, A, kind="garnet", num_successors=1)[0])
+    )
     assert ((P == 1.0).sum(-1) == 1).all() and ((P == 0.0).sum(-1) == S - 1).all()
 
 
@@ -96,11 +104,15 @@ def test_garnet_batch_matches_loop_and_spreads_successors():
     batch = BATCH_GARNET(KEYS, DISCOUNTS)
     jaxmdp.validate_mdp(batch)
     for i in range(0, N, 51):
-        for x, y in zip(batch, _garnet(KEYS[i], float(DISCOUNTS[i])), strict=True):
+        one = _garnet(KEYS[i], float(DISCOUNTS[i]))
+        for x, y in zip(jax.tree.leaves(batch), jax.tree.leaves(one), strict=True):
             np.testing.assert_allclose(x[i], y, rtol=1e-5, atol=1e-6)
-    # Successors are uniform over states: N * S * A rows with 3 successors each give
-    # N * A * 3 = 2304 hits per state on average, standard deviation about 45.
-    counts = (np.asarray(batch.transitions) > 0).sum(axis=(0, 1, 2))
+    # Successors are distinct within a row and uniform over states: N * S * A rows with 3
+    # successors each give N * A * 3 = 2304 hits per state on average, standard deviation
+    # about 45.
+    succ = np.asarray(batch.transitions.next_states).reshape(-1, 3)
+    assert (np.sort(succ, axis=1)[:, 1:] != np.sort(succ, axis=1)[:, :-1]).all()
+    counts = np.bincount(succ.ravel(), minlength=S)
     assert counts.sum() == N * S * A * 3
     assert np.abs(counts - N * A * 3).max() < 5 * 45
 

@@ -140,9 +140,23 @@ def _layouts(rng, layout):
 
 
 def _same(sparse, dense, dtype, g_max):
-    for name in ("policy", "status", "num_iters"):
+    """The same answers within rounding. Two different programs (gathers vs a dense product,
+    another summation order): a member whose stopping statistic sits next to its
+    threshold may stop one sweep apart; both results are then within their own certified
+    bounds of V*, so within the sum of the two of each other."""
+    for name in ("policy", "status"):
         np.testing.assert_array_equal(getattr(sparse, name), getattr(dense, name), err_msg=name)
     allow = rounding_allowance(dtype, S, np.abs(_np(dense.values)).max(), g_max)
+    iters = np.asarray(sparse.num_iters) - np.asarray(dense.num_iters)
+    assert np.abs(iters).max() <= 1, iters
+    if iters.any():
+        bound = _np(sparse.error_bound) + _np(dense.error_bound) + allow
+        for name in ("values", "q_values"):
+            a, b = _np(getattr(sparse, name)), _np(getattr(dense, name))
+            with np.errstate(invalid="ignore"):  # -inf - -inf on unavailable actions
+                diff = np.where(np.isfinite(b), np.abs(a - b), 0.0)
+            assert (diff <= bound.reshape(bound.shape + (1,) * (a.ndim - bound.ndim))).all()
+        return
     for name in ("values", "q_values", "error_bound"):
         a, b = _np(getattr(sparse, name)), _np(getattr(dense, name))
         np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b), err_msg=name)

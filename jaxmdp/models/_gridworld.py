@@ -13,6 +13,17 @@ optional ``cell_rewards`` entry of the cell entered. Terminal cells are absorbin
 nothing after entry, so with ``discount=1`` a value is the expected total reward to the end
 of the episode. (Russell & Norvig's utility U(s) counts the reward R(s) of being in s; on
 non-terminal cells U(s) = V(s) + step_reward, on terminal cells U = the terminal reward.)
+
+Transitions form: a move has at most 3 outcomes, so the world is built as successor lists
+(`jaxmdp.SparseTransitions`, K = 3 slots: the intended direction, then the two
+perpendicular ones; K = 1 when `slip` is a concrete 0) from NumPy tables of the layout,
+with no `[S, A, S]` array anywhere (a 3163x3163 world, 10^7 states, built in 24-28 s with
+a peak RSS of 2.5 GB on a loaded 2-core machine: benchmarks/results/cpu-2core-sparse.md).
+Worlds of at most 64 states (`_form.DENSE_MAX_STATES`) are returned dense (`[S, A, S]`,
+the same numbers as `jaxmdp.to_dense` of the lists), where the dense kernels are as fast
+or faster and every function that needs an explicit matrix (exact policy evaluation by LU,
+discount-1 chain analysis) applies without materialising one; larger ones stay sparse (the
+rule and its measurements: `jaxmdp.models._form`). `form=` overrides the rule.
 """
 
 from __future__ import annotations
@@ -24,7 +35,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmdp._mdp import MDP, ModelInfo
-from jaxmdp._validate import check_real
+from jaxmdp._sparse import SparseTransitions, to_dense
+from jaxmdp._validate import check_real, is_traced
+from jaxmdp.models._form import check_form, wants_dense
 from jaxmdp.models._layout import RUSSELL_NORVIG_4X3 as RUSSELL_NORVIG_4X3
 from jaxmdp.models._layout import GridLayout, as_layout
 
@@ -35,6 +48,9 @@ ARROWS = "^v<>"
 # _SLIPS[a, d] = 1 where d is perpendicular to a: where a slip may take action a.
 _SLIPS = np.array([[0, 0, 1, 1], [0, 0, 1, 1], [1, 1, 0, 0], [1, 1, 0, 0]], dtype=np.float64)
 _INTENDED = np.eye(4)
+
+# The sparse form's slots per action: the intended direction, then the perpendicular ones.
+_SLOT_DIRECTIONS = np.array([[0, 2, 3], [1, 2, 3], [2, 0, 1], [3, 0, 1]])
 
 _DEFAULT_TERMINAL_REWARDS = {"+": 1.0, "-": -1.0}
 
@@ -60,10 +76,12 @@ def _entry_rewards(grid: GridLayout, step_reward, terminal_rewards, cell_rewards
                 f"cell_rewards must have shape [..., H, W] = [..., {grid.shape[0]}, "
                 f"{grid.shape[1]}] to match the layout; got {cell_rewards.shape}."
             )
-        rows, cols = np.array(grid.cells).T
-        picked = cell_rewards[..., rows, cols]  # [..., S]
+        picked = cell_rewards[..., grid._state_rows, grid._state_cols]  # [..., S]
         batches.append(picked.shape[:-1])
-    symbols = [grid.symbol(s) for s in grid.terminal_states]
+    terminal = np.asarray(grid.terminal_states, np.int64)
+    symbol_of = grid._symbols[terminal].astype(np.int64)  # code point of each terminal
+    kinds = sorted(set(symbol_of.tolist()))
+    symbols = [chr(c) for c in kinds]
     rewards = dict(_DEFAULT_TERMINAL_REWARDS)
     rewards.update(terminal_rewards or {})
     missing = sorted({ch for ch in symbols if ch not in rewards})
@@ -81,12 +99,41 @@ def _entry_rewards(grid: GridLayout, step_reward, terminal_rewards, cell_rewards
         entry = entry + jnp.broadcast_to(picked, shape)
     if not symbols:
         return entry
-    values = jnp.stack([jnp.broadcast_to(x, batch) for x in exits], axis=-1)  # [..., T]
+    values = jnp.stack([jnp.broadcast_to(x, batch) for x in exits], axis=-1)  # [..., U]
     is_terminal = np.zeros(num_states, dtype=bool)
-    is_terminal[list(grid.terminal_states)] = True
+    is_terminal[terminal] = True
     slot = np.zeros(num_states, dtype=np.int32)
-    slot[list(grid.terminal_states)] = np.arange(len(symbols))
+    slot[terminal] = np.searchsorted(np.asarray(kinds), symbol_of)
     return jnp.where(jnp.broadcast_to(is_terminal, shape), values[..., slot], entry)
+
+
+def _successors(nxt: np.ndarray, slip, deterministic: bool, dtype) -> SparseTransitions:
+    """The moves as successor lists: `next_states [S, 4, K]` (NumPy tables, shared by any
+    batch of `slip`) and `probs [..., S, 4, K]`.
+
+    K = 1 for a concrete `slip` of 0. Otherwise K = 3 slots (intended, then the two
+    perpendicular directions) with probabilities `1 - slip`, `slip / 2`, `slip / 2`; where
+    two directions land in the same cell (a wall, an edge, a terminal cell), the later
+    slot's probability is added to the first slot with that cell and the later one becomes
+    padding (probability 0), so every successor appears once and `to_dense` reproduces the
+    dense world entry by entry.
+    """
+    S = nxt.shape[0]
+    if deterministic:
+        probs = jnp.ones((*slip.shape, S, 4, 1), dtype)
+        return SparseTransitions(jnp.asarray(nxt[:, :, None]), probs)
+    targets = nxt[:, _SLOT_DIRECTIONS]  # [S, 4, 3]
+    t0, t1, t2 = targets[..., 0], targets[..., 1], targets[..., 2]
+    same10, same20, same21 = t1 == t0, t2 == t0, t2 == t1
+    w0 = (1 - slip)[..., None, None]  # [..., 1, 1]
+    w1 = (slip / 2)[..., None, None]
+    zero = jnp.zeros((), dtype)
+    p0 = w0 + jnp.where(same10, w1, zero) + jnp.where(same20, w1, zero)
+    p1 = jnp.where(same10, zero, w1) + jnp.where(same21 & ~same10 & ~same20, w1, zero)
+    p2 = jnp.where(same20 | same21, zero, w1)
+    batch = slip.shape
+    probs = jnp.stack([jnp.broadcast_to(p, (*batch, S, 4)) for p in (p0, p1, p2)], axis=-1)
+    return SparseTransitions(jnp.asarray(targets, jnp.int32), probs)
 
 
 def _lift(x: np.ndarray, ndim: int, dtype) -> jax.Array:
@@ -102,13 +149,14 @@ def gridworld(
     discount=1.0,
     terminal_rewards: Mapping[str, object] | None = None,
     cell_rewards=None,
+    form: str = "auto",
 ) -> MDP:
     """Builds a grid-world MDP (see the module docstring for the layout and dynamics).
 
     The layout is static (Python); every number may be a traced JAX value with leading
     batch axes, so the builder works under `jit` and `vmap`, and a sweep can also be built
     directly: `gridworld(step_reward=jnp.linspace(-2, 0, 100))` gives `rewards [100, S, A]`
-    and a single shared `transitions [S, A, S]` (transitions depend on `slip` only).
+    and a single shared `transitions` (transitions depend on `slip` only).
 
     Args:
       layout: a `GridLayout`, a layout string or list of rows; `None` gives Russell &
@@ -122,9 +170,13 @@ def gridworld(
         +1 and -1. Values may be `[...]` arrays.
       cell_rewards: optional `[..., H, W]` extra reward for entering each non-terminal cell
         (entries on walls and terminal cells are ignored).
+      form: `"auto"` (default): dense for at most 64 states, else sparse;
+        `"dense"` or `"sparse"` to choose. Both forms hold the same numbers.
 
     Returns:
-      `MDP` with `transitions [..., S, A, S]`, `rewards [..., S, A]` (A = 4: `UP`, `DOWN`,
+      `MDP` with `transitions` (dense `[..., S, A, S]`, or `SparseTransitions` with
+      `next_states [S, A, K]` int32 shared by the batch and `probs [..., S, A, K]`, K = 3,
+      or 1 for a concrete `slip` of 0), `rewards [..., S, A]` (A = 4: `UP`, `DOWN`,
       `LEFT`, `RIGHT`) and `discount [...]`, in JAX's default float dtype. Its `info`
       (`jaxmdp.ModelInfo`) carries the layout, `ACTION_NAMES`, `ARROWS` and the terminal
       (absorbing) states, so `render_policy(mdp, policy)` needs nothing else.
@@ -143,15 +195,18 @@ def gridworld(
         check_real(f"terminal_rewards[{symbol!r}]", value)
     if cell_rewards is not None:
         check_real("cell_rewards", cell_rewards)
+    check_form(form)
     dtype = _float_dtype()
     nxt = grid.next_states  # [S, 4]
+    deterministic = not is_traced(slip) and not np.any(np.asarray(slip))
     slip = jnp.asarray(slip, dtype)
     chance = slip[..., None, None]
     intended, slips = _lift(_INTENDED, slip.ndim, dtype), _lift(_SLIPS, slip.ndim, dtype)
     # weights[..., a, d]: probability that action a moves in direction d.
     weights = (1 - chance) * intended + (chance / 2) * slips
-    onehot = np.eye(grid.num_states, dtype=dtype)[nxt]  # [S, 4, S]
-    transitions = jnp.einsum("...ad,sdt->...sat", weights, onehot)
+    transitions: jax.Array | SparseTransitions = _successors(nxt, slip, deterministic, dtype)
+    if wants_dense(form, grid.num_states):
+        transitions = to_dense(transitions)
     entry = _entry_rewards(grid, step_reward, terminal_rewards, cell_rewards, dtype)
     batch = np.broadcast_shapes(slip.shape, entry.shape[:-1])
     # Expected reward over where the move lands; computed from the table rather than from
@@ -161,8 +216,7 @@ def gridworld(
         jnp.broadcast_to(weights, (*batch, 4, 4)),
         jnp.broadcast_to(entry[..., nxt], (*batch, grid.num_states, 4)),
     )
-    is_terminal = np.zeros((grid.num_states, 1), dtype=bool)
-    is_terminal[list(grid.terminal_states)] = True
+    is_terminal = grid._is_terminal[:, None]  # [S, 1]
     rewards = jnp.where(jnp.broadcast_to(is_terminal, rewards.shape), 0.0, rewards)
     info = ModelInfo(
         name="gridworld",

@@ -19,6 +19,11 @@ Gymnasium's order: FrozenLake left, down, right, up, drawn ``<v>^``; CliffWalkin
 right, down, left, ``^>v<``; Taxi south, north, east, west, pickup, dropoff, ``v^><PD``),
 and for the grid environments the `GridLayout` read from the environment (FrozenLake's
 `desc`, CliffWalking's shape and cliff), so `render_policy(mdp, policy)` draws them.
+
+The table is read into successor lists (one slot per distinct next state of each (s, a);
+no `[S, A, S]` array is built), returned as `jaxmdp.SparseTransitions`, or dense for small
+tables, by the builders' common rule (`jaxmdp.models._form`: at most 64 states): Taxi (500
+states, one successor per move) comes back sparse, FrozenLake and CliffWalking dense.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ import numpy as np
 
 from jaxmdp._construct import make_mdp
 from jaxmdp._mdp import MDP, ModelInfo
+from jaxmdp._sparse import SparseTransitions, entry_slots
+from jaxmdp.models._form import check_form, wants_dense
 from jaxmdp.models._layout import GridLayout
 
 _GYM_MISSING = (
@@ -152,6 +159,7 @@ def from_gymnasium(
     make_kwargs: Mapping | None = None,
     validate: bool = True,
     dtype=None,
+    form: str = "auto",
 ) -> MDP | tuple[MDP, GymnasiumInfo]:
     """Builds the MDP of a Gymnasium tabular environment from its transition table.
 
@@ -167,9 +175,12 @@ def from_gymnasium(
       make_kwargs: keyword arguments for `gymnasium.make` when `env` is an id.
       validate: check the result with `jaxmdp.validate_mdp`.
       dtype: float dtype of the result (default: JAX's default float).
+      form: `"auto"` (default: dense up to 64 states, else sparse), `"dense"` or
+        `"sparse"`: the transitions form (see the module docstring).
 
     Returns:
-      The `MDP` (`transitions [S, A, S]`, `rewards [S, A]`, in JAX's default float dtype),
+      The `MDP` (`transitions` dense `[S, A, S]` or `SparseTransitions [S, A, K]`, K the
+      most distinct next states of any (s, a); `rewards [S, A]`, in JAX's default float dtype),
       where S is the number of environment states, plus one if an absorbing state was
       added; with `return_info`, the pair `(mdp, info)`. For an environment (not a bare
       dict) `mdp.info` is a `jaxmdp.ModelInfo` (see the module docstring): FrozenLake and
@@ -186,13 +197,16 @@ def from_gymnasium(
     num_env_states = len(table)
     if sorted(int(s) for s in table) != list(range(num_env_states)):
         raise ValueError("the transition table's states must be 0, 1, ..., S-1.")
+    check_form(form)
     num_actions = 1 + max(int(a) for s in table for a in table[s])
     extra = num_env_states  # index of the absorbing state, if one is needed
     num_states = num_env_states + 1
-    transitions = np.zeros((num_states, num_actions, num_states))
     rewards = np.zeros((num_states, num_actions))
     available = np.zeros((num_states, num_actions), dtype=bool)
     absorbing = {s for s in range(num_env_states) if _is_absorbing(table[s], s)}
+    # one entry per outcome: key (s * A + a) * S' + target, and its probability
+    key_list: list[int] = []
+    prob_list: list[float] = []
     for s in range(num_env_states):
         for a, outcomes in table[s].items():
             a = int(a)
@@ -202,18 +216,43 @@ def from_gymnasium(
                 if not 0 <= nxt < num_env_states:
                     raise ValueError(f"P[{s}][{a}] leads to state {nxt}, outside the table.")
                 target = extra if terminated and nxt not in absorbing else nxt
-                transitions[s, a, target] += prob
+                key_list.append((s * num_actions + a) * num_states + target)
+                prob_list.append(prob)
                 rewards[s, a] += prob * reward
     available[extra] = True
-    transitions[extra, :, extra] = 1.0
-    # Unavailable actions keep a valid (self-loop) row so the MDP stays stochastic.
+    # Unavailable actions keep a valid (self-loop) row so the MDP stays stochastic; so does
+    # the absorbing state's every action.
     idle_s, idle_a = np.nonzero(~available)
-    transitions[idle_s, idle_a, idle_s] = 1.0
     rewards[idle_s, idle_a] = -np.inf
-    if not transitions[:num_env_states, :, extra].any():
-        num_states = num_env_states
-        transitions = transitions[:num_states, :, :num_states]
+    loops_s = np.concatenate([idle_s, np.full(num_actions, extra)])
+    loops_a = np.concatenate([idle_a, np.arange(num_actions)])
+    all_keys = np.concatenate(
+        [np.asarray(key_list, np.int64), (loops_s * num_actions + loops_a) * num_states + loops_s]
+    )
+    all_probs = np.concatenate([np.asarray(prob_list, np.float64), np.ones(loops_s.size)])
+    # Outcomes with the same (s, a, next state) add up (slippery moves into an edge).
+    keys, where = np.unique(all_keys, return_inverse=True)
+    probs = np.bincount(where, weights=all_probs)
+    rows, targets = keys // num_states, keys % num_states
+    if not np.any((targets == extra) & (rows // num_actions < num_env_states) & (probs != 0)):
+        num_states = num_env_states  # no terminated transition needed the absorbing state
+        keep = rows // num_actions < num_env_states
+        rows, targets, probs = rows[keep], targets[keep], probs[keep]
         rewards = rewards[:num_states]
+    keep = probs != 0
+    next_states, slot_probs = entry_slots(
+        rows[keep], targets[keep], probs[keep], num_states * num_actions
+    )
+    K = next_states.shape[-1]
+    transitions: np.ndarray | SparseTransitions = SparseTransitions(
+        next_states.reshape(num_states, num_actions, K),
+        slot_probs.reshape(num_states, num_actions, K),
+    )
+    if wants_dense(form, num_states):
+        dense = np.zeros((num_states, num_actions, num_states))
+        s_, a_ = np.divmod(rows[keep], num_actions)
+        dense[s_, a_, targets[keep]] = probs[keep]
+        transitions = dense
     dtype = jnp.result_type(float) if dtype is None else dtype
     mdp = make_mdp(transitions, rewards, discount, validate=validate, dtype=dtype)
     appended = extra if num_states > num_env_states else None

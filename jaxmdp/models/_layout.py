@@ -86,9 +86,14 @@ class GridLayout:
         rows = tuple(r for r in rows if r)  # blank lines only frame the layout
         if not rows:
             raise ValueError("the grid layout is empty.")
-        widths = {len(r) for r in rows}
-        if len(widths) != 1:
-            raise ValueError(f"all rows of a grid layout need the same width; got rows {rows}.")
+        ragged = [i for i, r in enumerate(rows) if len(r) != len(rows[0])]
+        if ragged:
+            i = ragged[0]
+            shown = f"; got rows {rows}" if len(rows) <= 20 else ""
+            raise ValueError(
+                "all rows of a grid layout need the same width: row 0 has "
+                f"{len(rows[0])} cells, row {i} has {len(rows[i])}{shown}."
+            )
         if terminal is not None:
             terminal = frozenset(terminal)
             if not all(isinstance(ch, str) and len(ch) == 1 for ch in terminal):
@@ -100,51 +105,63 @@ class GridLayout:
         self.rows = rows
         self.terminal = terminal
         self.shape = (len(rows), len(rows[0]))
-        self.cells = tuple(
-            (i, j) for i, row in enumerate(rows) for j, ch in enumerate(row) if ch != _WALL
-        )
-        if not self.cells:
+        # Everything below is vectorised over cells (NumPy), so a 1000x1000 layout parses in
+        # well under a second; per-cell Python objects (`cells`) are only built on request.
+        codes = _codes(rows)  # [H, W] code points
+        free = codes != ord(_WALL)
+        if not free.any():
             raise ValueError("the grid layout has no free cells (only walls).")
-        self._index = {cell: s for s, cell in enumerate(self.cells)}
-        symbols = [rows[i][j] for i, j in self.cells]
-        starts = [s for s, ch in enumerate(symbols) if ch == _START]
+        index = np.full(self.shape, -1, np.int32)
+        index[free] = np.arange(int(free.sum()), dtype=np.int32)
+        self._state_index = index  # [H, W]: the state of each cell, -1 on walls
+        self._state_rows, self._state_cols = (x.astype(np.int32) for x in np.nonzero(free))
+        symbols = codes[free]  # [S]
+        self._symbols = symbols  # [S] code point of each state's cell
+        starts = np.flatnonzero(symbols == ord(_START))
         if len(starts) > 1:
             raise ValueError(f"a grid layout has at most one 'S' cell; got {len(starts)}.")
-        self.start_state = starts[0] if starts else None
+        self.start_state = int(starts[0]) if len(starts) else None
         if terminal is None:
-            self.terminal_states = tuple(
-                s for s, ch in enumerate(symbols) if ch not in (_EMPTY, _START)
-            )
+            is_terminal = (symbols != ord(_EMPTY)) & (symbols != ord(_START))
         else:
-            self.terminal_states = tuple(s for s, ch in enumerate(symbols) if ch in terminal)
+            is_terminal = np.isin(symbols, [ord(ch) for ch in terminal])
+        self._is_terminal = is_terminal  # [S] bool
+        self.terminal_states = tuple(int(s) for s in np.flatnonzero(is_terminal))
 
     @property
     def num_states(self) -> int:
-        return len(self.cells)
+        return int(self._state_rows.shape[0])
+
+    @functools.cached_property
+    def cells(self) -> tuple[tuple[int, int], ...]:
+        """`(row, col)` of each state, in state order (row-major)."""
+        return tuple(zip(self._state_rows.tolist(), self._state_cols.tolist(), strict=True))
 
     def symbol(self, state: int) -> str:
         """The layout character of a state's cell."""
-        i, j = self.cell_of(state)
-        return self.rows[i][j]
+        self.cell_of(state)  # range check
+        return chr(int(self._symbols[int(state)]))
 
     def state_of(self, row: int, col: int) -> int:
         """The state of cell `(row, col)` (0-based from the top-left corner)."""
-        try:
-            return self._index[(int(row), int(col))]
-        except KeyError:
+        i, j = int(row), int(col)
+        height, width = self.shape
+        s = int(self._state_index[i, j]) if 0 <= i < height and 0 <= j < width else -1
+        if s < 0:
             raise ValueError(
-                f"cell ({row}, {col}) is a wall or outside the {self.shape[0]}x{self.shape[1]} "
-                "grid; it has no state."
-            ) from None
+                f"cell ({row}, {col}) is a wall or outside the {height}x{width} grid; it has "
+                "no state."
+            )
+        return s
 
     def cell_of(self, state: int) -> tuple[int, int]:
         """The `(row, col)` of a state."""
         if not 0 <= int(state) < self.num_states:
             raise ValueError(f"state {state} is outside [0, {self.num_states}).")
-        return self.cells[int(state)]
+        return int(self._state_rows[int(state)]), int(self._state_cols[int(state)])
 
     def is_terminal(self, state: int) -> bool:
-        return int(state) in self.terminal_states
+        return 0 <= int(state) < self.num_states and bool(self._is_terminal[int(state)])
 
     def to_grid(self, values, fill=jnp.nan) -> jax.Array:
         """Scatters per-state numbers onto the grid (walls get `fill`).
@@ -157,24 +174,24 @@ class GridLayout:
           `[..., H, W]` array, handy for `matplotlib.pyplot.imshow`.
         """
         values = jnp.asarray(values)
-        rows, cols = np.array(self.cells).T
         grid = jnp.full((*values.shape[:-1], *self.shape), fill, dtype=values.dtype)
-        return grid.at[..., rows, cols].set(values)
+        return grid.at[..., self._state_rows, self._state_cols].set(values)
 
     @functools.cached_property
     def next_states(self) -> np.ndarray:
-        """`[S, 4]` int: the state each move leads to (walls, edges, terminals: stay)."""
+        """`[S, 4]` int32: the state each move leads to (walls, edges, terminals: stay)."""
         height, width = self.shape
+        i, j = self._state_rows, self._state_cols
+        own = np.arange(self.num_states, dtype=np.int32)
         table = np.empty((self.num_states, 4), dtype=np.int32)
-        terminal = set(self.terminal_states)
-        for s, (i, j) in enumerate(self.cells):
-            for a, (di, dj) in enumerate(OFFSETS):
-                target = (i + di, j + dj)
-                inside = 0 <= target[0] < height and 0 <= target[1] < width
-                if s in terminal or not inside or target not in self._index:
-                    table[s, a] = s
-                else:
-                    table[s, a] = self._index[target]
+        for a, (di, dj) in enumerate(OFFSETS):
+            ti, tj = i + di, j + dj
+            inside = (ti >= 0) & (ti < height) & (tj >= 0) & (tj < width)
+            target = np.full(self.num_states, -1, np.int32)
+            target[inside] = self._state_index[ti[inside], tj[inside]]
+            stay = (target < 0) | self._is_terminal  # wall, edge or terminal: stay
+            table[:, a] = np.where(stay, own, target)
+        table.flags.writeable = False  # cached and shared: nobody may change it
         return table
 
     def __eq__(self, other) -> bool:
@@ -192,6 +209,12 @@ class GridLayout:
         if self.terminal is None:
             return f"GridLayout({text})"
         return f"GridLayout({text}, terminal={''.join(sorted(self.terminal))!r})"
+
+
+def _codes(rows: tuple[str, ...]) -> np.ndarray:
+    """`[H, W]` Unicode code points of equal-width rows (one buffer, no per-cell objects)."""
+    text = "".join(rows).encode("utf-32-le")
+    return np.frombuffer(text, dtype="<u4").reshape(len(rows), len(rows[0]))
 
 
 _RUSSELL_NORVIG = GridLayout(RUSSELL_NORVIG_4X3)

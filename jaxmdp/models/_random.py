@@ -1,4 +1,4 @@
-"""Random MDPs: dense Dirichlet transitions, or Garnet-style sparse ones.
+"""Random MDPs: dense Dirichlet transitions, or Garnet-style sparse ones (successor lists).
 
 Everything is drawn from one `jax.random` key, so an instance is reproducible from its key
 (and its other arguments) and a batch is
@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmdp._mdp import MDP, ModelInfo
+from jaxmdp._sparse import SparseTransitions
 from jaxmdp._validate import check_int, check_real, is_traced
 
 _KINDS = ("dense", "garnet")
@@ -49,9 +50,12 @@ def random_mdp(
 
     `kind="garnet"` (Archibald, McKinnon & Thomas 1995; "Generalized Average Reward
     Non-stationary Environment Testbed" as used by Bhatnagar et al. 2009): every (s, a) has
-    exactly `num_successors` distinct next states, chosen uniformly without replacement,
+    exactly `num_successors` distinct next states, chosen uniformly without replacement
+    (Floyd's algorithm, O(k^2) work and O(k) memory per row, so large S is no problem),
     with probabilities Dirichlet(concentration * 1_k) (for `concentration=1` the same law as
-    Garnet's k - 1 uniform cut points of [0, 1]).
+    Garnet's k - 1 uniform cut points of [0, 1]). Returned in the sparse form
+    (`jaxmdp.SparseTransitions`, K = k slots, no `[S, A, S]` array is ever built); convert
+    with `jaxmdp.to_dense` for the dense one.
 
     Rewards r(s, a) are uniform on `reward_range` in both kinds.
 
@@ -68,8 +72,9 @@ def random_mdp(
       discount: gamma in [0, 1].
 
     Returns:
-      `MDP` with `transitions [S, A, S]`, `rewards [S, A]`, `discount []`, in JAX's default
-      float dtype; `info.name` is `"random_mdp"`.
+      `MDP` with `transitions` (dense: `[S, A, S]`; garnet: `SparseTransitions` with
+      `next_states [S, A, k]` int32 and `probs [S, A, k]`), `rewards [S, A]`,
+      `discount []`, in JAX's default float dtype; `info.name` is `"random_mdp"`.
 
     Raises:
       TypeError: non-integer sizes.
@@ -106,7 +111,18 @@ def random_mdp(
         sampler = "either"
     else:
         sampler = "exponential" if float(concentration) == 1.0 else "gamma"
-    mdp = _random_mdp(key, num_states, num_actions, k, sampler, concentration, low, high, discount)
+    mdp = _random_mdp(
+        key,
+        num_states,
+        num_actions,
+        k,
+        kind == "dense",
+        sampler,
+        concentration,
+        low,
+        high,
+        discount,
+    )
     return mdp._replace(info=ModelInfo(name="random_mdp"))
 
 
@@ -208,26 +224,49 @@ def _dirichlet(key, concentration, shape, dtype, sampler: str):
     )
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+# Up to this many successors, Floyd's steps are unrolled (k^2 / 2 compares, vectorised over
+# rows); beyond, they run in a loop (a compile that does not grow with k).
+_UNROLL_SUCCESSORS = 16
+
+
+def _distinct_successors(key, rows: tuple[int, ...], num_states: int, k: int) -> jax.Array:
+    """`[*rows, k]` int32: for every row a uniformly random k-subset of `range(num_states)`.
+
+    Floyd's algorithm (Bentley & Floyd, "Programming pearls: a sample of brilliance", 1987):
+    for j = S - k, ..., S - 1 draw t uniform in [0, j] and take t, or j if t is taken
+    already. Every k-subset is equally likely; the order of the k picks is not uniform, which
+    does not matter here since the Dirichlet weights given to the slots are exchangeable.
+    """
+    keys = jax.random.split(key, k)
+
+    def draw(i, picks):
+        j = num_states - k + i
+        t = jax.random.randint(keys[i], rows, 0, j + 1, dtype=jnp.int32)
+        taken = jnp.any(picks == t[..., None], axis=-1)
+        return picks.at[..., i].set(jnp.where(taken, jnp.int32(j), t))
+
+    picks = jnp.full((*rows, k), -1, jnp.int32)  # -1: not drawn yet, never equal to a draw
+    if k <= _UNROLL_SUCCESSORS:
+        for i in range(k):
+            picks = draw(i, picks)
+        return picks
+    return jax.lax.fori_loop(0, k, draw, picks)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
 def _random_mdp(
-    key, num_states, num_actions, k, sampler, concentration, low, high, discount
+    key, num_states, num_actions, k, kind_dense, sampler, concentration, low, high, discount
 ) -> MDP:
-    """`random_mdp` after argument checks: k successors per (s, a), k = S for dense."""
+    """`random_mdp` after argument checks: k successors per (s, a) (k = S for dense)."""
     dtype = jnp.result_type(float)
     key_p, key_succ, key_r = jax.random.split(key, 3)
     concentration = jnp.asarray(concentration, dtype)
     probs = _dirichlet(key_p, concentration, (num_states, num_actions, k), dtype, sampler)
-    if k == num_states:
+    if kind_dense:
         transitions = probs
     else:
-        # Successors: the k states whose iid uniform noise ranks highest, a uniformly
-        # random k-subset; the (exchangeable) Dirichlet weights go to them in that order.
-        noise = jax.random.uniform(key_succ, (num_states, num_actions, num_states))
-        _, successors = jax.lax.top_k(noise, k)  # [S, A, k], distinct per row
-        s = np.arange(num_states)[:, None, None]
-        a = np.arange(num_actions)[None, :, None]
-        transitions = jnp.zeros((num_states, num_actions, num_states), dtype)
-        transitions = transitions.at[s, a, successors].set(probs, unique_indices=True)
+        successors = _distinct_successors(key_succ, (num_states, num_actions), num_states, k)
+        transitions = SparseTransitions(successors, probs)
     rewards = jax.random.uniform(
         key_r,
         (num_states, num_actions),
