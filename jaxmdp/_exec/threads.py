@@ -36,6 +36,12 @@ _POOL: concurrent.futures.ThreadPoolExecutor | None = None
 def run_parts(part, n: int, batch_shape) -> Solution:
     """`part(k)` (a `Solution` over the k-th run of flattened members) for k < n, each on its
     own pool thread, joined and reshaped to `batch_shape`."""
+    return _join(run_many(part, n), tuple(batch_shape))
+
+
+def run_many(part, n: int) -> tuple:
+    """`(part(0), ..., part(n - 1))`, each called and waited for on its own pool thread
+    (under the caller's thread-local JAX config)."""
     global _POOL
     if _POOL is None or _POOL._max_workers < n:
         _POOL = concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="jaxmdp")
@@ -50,7 +56,7 @@ def run_parts(part, n: int, batch_shape) -> Solution:
             return jax.block_until_ready(part(k))
 
     futures = [_POOL.submit(run, k) for k in range(n)]
-    return _join(tuple(f.result() for f in futures), tuple(batch_shape))
+    return tuple(f.result() for f in futures)
 
 
 # JAX's thread-local settings that change what a program computes. A pool thread starts from

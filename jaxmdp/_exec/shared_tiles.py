@@ -1,0 +1,355 @@
+"""Strategy "shared_tiles": value iteration over a batch sharing one SMALL `transitions`,
+in cache-resident tiles of members (issue 15).
+
+The sweep of the lecture world over reward x discount is the job this library exists for:
+millions of members, each a whole problem of a few hundred bytes (44 rewards, 11 values).
+Streaming every member's rewards and values from DRAM on every sweep (the `shared_vi`
+batch-last kernel, NumPy's batched GEMM) leaves the machine mostly waiting. Here:
+
+- the flattened batch is cut into tiles of `plan.tile` members whose rewards and values fit
+  in L2 (`plan.SHARED_TILE_BYTES`), and each tile iterates to convergence while resident,
+  one after the other (`lax.fori_loop`); a tile stops with its slowest member, so converged
+  tiles stop costing sweeps;
+- the layout inside a tile is batch-last (`values [S, T]`, `rewards [A, S, T]`), produced
+  from the caller's `[B, S, A]` rewards by one in-cache transpose per tile, and the tile's
+  results go back the same way; nothing batch-sized is ever transposed or copied;
+- the transitions' nonzero entries are compiled in as static row slices (`shared_rows`), so
+  one sweep is ONE fused pass per tile: for each state the A x K successor rows, the max
+  over actions, the difference statistics, the status tests and the freeze of converged
+  members (`_stopping`, exactly the per-member rule of `ValueIteration`);
+- from V0 = 0 the first sweep is free (Q = R: `max_a R`);
+- on CPU, concrete batches split their tiles over host threads, one program per core
+  (`threads.run_parts`): XLA:CPU runs one program's loop on one core.
+
+Per member: the iterations, stopping rule, status, certificate and `error_bound` of its own
+`ValueIteration` solve (`member.single`); values within rounding of it (another program: the
+expectation sums only the nonzero entries, in another order). Members in a tile's overlap
+(the last tile of a part starts early so that every tile is full) are computed twice by the
+same program; either copy is the same result.
+
+Planned (`plan.make_plan`) for `ValueIteration` on a batch whose `transitions` is shared,
+concrete and has at most `plan.SHARED_ROWS_MAX` nonzero entries. On an accelerator the plan
+uses wide tiles and no host threads (`JAXMDP_PLAN_BACKEND=gpu` runs that plan here).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxmdp import _operators
+from jaxmdp._exec import shared_rows
+from jaxmdp._exec.plan import SHARED_ROWS_MAX
+from jaxmdp._implicit import implicit_q_values, implicit_values
+from jaxmdp._mdp import MDP, solve_dtype
+from jaxmdp._solution import Solution, Status
+from jaxmdp._solvers import _stopping
+from jaxmdp._solvers.base import RUNNING
+
+
+def _expected_rows(rows: shared_rows.Rows, probs, values):
+    """`sum_s' p(s' | s, a) V(s', t)` as `ev[a][s]` (each `[T]`) from the rows `values[s']`
+    (each `[T]`)."""
+    zero = jnp.zeros_like(values[0])
+    out = []
+    for per_action in rows.entries:
+        row_out = []
+        for entries in per_action:
+            terms = [values[n] if rows.unit else probs[e] * values[n] for e, n in entries]
+            row_out.append(sum(terms[1:], terms[0]) if terms else zero)
+        out.append(row_out)
+    return out
+
+
+def _greedy(rows, probs, rewards, g, values) -> list:
+    """`max_a (R + g P V)` as one `[T]` row per state, from `rewards[a][s]` and `values[s]`
+    (rows `[T]`): each row is one expression, fused by XLA into one pass."""
+    ev = _expected_rows(rows, probs, values)
+    out = []
+    for s in range(rows.num_states):
+        best = None
+        for a in range(rows.num_actions):
+            qa = rewards[a][s] + g * ev[a][s]
+            best = qa if best is None else jnp.maximum(best, qa)
+        out.append(best)
+    return out
+
+
+def _q_values(rows, probs, rewards, g, values):
+    """`R + g P V` `[A, S, T]` from rows."""
+    ev = _expected_rows(rows, probs, values)
+    S, A = rows.num_states, rows.num_actions
+    return jnp.stack(
+        [jnp.stack([rewards[a][s] + g * ev[a][s] for s in range(S)]) for a in range(A)]
+    )
+
+
+def _argmax_actions(q):
+    """`argmax_a q[a]` of `q [A, S, T]` (lowest index on ties, as `jnp.argmax`)."""
+    best, arg = q[0], jnp.zeros(q.shape[1:], jnp.int32)
+    for a in range(1, q.shape[0]):
+        better = q[a] > best
+        best = jnp.where(better, q[a], best)
+        arg = jnp.where(better, a, arg)
+    return arg
+
+
+class _Carry(NamedTuple):
+    # Values as a tuple of per-state rows `[T]`, not one `[S, T]` array: XLA:CPU computes
+    # each state's row in its own kernel, and stacking them would add a copy of every sweep.
+    values: tuple  # V_k
+    prev: tuple  # V_{k-1} (Q is rebuilt from it once, at the end)
+    stats: _stopping.DiffStats  # [T] each
+    it: jax.Array  # [T] int32
+    code: jax.Array  # [T] int32
+
+
+def _chain(rows, op):
+    return functools.reduce(op, rows[1:], rows[0])
+
+
+def _row_status(new, old, prev_stats, g, tol, rule):
+    """`_stopping.diff_stats` and `_stopping.status` of the sweep `old -> new` (rows `[T]`),
+    with the reductions over states written as chains over the rows (max and min are exact
+    in any order, so the values are those of the stacked form): stacking the rows for the
+    `_stopping` functions made XLA copy them into `[S, T]` arrays on every sweep. The rule
+    itself is `_stopping`'s: it receives the extremes as a two-state difference from zero
+    (`max(dmax - 0, dmin - 0) = dmax`, NaN propagating as in the full reduction) and the
+    magnitude `max_s |V(s)|` as a one-state vector."""
+    d = [x - y for x, y in zip(new, old, strict=True)]
+    extremes = jnp.stack([_chain(d, jnp.maximum), _chain(d, jnp.minimum)])
+    stats = _stopping.diff_stats(
+        extremes, jnp.zeros_like(extremes), axis=0, prev=prev_stats, discount=g, rule=rule
+    )
+    mag = _chain([jnp.abs(x) for x in new], jnp.maximum)
+    return stats, _stopping.status(stats, mag[None], g, tol, rule, axis=0)
+
+
+class _Static(NamedTuple):
+    """The static arguments of a tile's solve (hashable)."""
+
+    rows: shared_rows.Rows
+    rule: str
+    max_iters: int
+    zero_start: bool
+    auto_tol: bool
+
+
+def _solve_tile(probs, rewards, g, values0, tol, st: _Static):
+    """One tile: `rewards [A, S, T]`, `g [T]`, `values0 [S, T]` (None: zeros) -> the
+    tile's `Solution` fields batch-last (`values [S, T]`, `q [A, S, T]`, `policy [S, T]`,
+    the rest `[T]`). Per member exactly the loop of `shared_vi` / `ValueIteration`: the
+    `_stopping` rule on every sweep, converged members frozen."""
+    tol = None if st.auto_tol else tol
+    S, A = st.rows.num_states, st.rows.num_actions
+    rew = [[rewards[a, s] for s in range(S)] for a in range(A)]
+
+    def sweep(values):
+        return _greedy(st.rows, probs, rew, g, values)
+
+    def advance(c: _Carry, new, everyone=False) -> _Carry:
+        run = c.code == RUNNING
+        if not everyone:
+            new = [jnp.where(run, x, v) for x, v in zip(new, c.values, strict=True)]
+        stats, code = _row_status(new, c.values, c.stats, g, tol, st.rule)
+        prev = c.values
+        if not everyone:
+            prev = tuple(jnp.where(run, v, p) for v, p in zip(c.values, c.prev, strict=True))
+        return _Carry(
+            values=tuple(new),
+            prev=tuple(prev),
+            stats=jax.tree.map(lambda a, b: jnp.where(run, a, b), stats, c.stats),
+            it=c.it + run.astype(jnp.int32),
+            code=jnp.where(run, code, c.code),
+        )
+
+    T = g.shape[0]
+    invalid = ~((g >= 0) & (g <= 1))
+    code0 = jnp.where(invalid, Status.INVALID_INPUT, RUNNING).astype(jnp.int32)
+    stats0 = _stopping.initial_stats(rewards.dtype, (T,), track_stall=True)
+    if st.zero_start:  # the first sweep from V0 = 0 is Q = R: no pass over P
+        v0 = [jnp.zeros((T,), rewards.dtype)] * S
+        new = [functools.reduce(jnp.maximum, [rew[a][s] for a in range(A)]) for s in range(S)]
+    else:
+        v0 = [values0[s] for s in range(S)]
+        new = sweep(v0)
+    c = _Carry(tuple(v0), tuple(v0), stats0, jnp.zeros((T,), jnp.int32), code0)
+    # The first sweep: every member's values advance unless INVALID_INPUT (as `shared_vi`).
+    run0 = code0 == RUNNING
+    c = advance(c, [jnp.where(run0, x, v) for x, v in zip(new, v0, strict=True)], everyone=True)
+
+    def live(c):
+        return jnp.any((c.code == RUNNING) & (c.it < st.max_iters))
+
+    c = lax.while_loop(live, lambda c: advance(c, sweep(c.values)), c)
+
+    code = jnp.where(c.code == RUNNING, Status.MAX_ITERATIONS, c.code).astype(jnp.int32)
+    shift, bound = _stopping.correction(c.stats, g)
+    q = _q_values(st.rows, probs, rew, g, c.prev)  # Q from V_{k-1}: V_k = max_a Q
+    policy = _argmax_actions(q)  # before the shift, as `vi_result`
+    residual = _stopping.statistic(c.stats, g, st.rule)
+    return jnp.stack(c.values) + shift, q + shift, policy, code, c.it, residual, bound
+
+
+def _run(probs, rewards, discount, values0, tol, start, *, st: _Static, size: int, tile: int):
+    """Members `start .. start + size - 1` of the flattened batch (`rewards [B, S, A]`,
+    `discount [B]`, `values0 [B, S]` or None) in tiles of `tile`, one after the other;
+    `Solution` fields `[size, ...]`, batch first. Tile `i` covers members from
+    `min(i * tile, size - tile)`: the last one overlaps its neighbour rather than being
+    padded (no copy of the inputs)."""
+    S, A = st.rows.num_states, st.rows.num_actions
+    dtype = rewards.dtype
+    n = -(-size // tile)
+    out0 = (
+        jnp.zeros((size, S), dtype),
+        jnp.zeros((size, S, A), dtype),
+        jnp.zeros((size, S), jnp.int32),
+        jnp.zeros((size,), jnp.int32),
+        jnp.zeros((size,), jnp.int32),
+        jnp.zeros((size,), dtype),
+        jnp.zeros((size,), dtype),
+    )
+
+    def body(i, out):
+        off = jnp.minimum(i * tile, size - tile)
+        at = start + off
+        r = jnp.transpose(lax.dynamic_slice_in_dim(rewards, at, tile), (2, 1, 0))
+        g = lax.dynamic_slice_in_dim(discount, at, tile)
+        v0 = None
+        if values0 is not None:
+            v0 = jnp.transpose(lax.dynamic_slice_in_dim(values0, at, tile))
+        v, q, pol, code, it, res, bound = _solve_tile(probs, r, g, v0, tol, st)
+        parts = (v.T, jnp.transpose(q, (2, 1, 0)), pol.T, code, it, res, bound)
+        pairs = zip(out, parts, strict=True)
+        return tuple(lax.dynamic_update_slice_in_dim(o, p, off, axis=0) for o, p in pairs)
+
+    return Solution(*lax.fori_loop(0, n, body, out0))
+
+
+_run_jit = jax.jit(_run, static_argnames=("st", "size", "tile"))
+
+
+def _parts(B: int, parts: int) -> tuple[int, tuple[int, ...]]:
+    """(members per part, start of each part): equal parts, the last one overlapping its
+    neighbour when `parts` does not divide `B`, so that one program serves them all."""
+    size = -(-B // parts)
+    return size, tuple(min(k * size, B - size) for k in range(parts))
+
+
+@functools.partial(jax.jit, static_argnames=("B", "size", "starts"))
+def _join(outs, *, B: int, size: int, starts):
+    """The parts' results as one batch: each part contributes the members up to the next
+    part's start (the last one, from where the previous part stopped)."""
+    fields = []
+    for xs in zip(*outs, strict=True):
+        pieces = []
+        for k, (x, s) in enumerate(zip(xs, starts, strict=True)):
+            lo = k * size - s  # members of this part already given by the previous part
+            hi = min((k + 1) * size, B) - s
+            pieces.append(x[lo:hi])
+        fields.append(jnp.concatenate(pieces) if len(pieces) > 1 else pieces[0])
+    return Solution(*fields)
+
+
+def _inputs(mdp, values0):
+    """The flattened batch in the solve's dtype: `(probs, rewards [B, S, A], discount [B],
+    values0 [B, S] or None, rows)`, plus the cast transitions (for the gradient hooks)."""
+    batch = mdp.batch_shape
+    S, A = mdp.num_states, mdp.num_actions
+    B = 1
+    for n in batch:
+        B *= n
+    dtype = solve_dtype(mdp, *([] if values0 is None else [values0]))
+    R = jnp.asarray(mdp.rewards, dtype)
+    if R.shape != batch + (S, A):
+        R = jnp.broadcast_to(R, batch + (S, A))
+    g = jnp.asarray(mdp.discount, dtype)
+    if g.shape != batch:
+        g = jnp.broadcast_to(g, batch)
+    v0 = None
+    if values0 is not None:
+        v0 = jnp.reshape(jnp.broadcast_to(jnp.asarray(values0, dtype), batch + (S,)), (B, S))
+    return jnp.reshape(R, (B, S, A)), jnp.reshape(g, (B,)), v0, dtype
+
+
+def solve(mdp, values0, solver, *, max_iters: int, ctx, plan, run_many=None) -> Solution:
+    """`Solution` with the batch shape of `mdp`, whose `transitions` is shared (no batch axis
+    of size > 1) and concrete (`values0`: `[..., S]`, or None for zeros). `run_many(fn, n)`:
+    calls `fn(k)` for k < n on host threads (`threads.run_many`, passed in by `dispatch`),
+    used when the plan has `threads > 1` and nothing is traced."""
+    transitions = jax.tree.map(lambda x: jnp.reshape(x, x.shape[-3:]), mdp.transitions)
+    prep = shared_rows.prepare(transitions, SHARED_ROWS_MAX)
+    if prep.rows is None:  # the plan only picks this strategy below the limit
+        raise ValueError(
+            f"shared_tiles: {prep.num_entries} nonzero transitions entries, above "
+            f"{SHARED_ROWS_MAX}."
+        )
+    st = _Static(prep.rows, solver.rule, int(max_iters), values0 is None, solver.tol is None)
+    if plan.threads > 1 and run_many is not None and not _traced(mdp, values0, solver):
+        return _threaded(mdp, values0, solver, prep, st, plan, run_many)
+    return _program(mdp, values0, solver, transitions, prep.probs, st=st, tile=plan.tile, ctx=ctx)
+
+
+def _traced(*trees) -> bool:
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(trees))
+
+
+def _tol(solver, dtype):
+    return jnp.asarray(0.0 if solver.tol is None else solver.tol, dtype)
+
+
+@functools.partial(jax.jit, static_argnames=("st", "tile", "ctx"))
+def _program(mdp, values0, solver, transitions, probs, *, st: _Static, tile: int, ctx):
+    """The whole batch as one program, with the gradient hooks (as `shared_vi`)."""
+    batch = mdp.batch_shape
+    R, g, v0, dtype = _inputs(mdp, values0)
+    B = g.shape[0]
+    sg = lax.stop_gradient
+    probs = jnp.asarray(probs, dtype)
+    out = _run(
+        probs,
+        sg(R),
+        sg(g),
+        None if v0 is None else sg(v0),
+        _tol(solver, dtype),
+        0,
+        st=st,
+        size=B,
+        tile=min(tile, B),
+    )
+    # Gradients by the implicit function theorem, as in `member.finish` (forward: unchanged).
+    flat = MDP(_operators.cast(transitions, dtype), R, g)
+    in_axes = (MDP(None, 0, 0), 0, 0)
+    hook = functools.partial(implicit_values, undiscounted=ctx.undiscounted)
+    values = jax.vmap(hook, in_axes=in_axes)(flat, out.values, out.policy)
+    q = jax.vmap(implicit_q_values, in_axes=in_axes)(flat, values, out.q_values)
+    out = out._replace(values=values, q_values=q)
+    return Solution(*(jnp.reshape(x, batch + x.shape[1:]) for x in out))
+
+
+@functools.partial(jax.jit, static_argnames=("st", "size", "tile"))
+def _part(mdp, values0, solver, probs, start, *, st: _Static, size: int, tile: int):
+    R, g, v0, dtype = _inputs(mdp, values0)
+    probs = jnp.asarray(probs, dtype)
+    return _run(probs, R, g, v0, _tol(solver, dtype), start, st=st, size=size, tile=tile)
+
+
+def _threaded(mdp, values0, solver, prep, st: _Static, plan, run_many) -> Solution:
+    """Concrete inputs on CPU: equal parts of the batch, one program per host thread (no
+    gradients can flow here: nothing is traced)."""
+    batch = mdp.batch_shape
+    B = 1
+    for n in batch:
+        B *= n
+    size, starts = _parts(B, plan.threads)
+    tile = min(plan.tile, size)
+    outs = run_many(
+        lambda k: _part(mdp, values0, solver, prep.probs, starts[k], st=st, size=size, tile=tile),
+        plan.threads,
+    )
+    out = _join(outs, B=B, size=size, starts=starts)
+    return Solution(*(jnp.reshape(x, batch + x.shape[1:]) for x in out))
