@@ -104,8 +104,10 @@ class _Carry(NamedTuple):
     values: tuple  # V_k
     prev: tuple  # V_{k-1} (Q is rebuilt from it once, at the end)
     stats: _stopping.DiffStats  # [T] each
-    it: jax.Array  # [T] int32
+    it: jax.Array  # [T] int32 sweeps done
     code: jax.Array  # [T] int32
+    swept: jax.Array  # [T] bool: V_k is a new sweep, not tested yet
+    k: jax.Array  # [] int32 loop iterations
 
 
 def _chain(rows, op):
@@ -142,55 +144,84 @@ class _Static(NamedTuple):
 def _solve_tile(probs, rewards, g, values0, tol, st: _Static):
     """One tile: `rewards [A, S, T]`, `g [T]`, `values0 [S, T]` (None: zeros) -> the
     tile's `Solution` fields batch-last (`values [S, T]`, `q [A, S, T]`, `policy [S, T]`,
-    the rest `[T]`). Per member exactly the loop of `shared_vi` / `ValueIteration`: the
-    `_stopping` rule on every sweep, converged members frozen."""
+    the rest `[T]`).
+
+    Per member exactly the loop of `ValueIteration` (`member.single`, `shared_vi`): a sweep,
+    then the `_stopping` tests on its difference, until a final status or `max_iters`;
+    then frozen. Each loop iteration first tests the previous sweep (from the carried rows)
+    and then sweeps the members still running: testing right after the sweep instead made
+    XLA fuse each state's row expression into every statistic's kernel, computing every
+    sweep several times.
+    """
     tol = None if st.auto_tol else tol
     S, A = st.rows.num_states, st.rows.num_actions
-    rew = [[rewards[a, s] for s in range(S)] for a in range(A)]
 
-    def sweep(values):
-        return _greedy(st.rows, probs, rew, g, values)
+    def rows_of(r):
+        return [[r[a, s] for s in range(S)] for a in range(A)]
 
-    def advance(c: _Carry, new, everyone=False) -> _Carry:
-        run = c.code == RUNNING
-        if not everyone:
-            new = [jnp.where(run, x, v) for x, v in zip(new, c.values, strict=True)]
-        stats, code = _row_status(new, c.values, c.stats, g, tol, st.rule)
-        prev = c.values
-        if not everyone:
-            prev = tuple(jnp.where(run, v, p) for v, p in zip(c.values, c.prev, strict=True))
-        return _Carry(
-            values=tuple(new),
-            prev=tuple(prev),
-            stats=jax.tree.map(lambda a, b: jnp.where(run, a, b), stats, c.stats),
+    def body(cr):
+        c, r = cr
+        # 1. Test the sweep that produced V_k (members that were swept).
+        stats, code = _row_status(c.values, c.prev, c.stats, g, tol, st.rule)
+        code = jnp.where(c.swept, code, c.code)
+        stats = jax.tree.map(lambda a, b: jnp.where(c.swept, a, b), stats, c.stats)
+        # 2. Sweep the members still running.
+        run = (code == RUNNING) & (c.it < st.max_iters)
+
+        def sweep(r, v):
+            return _greedy(st.rows, probs, rows_of(r), g, v)
+
+        # From V0 = 0 the first sweep is R + g P 0 = R exactly (finite P and g; invalid
+        # members are frozen anyway): no special case, which cost more (a conditional
+        # per sweep) than the one pass over P it would save.
+        new = sweep(r, c.values)
+        carry = _Carry(
+            values=tuple(jnp.where(run, x, v) for x, v in zip(new, c.values, strict=True)),
+            prev=tuple(jnp.where(run, v, p) for v, p in zip(c.values, c.prev, strict=True)),
+            stats=stats,
             it=c.it + run.astype(jnp.int32),
-            code=jnp.where(run, code, c.code),
+            code=code,
+            swept=run,
+            k=c.k + 1,
         )
+        return carry, r
 
     T = g.shape[0]
     invalid = ~((g >= 0) & (g <= 1))
     code0 = jnp.where(invalid, Status.INVALID_INPUT, RUNNING).astype(jnp.int32)
     stats0 = _stopping.initial_stats(rewards.dtype, (T,), track_stall=True)
-    if st.zero_start:  # the first sweep from V0 = 0 is Q = R: no pass over P
-        v0 = [jnp.zeros((T,), rewards.dtype)] * S
-        new = [functools.reduce(jnp.maximum, [rew[a][s] for a in range(A)]) for s in range(S)]
+    if values0 is None:
+        v0 = tuple(jnp.zeros((T,), rewards.dtype) for _ in range(S))
     else:
-        v0 = [values0[s] for s in range(S)]
-        new = sweep(v0)
-    c = _Carry(tuple(v0), tuple(v0), stats0, jnp.zeros((T,), jnp.int32), code0)
-    # The first sweep: every member's values advance unless INVALID_INPUT (as `shared_vi`).
-    run0 = code0 == RUNNING
-    c = advance(c, [jnp.where(run0, x, v) for x, v in zip(new, v0, strict=True)], everyone=True)
+        v0 = tuple(values0[s] for s in range(S))
+    none = jnp.zeros((T,), bool)
+    c = _Carry(v0, v0, stats0, jnp.zeros((T,), jnp.int32), code0, none, jnp.int32(0))
 
-    def live(c):
-        return jnp.any((c.code == RUNNING) & (c.it < st.max_iters))
+    # The tile's rewards travel through the loop (unchanged) so that XLA materialises them
+    # batch-last once: its fusion would otherwise fold the transposing slice into every
+    # row kernel, each then reading the tile with a stride of S*A numbers. (XLA:CPU drops
+    # `optimization_barrier` before fusion, so a barrier does not prevent that.)
+    def cond(cr):
+        c, _ = cr
+        return (c.k == 0) | jnp.any(c.swept)
 
-    c = lax.while_loop(live, lambda c: advance(c, sweep(c.values)), c)
+    c, rewards = lax.while_loop(cond, body, (c, rewards))
 
     code = jnp.where(c.code == RUNNING, Status.MAX_ITERATIONS, c.code).astype(jnp.int32)
     shift, bound = _stopping.correction(c.stats, g)
-    q = _q_values(st.rows, probs, rew, g, c.prev)  # Q from V_{k-1}: V_k = max_a Q
-    policy = _argmax_actions(q)  # before the shift, as `vi_result`
+
+    # Q from V_{k-1} (V_k = max_a Q), and the policy before the shift, as `vi_result`.
+    # In a loop of one iteration that XLA cannot count (`c.k >= 1`), for the same reason
+    # as above: the main loop's rewards output is its input, and outside a loop XLA fuses
+    # the transposing slice into each of these A*S row kernels again.
+    def final(fr):
+        i, r, prev, _, _ = fr
+        q = _q_values(st.rows, probs, rows_of(r), g, prev)
+        return i + 1, r, prev, q, _argmax_actions(q)
+
+    q0 = jnp.zeros((A, S, T), rewards.dtype)
+    once = (jnp.int32(0), rewards, c.prev, q0, jnp.zeros((S, T), jnp.int32))
+    *_, q, policy = lax.while_loop(lambda fr: fr[0] < jnp.minimum(c.k, 1), final, once)
     residual = _stopping.statistic(c.stats, g, st.rule)
     return jnp.stack(c.values) + shift, q + shift, policy, code, c.it, residual, bound
 
