@@ -103,8 +103,8 @@ def run(B: int, S: int, A: int, concentrations, repeats: int, old_keys: int) -> 
             if stats is not None
             else "-"
         )
-        t_jax = _best(lambda: jax.block_until_ready(compiled(keys)), repeats)
-        peak = _peak_mib(lambda: jax.block_until_ready(compiled(keys)))
+        t_jax = _best(lambda f=compiled: jax.block_until_ready(f(keys)), repeats)
+        peak = _peak_mib(lambda f=compiled: jax.block_until_ready(f(keys)))
         lines.append(
             f"| {c:g} | jaxmdp random_mdp | {B} | {t_compile:.2f} | {t_jax:.3f} | "
             f"{t_jax / t_np:.1f} | {ratio} | {peak:.0f} |"
@@ -115,7 +115,7 @@ def run(B: int, S: int, A: int, concentrations, repeats: int, old_keys: int) -> 
         t = time.perf_counter()
         jax.block_until_ready(_jax_dirichlet(few, S, A, c))
         t_first = time.perf_counter() - t
-        t_old = _best(lambda c=c: jax.block_until_ready(_jax_dirichlet(few, S, A, c)), 1)
+        t_old = _best(lambda c=c, few=few: jax.block_until_ready(_jax_dirichlet(few, S, A, c)), 1)
         lines.append(
             f"| {c:g} | jax.random.dirichlet | {old_keys} | {max(t_first - t_old, 0):.2f} | "
             f"{t_old:.3f} | {t_old / t_np_few:.1f} | - | - |"

@@ -7,18 +7,22 @@ import importlib.metadata
 
 from jaxmdp import bellman as bellman
 from jaxmdp import models as models
-from jaxmdp._analysis import occupancy as occupancy
-from jaxmdp._analysis import policy_q_values as policy_q_values
-from jaxmdp._analysis import policy_values as policy_values
-from jaxmdp._analysis import state_action_occupancy as state_action_occupancy
-from jaxmdp._analysis import stationary_distribution as stationary_distribution
 from jaxmdp._average_reward import AverageRewardSolution as AverageRewardSolution
 from jaxmdp._average_reward import solve_average_reward as solve_average_reward
+
+# checked at the boundary (jaxmdp._boundary): concrete arguments raise naming them
+from jaxmdp._boundary import backward_induction as backward_induction
+from jaxmdp._boundary import convergence_history as convergence_history
+from jaxmdp._boundary import make_mdp as make_mdp
+from jaxmdp._boundary import occupancy as occupancy
+from jaxmdp._boundary import policy_q_values as policy_q_values
+from jaxmdp._boundary import policy_values as policy_values
+from jaxmdp._boundary import state_action_occupancy as state_action_occupancy
+from jaxmdp._boundary import stationary_distribution as stationary_distribution
+from jaxmdp._caches import clear_caches as clear_caches
 from jaxmdp._construct import from_pymdptoolbox as from_pymdptoolbox
-from jaxmdp._construct import make_mdp as make_mdp
 from jaxmdp._construct import to_pymdptoolbox as to_pymdptoolbox
 from jaxmdp._history import History as History
-from jaxmdp._history import convergence_history as convergence_history
 from jaxmdp._mdp import MDP as MDP
 from jaxmdp._mdp import ModelInfo as ModelInfo
 from jaxmdp._qlearning import QLearningResult as QLearningResult
@@ -36,7 +40,6 @@ from jaxmdp._solution import check as check
 from jaxmdp._solve import solve as solve
 from jaxmdp._solvers.anderson import AndersonValueIteration as AndersonValueIteration
 from jaxmdp._solvers.finite_horizon import FiniteHorizonSolution as FiniteHorizonSolution
-from jaxmdp._solvers.finite_horizon import backward_induction as backward_induction
 from jaxmdp._solvers.gauss_seidel import GaussSeidelValueIteration as GaussSeidelValueIteration
 from jaxmdp._solvers.linear_programming import LinearProgramming as LinearProgramming
 from jaxmdp._solvers.modified_policy_iteration import (
@@ -91,6 +94,7 @@ __all__ = (
     "backward_induction",
     "bellman",
     "check",
+    "clear_caches",
     "convergence_history",
     "from_pymdptoolbox",
     "from_scipy",

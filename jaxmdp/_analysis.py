@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxmdp import _krylov, _operators
+from jaxmdp import _krylov, _linalg, _operators  # _linalg: solves that never wait on XLA's pool
 from jaxmdp._bellman import (
     _reachability,
     _undiscounted_structure,
@@ -118,13 +118,13 @@ def _evaluate_chain(p_pi, r_pi, discount, undiscounted: bool) -> jax.Array:
     s = r_pi.shape[0]
     eye = jnp.eye(s, dtype=p_pi.dtype)
     if not undiscounted:
-        return jnp.linalg.solve(eye - discount * p_pi, r_pi)
+        return _linalg.solve(eye - discount * p_pi, r_pi)
     pinned, unbounded, inf_value = _undiscounted_structure(p_pi, r_pi)
     at_one = discount >= 1
     pinned = pinned & at_one
     unbounded = unbounded & at_one
     m = jnp.where(pinned[:, None], eye, eye - discount * p_pi)
-    v = jnp.linalg.solve(m, jnp.where(pinned, 0.0, r_pi))
+    v = _linalg.solve(m, jnp.where(pinned, 0.0, r_pi))
     return jnp.where(unbounded, inf_value, v)
 
 
@@ -215,7 +215,7 @@ def _transient_visits(p_pi, mu, st: _Structure) -> jax.Array:
     transient = ~st.recurrent
     eye = jnp.eye(p_pi.shape[0], dtype=p_pi.dtype)
     m = jnp.where(transient[:, None], eye - p_pi.T, eye)
-    return jnp.linalg.solve(m, jnp.where(transient, mu, 0.0))
+    return _linalg.solve(m, jnp.where(transient, mu, 0.0))
 
 
 def _cesaro(p_pi, class_mass_at_rep, st: _Structure) -> jax.Array:
@@ -231,7 +231,7 @@ def _cesaro(p_pi, class_mass_at_rep, st: _Structure) -> jax.Array:
         jnp.where(st.recurrent[:, None], balance, eye),
     )
     b = jnp.where(st.representative, class_mass_at_rep, 0.0)
-    return jnp.linalg.solve(m, b)
+    return _linalg.solve(m, b)
 
 
 def _cesaro_from(p_pi, mu, st: _Structure) -> jax.Array:
@@ -286,11 +286,11 @@ def occupancy(
     p_pi = chain_matrix(op, "occupancy where the discount may be 1 (undiscounted=True)")
     eye = jnp.eye(mdp.num_states, dtype=dtype)
     if not undiscounted:
-        d = jnp.linalg.solve(eye - g * p_pi.T, mu)
+        d = _linalg.solve(eye - g * p_pi.T, mu)
         return (1 - g) * d if normalized else d
     at_one = g >= 1
     g_safe = jnp.where(at_one, 0.0, g)  # keeps the discounted solve non-singular
-    d = jnp.linalg.solve(eye - g_safe * p_pi.T, mu)
+    d = _linalg.solve(eye - g_safe * p_pi.T, mu)
     st = _Structure(p_pi)
     if normalized:
         d1 = _cesaro_from(p_pi, mu, st)

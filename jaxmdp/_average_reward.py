@@ -72,8 +72,9 @@ def solve_average_reward(
 
     Args:
       mdp: `MDP` (`transitions [..., S, A, S]`, `rewards [..., S, A]`, `discount [...]`).
-      solver: `RelativeValueIteration(...)` (default: `RelativeValueIteration()`, tol 1e-6,
-        aperiodicity transform tau = 0.5). Its docstring states the stopping rule.
+      solver: `RelativeValueIteration(...)` (default: `RelativeValueIteration()`, tol=None:
+        1e-6 where certifiable, aperiodicity transform tau = 0.5). Its docstring states the
+        stopping rule.
       max_iters: static cap on iterations per MDP.
       values0: optional initial bias `[..., S]`; zeros by default.
 

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxmdp import _krylov
+from jaxmdp import _krylov, _linalg
 from jaxmdp import _operators as ops
 from jaxmdp._mdp import MDP
 
@@ -205,13 +205,10 @@ def _solve_discounted(p_pi: jax.Array, r_pi: jax.Array, discount) -> jax.Array:
     # No `eye`: XLA materialised it and then copied it into column-major order (30 ms at
     # S = 2048, more than the factorisation's triangular solves).
     m_t = (-discount * p_pi.T).at[diag, diag].add(1.0)
-    lu, pivots, _ = lax.linalg.lu(m_t)  # the permutation output is unused: XLA drops its loop
-    y = lax.linalg.triangular_solve(
-        lu, r_pi[:, None], left_side=True, lower=False, transpose_a=True
-    )
-    v = lax.linalg.triangular_solve(
-        lu, y, left_side=True, lower=True, unit_diagonal=True, transpose_a=True
-    )[:, 0]
+    # `_linalg`: unbatched LAPACK calls, which never wait on XLA's thread pool.
+    lu, pivots, _ = _linalg.lu(m_t)  # the permutation output is unused: XLA drops its loop
+    y = _linalg.triangular_solve(lu, r_pi[:, None], lower=False, transpose_a=True)
+    v = _linalg.triangular_solve(lu, y, lower=True, unit_diagonal=True, transpose_a=True)[:, 0]
     swapped = jnp.any(pivots != diag.astype(pivots.dtype))
     return jnp.where(swapped, jnp.nan, v)
 
@@ -256,5 +253,5 @@ def evaluate_policy(mdp: MDP, policy: jax.Array, *, undiscounted: bool = True) -
     pinned = pinned & at_one
     unbounded = unbounded & at_one
     m = jnp.where(pinned[:, None], eye, eye - mdp.discount * p_pi)
-    v = jnp.linalg.solve(m, jnp.where(pinned, 0.0, r_pi))
+    v = _linalg.solve(m, jnp.where(pinned, 0.0, r_pi))  # see `_linalg`
     return jnp.where(unbounded, inf_value, v)

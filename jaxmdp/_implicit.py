@@ -8,7 +8,7 @@ returned greedy policy pi,
     V = r_pi + g P_pi V,        so        (I - g P_pi) dV = dr_pi + dg P_pi V + g dP_pi V,
 
 and `Q = r + g P V` for the action values. Both are `jax.custom_jvp` rules whose tangent is
-linear in the MDP's tangents and uses a linear solve (dense transitions: `jnp.linalg.solve`;
+linear in the MDP's tangents and uses a linear solve (dense transitions: `jaxmdp._linalg.solve`;
 sparse ones with discount < 1: GMRES through the policy operator, `jaxmdp._krylov`, whose
 transpose is the same solve of the transposed system), so JAX can transpose it: forward mode
 (`jvp`, `jacfwd`) and reverse mode (`grad`, `vjp`, `jacrev`) both work, under `jit` and
@@ -70,7 +70,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxmdp import _bellman, _krylov, _operators
+from jaxmdp import _bellman, _krylov, _linalg, _operators  # _linalg: never waits on XLA's pool
 from jaxmdp._mdp import MDP
 
 
@@ -129,7 +129,7 @@ def _implicit_values_jvp(undiscounted, primals, tangents):
         rhs = jnp.where(free, b, jnp.zeros((), b.dtype))
         return v, _krylov.policy_system(op, rhs, mdp.discount, free=free)
     m, free = _system(mdp, v, policy, undiscounted)
-    dv = jnp.linalg.solve(m, jnp.where(free, b, jnp.zeros((), b.dtype)))
+    dv = _linalg.solve(m, jnp.where(free, b, jnp.zeros((), b.dtype)))
     return v, dv
 
 

@@ -20,6 +20,7 @@ What a caller may ask:
   one offers `materialize()` for the few callers that must analyse a small chain densely);
 - `sampler(P)`: `(key, s, a) -> s'`, a draw from `p(. | s, a)` (rollouts, Q-learning);
 - `stay_probability(P)`: `[S, A]` `p(s | s, a)` (absorbing states);
+- `rows(P)`: the probabilities as rows (row statistics);
 - `cast(P, dtype)`, `stop_gradient(P)`, `form(P)`, `sweep_work(P)`: bookkeeping.
 """
 
@@ -51,6 +52,13 @@ def sweep_work(P) -> int:
 def dtype(P):
     """The float dtype of the probabilities."""
     return jnp.result_type(P.probs if is_sparse(P) else P)
+
+
+def rows(P) -> jax.Array:
+    """The probabilities as rows along the last axis: `[S, A, S]` dense, `[S, A, K]` sparse
+    (padding slots are 0; a duplicate successor's slots add up), for row statistics (sums,
+    nonzero counts: the certificates' rounding constants)."""
+    return P.probs if is_sparse(P) else P
 
 
 def cast(P, dtype):

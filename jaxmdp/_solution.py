@@ -45,9 +45,12 @@ MESSAGES = {
         "Loosen `tol` or enable float64 (`jax.config.update('jax_enable_x64', True)`)."
     ),
     Status.UNBOUNDED: (
-        "at discount 1 the returned policy has states with infinite value (a recurrent class with "
-        "non-zero reward: the episode never ends and reward keeps accumulating); the problem has "
-        "no finite optimal value there."
+        "at discount 1 the values grow without bound: policy iteration's final policy has states "
+        "with infinite value, or value iteration (and its variants) proved that every state's "
+        "value changes by at least a fixed amount per sweep (a recurrent class with non-zero "
+        "reward: the episode never ends and reward keeps accumulating). The problem has no "
+        "finite optimal value; use a discount < 1, add an absorbing zero-reward state, or "
+        "solve the average-reward problem (`jaxmdp.solve_average_reward`)."
     ),
 }
 
@@ -64,8 +67,15 @@ class Solution(NamedTuple):
       num_iters: `[...]` int32 iterations performed (VI: Bellman sweeps; PI: policy
         evaluations; modified PI: improvement steps).
       residual: `[...]` the stopping statistic at the end (see the solver's docstring).
-      error_bound: `[...]` guaranteed bound on `max_s |values - V*|` from the stopping rule
-        (exact arithmetic); `inf` where none exists (discount 1 with value iteration).
+      error_bound: `[...]` guaranteed bound on `max_s |values - V*|` and `max |q_values - Q*|`
+        for the data as given, rounding included (`jaxmdp._solvers._stopping` derives it);
+        `inf` where none exists (discount 1).
+
+    `Status.UNBOUNDED` members of the value-iteration family (discount 1, values provably
+    running off): `residual` is the estimated optimal gain, the long-run reward per step
+    (its sign says which way the values run), and `error_bound` its certified half-width:
+    the gain lies in `[residual - error_bound, residual + error_bound]` (as for
+    `RelativeValueIteration`, whose `error_bound` also bounds the gain).
     """
 
     values: jax.Array
@@ -120,17 +130,21 @@ def check(solution: Solution, *, allow=()) -> Solution:
         except ValueError:
             name, msg = f"UNKNOWN({code})", "unknown status code."
         extra = ""
-        if where.size and status.ndim:
-            idx = tuple(where[0])
-            extra = (
-                f" First one: residual {np.asarray(solution.residual)[idx]:.3g}, "
-                f"{int(np.asarray(solution.num_iters)[idx])} iterations."
-            )
-        elif not status.ndim:
-            extra = (
-                f" Residual {float(np.asarray(solution.residual)):.3g}, "
-                f"{int(np.asarray(solution.num_iters))} iterations."
-            )
+        if where.size:
+            idx = tuple(where[0]) if status.ndim else ()
+            residual = float(np.asarray(solution.residual)[idx])
+            bound = float(np.asarray(solution.error_bound)[idx])
+            iters = int(np.asarray(solution.num_iters)[idx])
+            first = "First one: " if status.ndim else ""
+            if code == Status.UNBOUNDED and np.isfinite(bound):
+                extra = (
+                    f" {first}gain (reward per step) in [{residual - bound:.4g}, "
+                    f"{residual + bound:.4g}], {iters} iterations."
+                )
+            else:
+                extra = f" {first}residual {residual:.3g}, {iters} iterations."
+                if status.ndim == 0:
+                    extra = f" Residual {residual:.3g}, {iters} iterations."
         more = ", ..." if len(where) > 5 else ""
         lines.append(f"- {name}: {len(where)} (batch indices {first_str}{more}): {msg}{extra}")
     raise ConvergenceError("\n".join(lines))

@@ -22,12 +22,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmdp import _footprint, _interrupt
 from jaxmdp._exec import dispatch
 from jaxmdp._exec import plan as _plan
 from jaxmdp._exec.layout import as_arrays
 from jaxmdp._mdp import MDP, check_shapes
 from jaxmdp._solution import Solution
-from jaxmdp._solvers.base import SolveContext
+from jaxmdp._solvers.base import (
+    SolveContext,
+    check_array,
+    check_flag,
+    check_max_iters,
+    check_solver,
+)
 from jaxmdp._solvers.value_iteration import ValueIteration
 
 DEFAULT_MAX_ITERS = 10_000
@@ -94,18 +101,34 @@ def solve(
       Jitted: a second call with new numbers of the same shapes and dtypes reuses the
       compiled program. Input validation (`validate_mdp`) is the constructors' job; `solve`
       checks shapes only, and flags invalid discounts per member (`Status.INVALID_INPUT`).
+
+    Inside your own `jax.jit`: `max_iters` and `compact` decide how the program is built, so
+      they must be static (a traced `max_iters` raises a `TypeError` saying so). The solver
+      may be an ordinary argument (a pytree: float hyperparameters such as `tol` become
+      traced leaves, sweepable without recompiling; structural ones such as `rule` stay
+      static) or a static one (solvers are hashable). Runnable example::
+
+          import jax
+          import jaxmdp
+          from jaxmdp import models
+
+          mdp = models.gridworld(slip=0.2, discount=0.9)
+          solve_jit = jax.jit(jaxmdp.solve, static_argnames=("max_iters", "solver"))
+          sol = solve_jit(mdp, jaxmdp.PolicyIteration(), max_iters=50)
+          solve_jit2 = jax.jit(jaxmdp.solve, static_argnames=("max_iters",))
+          sol = solve_jit2(mdp, jaxmdp.ValueIteration(tol=1e-4), max_iters=500)
+          sol = jax.jit(lambda m: jaxmdp.solve(m, max_iters=50))(mdp)  # or close over it
     """
     if solver is None:
         solver = ValueIteration()
+    check_solver(solver)  # a string, a class, ...: TypeError naming `solver`
     if not isinstance(mdp, MDP):
         raise TypeError(f"solve expects a jaxmdp.MDP; got {type(mdp).__name__}.")
+    max_iters = check_max_iters(max_iters)  # traced: says how to make it static
+    check_flag("compact", compact)
     host = getattr(solver, "host_solve", None)
     if host is not None:  # a host solver (LinearProgramming): runs outside the jitted driver
         return host(mdp, max_iters=max_iters, values0=values0)
-    if not (isinstance(max_iters, (int, np.integer)) and max_iters >= 1):
-        raise ValueError(f"max_iters must be an int >= 1; got {max_iters!r}.")
-    if compact is not None and not isinstance(compact, bool):
-        raise TypeError(f"compact must be True, False or None; got {compact!r}.")
     check_shapes(mdp)
     mdp = as_arrays(mdp)
     S = mdp.num_states
@@ -114,7 +137,7 @@ def solve(
         # NumPy, not jnp: inside a user's trace a jnp constant would be a tracer.
         values0 = np.zeros((S,), jnp.result_type(mdp.rewards, mdp.discount))
     elif not isinstance(values0, jax.Array):
-        values0 = jnp.asarray(values0)
+        values0 = jnp.asarray(check_array("values0", values0))  # names it
     if values0.ndim < 1 or values0.shape[-1] != S:
         raise ValueError(f"values0 must have shape [..., S] with S={S}; got {values0.shape}.")
     v0_batch = tuple(values0.shape[:-1])
@@ -135,13 +158,27 @@ def solve(
     p_carried = any(
         any(c) for c, k in zip(facts.carried, facts.kinds, strict=True) if k == "transitions"
     )
+    # Members whose loops run at once (a tile per host thread, or the whole batch): the
+    # Ctrl-C slice length and the memory estimate.
+    tiled = plan.inner.tile if plan.strategy == "sharded" and plan.inner else plan.tile
+    members = tiled or int(np.prod(batch))
+    poll = _interrupt.slice_for(solver, mdp, values0, members, int(max_iters))
     ctx = SolveContext(
         undiscounted=_plan.undiscounted(mdp.discount),
         zero_start=zero_start,
         shared_transitions=bool(batch) and not p_carried,
         single=not batch,
+        poll_every=poll,
     )
-    return dispatch.run(
+    # The estimated bytes, checked before compiling: MemoryError (size, budget)
+    _footprint.check(
+        mdp,
+        solver,
+        members=members * (plan.threads if plan.strategy == "threads" else 1),
+        batch=int(np.prod(batch)),
+        undiscounted=ctx.undiscounted,
+    )
+    go = lambda: dispatch.run(  # noqa: E731
         plan,
         mdp,
         None if zero_start else values0,
@@ -150,3 +187,5 @@ def solve(
         ctx=ctx,
         devices=devices,
     )
+    # Waited for where Ctrl-C is seen (`jaxmdp._interrupt`); host-thread parts wait themselves.
+    return _interrupt.run(go, poll > 0, waits=plan.strategy == "threads")

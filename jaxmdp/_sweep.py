@@ -22,11 +22,14 @@ How it works:
 5. Devices: with several devices each chunk's tiles are split across them (`jax.shard_map`
    over a `jax.sharding.Mesh`, batch padded to whole tiles per device).
 
-Exactness: every member is computed by the same tile program at the same position in its
-tile whatever the chunking and the number of devices, so chunked, unchunked, single- and
-multi-device runs give identical results, bit for bit. (Without fixed tiles they would not:
-XLA picks the kernel of the `[S*A, S] x [S, N]` product by N, and a member's last bits depend
-on it.) Only when memory cannot hold one full tile is the tile made smaller.
+Reproducibility: every member is computed by the same tile program at the same position in
+its tile whatever the chunking and the number of devices. The same call on the same machine
+gives the same bits; chunked, unchunked, single- and multi-device runs agree within rounding
+(on the machines tested, bit for bit, but the enclosing programs are compiled separately and
+XLA promises no more; nor are the last bits the same on another CPU, whose vector width XLA
+picks). Without fixed tiles the differences would be systematic: XLA picks the kernel of the
+`[S*A, S] x [S, N]` product by N, and a member's last bits depend on it. Only when memory
+cannot hold one full tile is the tile made smaller.
 
 Several hosts: call `jax.distributed.initialize()` on every host before `sweep` (same program,
 same arguments on every process). `jax.devices()` then lists the devices of all hosts, the
@@ -225,7 +228,8 @@ def sweep(
         `memory_limit`). Every chunk has the same size, a whole number of tiles on every
         device (rounded down, at least one tile each; the last chunk is padded), so one
         program serves all. A chunk_size that does not fit in memory is reduced to what
-        fits (with a `ResourceWarning`). Results do not depend on it, bit for bit.
+        fits (with a `ResourceWarning`). Results do not depend on it beyond rounding (the
+        same tile program computes every member).
       max_iters: per-member iteration cap (see `jaxmdp.solve`).
       progress: progress bar (tqdm if installed): `None` shows it when there are several
         chunks, `True` always (then, without `chunk_size`, the sweep runs in about 20
@@ -240,7 +244,8 @@ def sweep(
       checkpoint: a directory (created if missing) where every finished chunk is written as
         it completes (`jaxmdp._checkpoint`). Called again with the same arguments after an
         interruption (Ctrl-C, kill -9, a full disk), the sweep reads back the chunks on disk
-        and solves only the others; the result is the uninterrupted run's, bit for bit. A
+        and solves only the others; the result is the uninterrupted run's (bit for bit on the
+        same machine and software). A
         checkpoint of a different sweep (other axes, builder program, solver, max_iters,
         dtype, devices or library version) raises `ValueError`, it is never merged.
         `result.resumed_chunks` says how many chunks were read back. The directory stays

@@ -5,7 +5,8 @@ is held to the value-iteration promise (values within `tol / 2` of V*, policy
 `tol`-optimal); one without is held to exactness (as `PolicyIteration`).
 
 Promises are statements in exact arithmetic. Floating point adds a rounding allowance,
-`rounding_allowance`, derived as follows. One Bellman backup in precision `eps` (an S-term
+`rounding_allowance` (defined in `_compare.py`, which also bounds the differences between
+two compiled programs), derived as follows. One Bellman backup in precision `eps` (an S-term
 dot product, a multiply and an add) carries a relative error of at most about
 `(S + 2) eps`, i.e. an absolute error `delta <= (S + 2) eps max|V|`. A gamma-contraction
 amplifies a per-step error `delta` to at most `delta / (1 - g)` at its fixed point; the
@@ -21,7 +22,7 @@ float32 solve may stop with `Status.PRECISION_LIMITED` and `error_bound` above `
 
 from __future__ import annotations
 
-import numpy as np
+from _compare import rounding_allowance  # noqa: F401 - re-exported: the one definition
 
 import jaxmdp
 
@@ -36,7 +37,12 @@ ALL_SOLVERS = [
     jaxmdp.AndersonValueIteration(tol=TOL),
 ]
 
-ROUNDING_SAFETY = 2.0
+# Every solver class with its defaults (issue 11: one default accuracy contract): each must
+# succeed on the lecture world and on a random MDP, float32 and float64 (tests/test_defaults.py).
+DEFAULT_SOLVERS = [type(s)() for s in ALL_SOLVERS if not getattr(s, "rule", "") == "sup"] + [
+    jaxmdp.SoftValueIteration(),
+    jaxmdp.RelativeValueIteration(),
+]
 
 
 def solver_id(solver) -> str:
@@ -58,10 +64,3 @@ def promised_error(solver) -> float:
 def promised_policy_loss(solver) -> float:
     """Bound on max_s (V* - V^pi) for the returned policy (exact arithmetic)."""
     return float(solver.tol) if has_tol(solver) else 0.0
-
-
-def rounding_allowance(dtype, num_states: int, max_abs_value: float, discount: float) -> float:
-    """`K (S + 2) eps max(|V*|, 1) / (1 - g)`: see the module docstring."""
-    eps = float(np.finfo(dtype).eps)
-    scale = max(float(max_abs_value), 1.0)
-    return ROUNDING_SAFETY * (num_states + 2) * eps * scale / (1.0 - float(discount))

@@ -3,6 +3,11 @@
 No timing asserts (timings belong in the benchmark report, never in pass/fail tests): this
 checks that every workload produces rows, no implementation fails, and every implementation's
 values are within its promised distance of the float64 V*.
+
+The harness runs as `python -m benchmarks.run --quick` does, at smaller sizes still (`TINY`:
+the quick workloads, kernels and scaling points shrunk in place before `main` runs), which
+keep every row kind of the quick run and cost a third less. A renamed size table fails here
+loudly (`KeyError`), never silently at full size.
 """
 
 from __future__ import annotations
@@ -11,11 +16,36 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+TINY = textwrap.dedent(
+    """
+    import sys
+    from benchmarks import kernels, workloads
+
+    sizes = workloads.SIZES["quick"]
+    for name, size in dict(
+        W1={"n_steps": 20},
+        W2={"B": 32, "S": 16, "A": 4},
+        W3={"S": 64, "A": 4},
+        W4={"n_gamma": 4, "n_grid": 2, "S": 16, "A": 4},
+    ).items():
+        sizes[name]  # KeyError if the workload is gone
+        sizes[name] = size
+    shapes = kernels.KERNEL_SHAPES["quick"]
+    shapes["independent P"], shapes["shared P"] = (16, 16, 4), (32, 16, 4)
+    scaling = kernels.SCALING["quick"]
+    scaling["B"], scaling["S"] = ([16], {"S": 16, "A": 4}), ([16], {"B": 16, "A": 4})
+
+    from benchmarks.run import main
+
+    sys.exit(main(sys.argv[1:]))
+    """
+)
 
 
 @pytest.mark.slow
@@ -23,7 +53,7 @@ def test_quick_benchmark_run(tmp_path):
     out = tmp_path / "quick.json"
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--quick", "--out", str(out)],
+        [sys.executable, "-c", TINY, "--quick", "--out", str(out)],
         cwd=ROOT,
         env=env,
         capture_output=True,

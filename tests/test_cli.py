@@ -121,7 +121,9 @@ def test_sweep_with_slip_axis(capsys, tmp_path):
 
 def test_bare_sweep_is_the_main_job(tmp_path):
     """`jaxmdp sweep` with no arguments, as the README runs it (console script)."""
-    exe = shutil.which("jaxmdp")
+    # The console script of this interpreter's environment (another one on PATH may belong
+    # to another Python), else the module.
+    exe = shutil.which("jaxmdp", path=os.path.dirname(sys.executable))
     cmd = [exe, "sweep"] if exe else [sys.executable, "-m", "jaxmdp", "sweep"]
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

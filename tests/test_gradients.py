@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _compare import rounding_allowance
 from solvers_list import ALL_SOLVERS, has_tol, solver_id
 
 import jaxmdp
@@ -104,12 +105,15 @@ def test_directional_derivative_matches_finite_differences(field):
     np.testing.assert_allclose(rev, jnp.dot(w, fd_v), rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.programs
 def test_forward_values_unchanged_and_q_consistent_with_values():
     mdp, d = _mdp(1), _directions(1)
     sol = jaxmdp.solve(mdp, EXACT)
     (v, q), (dv, dq) = _jvp(mdp, d)
-    np.testing.assert_array_equal(v, sol.values)
-    np.testing.assert_array_equal(q, sol.q_values)
+    # the jvp program and the plain solve are different programs: equal within rounding
+    allow = rounding_allowance(np.float64, S, np.abs(sol.values).max(), 0.9)
+    np.testing.assert_allclose(v, sol.values, rtol=0, atol=allow)
+    np.testing.assert_allclose(q, sol.q_values, rtol=0, atol=allow)
     # at the greedy actions dQ = dV (the fixed-point equation, differentiated)
     np.testing.assert_allclose(
         jnp.take_along_axis(dq, sol.policy[:, None], -1)[:, 0], dv, rtol=1e-10, atol=1e-12
@@ -130,7 +134,12 @@ def test_jacrev_wrt_rewards_shape_and_value():
     np.testing.assert_allclose(jac, expect, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("solver", [s for s in SOLVERS if s != EXACT], ids=solver_id)
+# one per solver class (a second stopping rule of a class returns the same fixed point)
+@pytest.mark.parametrize(
+    "solver",
+    [s for s in SOLVERS if s != EXACT and getattr(s, "rule", "span") == "span"],
+    ids=solver_id,
+)
 def test_every_solver_gives_the_same_gradient(solver):
     # compared with the exact solver's (PolicyIteration); one action is unavailable (-inf)
     mdp, w = _mdp(3, unavailable=True), _weights(3)
@@ -270,10 +279,13 @@ def test_average_reward_solver_refuses_gradients():
         jax.grad(lambda m: jnp.sum(jaxmdp.solve(m, solver).values))(_mdp(10))
 
 
-@pytest.mark.parametrize("solver", [jaxmdp.PolicyIteration(), jaxmdp.AndersonValueIteration(1e-9)])
-def test_gradients_through_the_compaction_ladder(solver):
+@pytest.mark.programs
+def test_gradients_through_the_compaction_ladder():
     """`compact=True` gathers running members into smaller levels: the gradients (implicit,
-    at each member's fixed point) must be those of the plain batch."""
+    at each member's fixed point) must be those of the plain batch. Anderson at 1e-9: its
+    members' iteration counts spread, so the ladder really gathers (the gradient rule is the
+    same for every solver)."""
+    solver = jaxmdp.AndersonValueIteration(1e-9)
     rng = np.random.default_rng(3)
     B, S, A = 300, 5, 3
     with jax.enable_x64(True):
@@ -287,4 +299,6 @@ def test_gradients_through_the_compaction_ladder(solver):
 
         grads = {c: jax.grad(total, argnums=(0, 1))(R, g, c) for c in (True, False)}
         for a, b in zip(grads[True], grads[False], strict=True):
-            np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
+            # dV/dr is (I - g P_pi)^-1: the rounding bound of a solve, at its own magnitude
+            allow = rounding_allowance(np.float64, S, np.abs(b).max(), float(g.max()))
+            np.testing.assert_allclose(a, b, rtol=0, atol=allow)

@@ -77,6 +77,7 @@ BATCH_GARNET = jax.jit(jax.vmap(_garnet))
 DISCOUNTS = np.linspace(0.1, 0.99, N, dtype=np.float32)
 
 
+@pytest.mark.programs  # vmapped and looped generation are different programs: float tolerance
 def test_vmap_over_keys_and_parameters_matches_loop():
     # Every fourth member has concentration exactly 1 (the exponential sampler when
     # concrete), the others spread over [0.5, 2] (the gamma sampler).
@@ -90,6 +91,7 @@ def test_vmap_over_keys_and_parameters_matches_loop():
             np.testing.assert_allclose(x[i], y, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.programs
 def test_garnet_batch_matches_loop_and_spreads_successors():
     batch = BATCH_GARNET(KEYS, DISCOUNTS)
     jaxmdp.validate_mdp(batch)

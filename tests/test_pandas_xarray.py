@@ -124,7 +124,9 @@ def test_a_real_sweep_flows_into_both():
         lambda step_reward, discount: models.gridworld(
             step_reward=step_reward, slip=0.2, discount=discount
         ),
-        jaxmdp.ValueIteration(tol=1e-3),
+        # tol=None: float32 cannot certify 1e-3 at discount 0.99 for |V| ~ 30 (rounding
+        # amplified by 1 / (1 - g)); the default accepts the tightest certifiable bound.
+        jaxmdp.ValueIteration(),
         step_reward=np.linspace(-1, 0, 3),
         discount=np.array([0.9, 0.99]),
     )

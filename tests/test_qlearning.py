@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _compare import rounding_allowance
 
 import jaxmdp
 
@@ -21,6 +22,7 @@ def _random_mdp(S=4, A=2, discount=0.8, seed=0):
     return jaxmdp.make_mdp(P, R, discount)
 
 
+@pytest.mark.programs
 def test_eight_seeds_converge_to_q_star():
     mdp = _random_mdp()
     q_star = np.asarray(jaxmdp.solve(mdp, jaxmdp.PolicyIteration()).q_values)  # entries ~3.3
@@ -32,9 +34,11 @@ def test_eight_seeds_converge_to_q_star():
     # Observed with these seeds: 0.03 to 0.07 (constant rate 0.1 leaves O(sqrt(alpha)) noise).
     assert np.all(err < 0.15), err
     assert np.abs(np.asarray(res.q_values).mean(0) - q_star).max() < 0.05
-    # Same as a plain vmap over keys (the documented recipe).
+    # Same as a plain vmap over keys (the documented recipe), a different program: within
+    # rounding. Each update contracts an entry by 1 - lr (1 - g) = 0.98, the `g` of the bound.
     run = lambda k: jaxmdp.q_learning(k, mdp, num_steps=4000, learning_rate=0.1, epsilon=0.3)  # noqa: E731
-    np.testing.assert_allclose(jax.vmap(run)(keys).q_values, res.q_values, atol=1e-12)
+    allow = rounding_allowance(np.float64, 4, q_star.max(), 1 - 0.1 * (1 - 0.8))
+    np.testing.assert_allclose(jax.vmap(run)(keys).q_values, res.q_values, rtol=0, atol=allow)
 
 
 def test_learning_rate_sweep_and_decaying_schedule():

@@ -3,6 +3,7 @@
 import jax
 import numpy as np
 import pytest
+from _compare import rounding_allowance
 
 import jaxmdp
 from jaxmdp import bellman
@@ -99,14 +100,21 @@ def test_divergent_values_report_status_instead_of_hanging():
         jaxmdp.check(pi)
 
 
+@pytest.mark.programs
 def test_mixed_batch_of_discounts_including_one():
     P, R = _chain(-0.5)
+    S = len(P)
     g = np.array([0.5, 0.9, 1.0])
     sol = jaxmdp.solve(jaxmdp.MDP(P, R, g), jaxmdp.PolicyIteration())
     jaxmdp.check(sol)
     for i, gi in enumerate(g):
         one = jaxmdp.solve(jaxmdp.MDP(P, R, gi), jaxmdp.PolicyIteration())
-        np.testing.assert_allclose(np.asarray(sol.values[i]), np.asarray(one.values), atol=1e-12)
+        np.testing.assert_array_equal(sol.policy[i], one.policy)  # no ties on this chain
+        # Batch and single solve are different programs. At discount 1 the evaluation of a
+        # proper policy amplifies rounding by at most its steps to the exit (< S here).
+        vmax = np.abs(np.asarray(one.values)).max()
+        allow = rounding_allowance(np.float64, S, vmax, gi, num_iters=S)
+        np.testing.assert_allclose(np.asarray(sol.values[i]), np.asarray(one.values), atol=allow)
 
 
 def test_discount_one_under_user_jit_with_traced_discount():

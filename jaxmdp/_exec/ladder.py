@@ -25,8 +25,8 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
+from jaxmdp import _interrupt
 from jaxmdp._exec import layout, member
 from jaxmdp._exec.plan import LADDER_FACTOR, LADDER_MIN
 from jaxmdp._solution import Solution
@@ -75,7 +75,9 @@ def solve(tree, solver, *, max_iters: int, ctx, plan) -> Solution:
             code = jnp.where(active, status(m, new), code)
             return state, it + active.astype(jnp.int32), code
 
-        carry = lax.while_loop(lambda c: jnp.sum(live(c[1], c[2])) > nxt, body, carry)
+        # in slices that check for Ctrl-C (jaxmdp._interrupt)
+        cond = lambda c: jnp.sum(live(c[1], c[2])) > nxt  # noqa: E731
+        carry = _interrupt.while_loop(cond, body, carry, ctx.poll_every)
         if not nxt:
             return carry
         # At most nxt members left: gather them (padding repeats a finished member, which the

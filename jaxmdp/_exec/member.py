@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmdp import _interrupt
 from jaxmdp._implicit import implicit_solution
 from jaxmdp._mdp import MDP, cast, solve_dtype, stop_gradient
 from jaxmdp._solution import Solution, Status
@@ -73,7 +74,9 @@ def single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Solu
         state = solver.step(mdp, state, ctx)
         return state, it + 1, solver.status(mdp, state, ctx)
 
-    state, it, code = lax.while_loop(cond, body, (state, jnp.int32(0), code))
+    # In slices that check for Ctrl-C (ctx.poll_every > 0: launched by `solve`, _interrupt).
+    loop = _interrupt.while_loop
+    state, it, code = loop(cond, body, (state, jnp.int32(0), code), ctx.poll_every)
     return finish(solver, mdp_diff, mdp, state, it, code, ctx)
 
 

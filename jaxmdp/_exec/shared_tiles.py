@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxmdp import _operators
+from jaxmdp import _interrupt, _operators
 from jaxmdp._exec import shared_rows
 from jaxmdp._exec.plan import SHARED_ROWS_MAX
 from jaxmdp._implicit import implicit_q_values, implicit_values
@@ -139,10 +139,12 @@ class _Static(NamedTuple):
     max_iters: int
     zero_start: bool
     auto_tol: bool
+    poll_every: int = 0  # check for Ctrl-C every this many sweeps (0: never; _interrupt)
 
 
-def _solve_tile(probs, rewards, g, values0, tol, st: _Static):
-    """One tile: `rewards [A, S, T]`, `g [T]`, `values0 [S, T]` (None: zeros) -> the
+def _solve_tile(probs, prob_rows, rewards, g, values0, tol, st: _Static):
+    """One tile: `prob_rows [A, S, K]` (rows of the transitions), `rewards [A, S, T]`,
+    `g [T]`, `values0 [S, T]` (None: zeros) -> the
     tile's `Solution` fields batch-last (`values [S, T]`, `q [A, S, T]`, `policy [S, T]`,
     the rest `[T]`).
 
@@ -189,7 +191,9 @@ def _solve_tile(probs, rewards, g, values0, tol, st: _Static):
     T = g.shape[0]
     invalid = ~((g >= 0) & (g <= 1))
     code0 = jnp.where(invalid, Status.INVALID_INPUT, RUNNING).astype(jnp.int32)
-    stats0 = _stopping.initial_stats(rewards.dtype, (T,), track_stall=True)
+    # Each member's rounding constants (its certificate), as its own solve computes them.
+    rnd = _stopping.rounding(prob_rows, rewards, batch_last=True, axis=(0, 1))
+    stats0 = _stopping.initial_stats(rewards.dtype, (T,), track_stall=True, rnd=rnd)
     if values0 is None:
         v0 = tuple(jnp.zeros((T,), rewards.dtype) for _ in range(S))
     else:
@@ -205,10 +209,12 @@ def _solve_tile(probs, rewards, g, values0, tol, st: _Static):
         c, _ = cr
         return (c.k == 0) | jnp.any(c.swept)
 
-    c, rewards = lax.while_loop(cond, body, (c, rewards))
+    c, rewards = _interrupt.while_loop(cond, body, (c, rewards), st.poll_every)
 
     code = jnp.where(c.code == RUNNING, Status.MAX_ITERATIONS, c.code).astype(jnp.int32)
-    shift, bound = _stopping.correction(c.stats, g)
+    mag = _chain([jnp.abs(x) for x in c.values], jnp.maximum)
+    # certified bound with rounding; gain interval for UNBOUNDED members.
+    shift, bound, residual = _stopping.report(c.stats, mag[None], g, st.rule, axis=0)
 
     # Q from V_{k-1} (V_k = max_a Q), and the policy before the shift, as `vi_result`.
     # In a loop of one iteration that XLA cannot count (`c.k >= 1`), for the same reason
@@ -222,11 +228,12 @@ def _solve_tile(probs, rewards, g, values0, tol, st: _Static):
     q0 = jnp.zeros((A, S, T), rewards.dtype)
     once = (jnp.int32(0), rewards, c.prev, q0, jnp.zeros((S, T), jnp.int32))
     *_, q, policy = lax.while_loop(lambda fr: fr[0] < jnp.minimum(c.k, 1), final, once)
-    residual = _stopping.statistic(c.stats, g, st.rule)
     return jnp.stack(c.values) + shift, q + shift, policy, code, c.it, residual, bound
 
 
-def _run(probs, rewards, discount, values0, tol, start, *, st: _Static, size: int, tile: int):
+def _run(
+    probs, prob_rows, rewards, discount, values0, tol, start, *, st: _Static, size: int, tile: int
+):
     """Members `start .. start + size - 1` of the flattened batch (`rewards [B, S, A]`,
     `discount [B]`, `values0 [B, S]` or None) in tiles of `tile`, one after the other;
     `Solution` fields `[size, ...]`, batch first. Tile `i` covers members from
@@ -253,7 +260,7 @@ def _run(probs, rewards, discount, values0, tol, start, *, st: _Static, size: in
         v0 = None
         if values0 is not None:
             v0 = jnp.transpose(lax.dynamic_slice_in_dim(values0, at, tile))
-        v, q, pol, code, it, res, bound = _solve_tile(probs, r, g, v0, tol, st)
+        v, q, pol, code, it, res, bound = _solve_tile(probs, prob_rows, r, g, v0, tol, st)
         parts = (v.T, jnp.transpose(q, (2, 1, 0)), pol.T, code, it, res, bound)
         pairs = zip(out, parts, strict=True)
         return tuple(lax.dynamic_update_slice_in_dim(o, p, off, axis=0) for o, p in pairs)
@@ -319,10 +326,23 @@ def solve(mdp, values0, solver, *, max_iters: int, ctx, plan, run_many=None) -> 
             f"shared_tiles: {prep.num_entries} nonzero transitions entries, above "
             f"{SHARED_ROWS_MAX}."
         )
-    st = _Static(prep.rows, solver.rule, int(max_iters), values0 is None, solver.tol is None)
+    st = _Static(
+        prep.rows,
+        solver.rule,
+        int(max_iters),
+        values0 is None,
+        solver.tol is None,
+        int(ctx.poll_every),
+    )
     if plan.threads > 1 and run_many is not None and not _traced(mdp, values0, solver):
-        return _threaded(mdp, values0, solver, prep, st, plan, run_many)
+        return _threaded(mdp, values0, solver, transitions, prep, st, plan, run_many)
     return _program(mdp, values0, solver, transitions, prep.probs, st=st, tile=plan.tile, ctx=ctx)
+
+
+def _prob_rows(transitions, dtype):
+    """The transitions' rows `[A, S, K]` (dense: K = S) in `dtype`, action-major as a tile's
+    rewards, for the rounding constants (`_stopping.rounding`)."""
+    return jnp.swapaxes(jnp.asarray(_operators.rows(transitions), dtype), 0, 1)
 
 
 def _traced(*trees) -> bool:
@@ -343,6 +363,7 @@ def _program(mdp, values0, solver, transitions, probs, *, st: _Static, tile: int
     probs = jnp.asarray(probs, dtype)
     out = _run(
         probs,
+        _prob_rows(transitions, dtype),
         sg(R),
         sg(g),
         None if v0 is None else sg(v0),
@@ -363,13 +384,14 @@ def _program(mdp, values0, solver, transitions, probs, *, st: _Static, tile: int
 
 
 @functools.partial(jax.jit, static_argnames=("st", "size", "tile"))
-def _part(mdp, values0, solver, probs, start, *, st: _Static, size: int, tile: int):
+def _part(mdp, values0, solver, transitions, probs, start, *, st: _Static, size: int, tile: int):
     R, g, v0, dtype = _inputs(mdp, values0)
     probs = jnp.asarray(probs, dtype)
-    return _run(probs, R, g, v0, _tol(solver, dtype), start, st=st, size=size, tile=tile)
+    rows = _prob_rows(transitions, dtype)
+    return _run(probs, rows, R, g, v0, _tol(solver, dtype), start, st=st, size=size, tile=tile)
 
 
-def _threaded(mdp, values0, solver, prep, st: _Static, plan, run_many) -> Solution:
+def _threaded(mdp, values0, solver, transitions, prep, st: _Static, plan, run_many) -> Solution:
     """Concrete inputs on CPU: equal parts of the batch, one program per host thread (no
     gradients can flow here: nothing is traced)."""
     batch = mdp.batch_shape
@@ -379,7 +401,9 @@ def _threaded(mdp, values0, solver, prep, st: _Static, plan, run_many) -> Soluti
     size, starts = _parts(B, plan.threads)
     tile = min(plan.tile, size)
     outs = run_many(
-        lambda k: _part(mdp, values0, solver, prep.probs, starts[k], st=st, size=size, tile=tile),
+        lambda k: _part(
+            mdp, values0, solver, transitions, prep.probs, starts[k], st=st, size=size, tile=tile
+        ),
         plan.threads,
     )
     out = _join(outs, B=B, size=size, starts=starts)

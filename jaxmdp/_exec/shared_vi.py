@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxmdp import _operators
+from jaxmdp import _interrupt, _operators
 from jaxmdp._bellman import _PRECISION
 from jaxmdp._exec.shared_layout import SharedP, prepare_shared
 from jaxmdp._implicit import implicit_q_values, implicit_values
@@ -139,9 +139,21 @@ def _put(x, idx, sub, first: bool):
     return x.at[idx].set(sub) if first or x.ndim == 1 else x.at[..., idx].set(sub)
 
 
-@functools.partial(jax.jit, static_argnames=("rule", "max_iters", "zero_start", "auto_tol"))
+@functools.partial(
+    jax.jit, static_argnames=("rule", "max_iters", "zero_start", "auto_tol", "poll_every")
+)
 def solve_shared_vi(
-    p: SharedP, rewards, discount, values0, tol, *, rule, max_iters, zero_start, auto_tol
+    p: SharedP,
+    rewards,
+    discount,
+    values0,
+    tol,
+    *,
+    rule,
+    max_iters,
+    zero_start,
+    auto_tol,
+    poll_every: int = 0,  # check for Ctrl-C every this many sweeps (0: never)
 ):
     """Batched VI -> `Solution` with batch axis first (`values [B, S]`, `q_values [B, S, A]`).
 
@@ -195,7 +207,7 @@ def solve_shared_vi(
                 return advance(c, jnp.max(q, axis=-1), q, g)
             return advance(c, _greedy_last(p, rew, g, c.values), None, g)
 
-        c = lax.while_loop(lambda c: jnp.sum(live(c)) > nxt, body, c)
+        c = _interrupt.while_loop(lambda c: jnp.sum(live(c)) > nxt, body, c, poll_every)
         if not nxt:
             return c
         # At most nxt members left: gather them (padding repeats a finished member, whose
@@ -209,7 +221,10 @@ def solve_shared_vi(
     g = discount
     invalid = ~((g >= 0) & (g <= 1))
     start_code = jnp.where(invalid, Status.INVALID_INPUT, RUNNING).astype(jnp.int32)
-    stats0 = _stopping.initial_stats(rewards.dtype, (B,), track_stall=True)
+    # rounding constants of each member's certificate (jaxmdp._solvers._stopping).
+    rows = p.prob if p.dense is None else (p.dense if first else jnp.transpose(p.dense, (1, 0, 2)))
+    rnd = _stopping.rounding(rows, rewards, batch_last=not first, axis=(1, 2) if first else (0, 1))
+    stats0 = _stopping.initial_stats(rewards.dtype, (B,), track_stall=True, rnd=rnd)
     # From V0 = 0 the first backup is Q = R: no product needed. The first sweep stores every
     # member's Q (INVALID_INPUT members' outputs are undefined anyway): no select, no zeros.
     if first:
@@ -222,7 +237,8 @@ def solve_shared_vi(
     c = run(advance(c, new, q1, g, everyone=True), rewards, g, B)
 
     code = jnp.where(c.code == RUNNING, Status.MAX_ITERATIONS, c.code).astype(jnp.int32)
-    shift, bound = _stopping.correction(c.stats, g)
+    # certified bound with rounding; gain interval for UNBOUNDED members.
+    shift, bound, residual = _stopping.report(c.stats, c.values, g, rule, axis=state_axis)
     values = c.values + per(shift, 2)
     q = c.q if first else rewards + g * _expected(p, c.q, A)
     q = q + per(shift, 3)
@@ -236,7 +252,7 @@ def solve_shared_vi(
         policy=policy,
         status=code,
         num_iters=c.it,
-        residual=_stopping.statistic(c.stats, g, rule),
+        residual=residual,
         error_bound=bound,
     )
 
@@ -286,6 +302,7 @@ def solve_prepared(mdp, values0, shared, solver, *, max_iters, ctx) -> Solution:
         max_iters=max_iters,
         zero_start=values0 is None,
         auto_tol=solver.tol is None,
+        poll_every=ctx.poll_every,
     )
     # Gradients by the implicit function theorem, as in `member.finish` (forward: unchanged).
     flat = MDP(P, R, g)

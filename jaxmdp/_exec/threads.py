@@ -28,6 +28,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from jaxmdp import _interrupt
 from jaxmdp._solution import Solution
 
 _POOL: concurrent.futures.ThreadPoolExecutor | None = None
@@ -56,7 +57,8 @@ def run_many(part, n: int) -> tuple:
             return jax.block_until_ready(part(k))
 
     futures = [_POOL.submit(run, k) for k in range(n)]
-    return tuple(f.result() for f in futures)
+    # Ctrl-C while waiting stops the abandoned parts (jaxmdp._interrupt.gather)
+    return _interrupt.gather(futures)
 
 
 # JAX's thread-local settings that change what a program computes. A pool thread starts from

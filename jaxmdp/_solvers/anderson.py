@@ -40,7 +40,7 @@ import jax.numpy as jnp
 
 from jaxmdp import _bellman
 from jaxmdp._solvers import _stopping
-from jaxmdp._solvers.base import SolverResult, check_tol, register_solver
+from jaxmdp._solvers.base import check_int, check_tol, register_solver
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 _MAX_WAIT = 256
@@ -110,7 +110,8 @@ def _solve_spd_rows(m: jax.Array, b: jax.Array) -> jax.Array:
 
 def _sum_last(x: jax.Array) -> jax.Array:
     """Sum over the last axis as a dot product: under `vmap` XLA keeps a dot's summation order,
-    while a reduction may change it, and a batch member must equal its own solve bit for bit."""
+    while a reduction may change it (a batch member then rounds like its own solve where XLA
+    allows; only agreement within rounding is promised)."""
     return jnp.dot(x, jnp.ones(x.shape[-1], x.dtype), precision=_HIGHEST)
 
 
@@ -153,30 +154,32 @@ class AndersonValueIteration:
     not), so it compares one-to-one with value iteration's sweeps. Float32: as
     `ValueIteration` (`Status.PRECISION_LIMITED` at the resolution floor).
 
-    Batches: up to `memory=6` a batch member's result is bitwise its own solve's, as for
-    every solver; beyond, the m x m solve is written in row operations that XLA may round
-    differently batched and alone, so a member can differ in the last bits (and, where an
-    accept decision sits on that edge, by an iteration) while keeping the same guarantee.
+    Batches: a batch member's result agrees with its own solve's within rounding, as for
+    every solver; an accept decision that sits on a tie up to rounding may then go the other
+    way (another iteration count, the same status and guarantee).
 
     Attributes:
-      tol: accuracy target (> 0) in the sup norm.
+      tol: accuracy target (> 0) in the sup norm; `None` (default) as in `ValueIteration`
+        (1e-6 where the dtype can certify it, else the tightest bound it can).
       memory: static number of past points mixed (>= 1).
     """
 
-    tol: float = 1e-6
+    tol: float | None = None
     memory: int = 5
 
     def __post_init__(self):
-        check_tol("tol", self.tol)
-        if not (isinstance(self.memory, int) and self.memory >= 1):
-            raise ValueError(f"memory must be an int >= 1; got {self.memory!r}.")
+        check_tol("tol", self.tol, "AndersonValueIteration")
+        m = check_int("AndersonValueIteration", "memory", self.memory, 1)
+        object.__setattr__(self, "memory", m)  # a NumPy int becomes a Python int
 
     def init(self, mdp, values0, ctx):
         m, dtype = self.memory, values0.dtype
         return AndersonState(
             values=values0,
             q=jnp.zeros(mdp.rewards.shape, dtype),
-            stats=_stopping.initial_stats(dtype),
+            stats=_stopping.initial_stats(
+                dtype, rnd=_stopping.rounding(mdp.transitions, mdp.rewards)
+            ),
             xs=jnp.zeros((m,) + values0.shape, dtype),
             txs=jnp.zeros((m,) + values0.shape, dtype),
             candidate=values0,
@@ -189,7 +192,7 @@ class AndersonValueIteration:
         count, plain, wait, penalty = (state.counters[i] for i in (COUNT, PLAIN, WAIT, PENALTY))
         qy = _bellman.q_values(mdp, y)
         ty = jnp.max(qy, axis=-1)
-        stats_y = _stopping.diff_stats(ty, y)
+        stats_y = _stopping.diff_stats(ty, y, prev=state.stats)
         better = _stopping.statistic(stats_y, g, "span") < _stopping.statistic(
             state.stats, g, "span"
         )
@@ -228,7 +231,4 @@ class AndersonValueIteration:
 
     def result(self, mdp, state, ctx):
         tx = jnp.max(state.q, axis=-1)
-        values, q, bound = _stopping.corrected(state.stats, tx, state.q, mdp.discount)
-        policy = jnp.argmax(state.q, axis=-1).astype(jnp.int32)
-        residual = _stopping.statistic(state.stats, mdp.discount, "span")
-        return SolverResult(values, q, policy, residual, bound)
+        return _stopping.vi_result(state.stats, tx, state.q, mdp.discount, "span")

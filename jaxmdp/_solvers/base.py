@@ -26,6 +26,7 @@ from typing import NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmdp._mdp import MDP
 
@@ -39,6 +40,7 @@ class SolveContext(NamedTuple):
     zero_start: bool = False  # values0 is zeros: the first backup is Q = R (no product)
     shared_transitions: bool = False  # a batch shares one `transitions` (one GEMM per sweep)
     single: bool = False  # one MDP, no batch axes: a `lax.cond` really skips a branch
+    poll_every: int = 0  # > 0: check for Ctrl-C every this many iterations (jaxmdp._interrupt)
 
 
 class SolverResult(NamedTuple):
@@ -74,10 +76,162 @@ def register_solver(cls=None, *, static: tuple[str, ...] = ()):
     return wrap if cls is None else wrap(cls)
 
 
-def check_tol(name: str, tol) -> None:
-    """Hyperparameter check, only when the value is a concrete Python number (None: auto)."""
-    if isinstance(tol, (int, float)) and not tol > 0:
-        raise ValueError(f"{name} must be > 0; got {tol!r}.")
+def _numbers(value):
+    """`value` as a float64 NumPy array if it is concrete numeric data, else None.
+
+    None for tracers and for the placeholders JAX itself puts into a solver when it rebuilds
+    one from its leaves (`jax.vmap` builds one with `object()` leaves to match `in_axes`;
+    `jax.jit` and `jax.vmap` with tracers): those are checked where they are concrete.
+    """
+    if isinstance(value, jax.core.Tracer):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return np.asarray(float("nan"))  # True / False are not numbers here: fails every test
+    if isinstance(value, (int, float, np.number, np.ndarray, jax.Array)):
+        try:
+            return np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):  # e.g. complex
+            return np.asarray(float("nan"))
+    return None
+
+
+def check_number(owner: str, name: str, value, *, low=0.0, high=None, high_closed=True):
+    """Validate a float hyperparameter of solver `owner` (`ValueError` / `TypeError` naming it).
+
+    Accepts Python and NumPy numbers and concrete arrays (every entry checked): finite, in
+    `(low, high]` (`high=None`: no upper limit; `high_closed=False`: `(low, high)`). Strings,
+    booleans and complex numbers raise `TypeError`; tracers pass (checked when concrete).
+    """
+    where = f"{owner}({name}=...)"
+    if isinstance(value, (str, bytes)):
+        raise TypeError(
+            f"{where}: {name} must be a number; got the string {value!r} (write it without quotes)."
+        )
+    if isinstance(value, (bool, np.bool_, complex, np.complexfloating)):
+        raise TypeError(f"{where}: {name} must be a real number; got {value!r}.")
+    x = _numbers(value)
+    if x is None:
+        if isinstance(value, (list, tuple, dict, set)):
+            raise TypeError(f"{where}: {name} must be a number; got a {type(value).__name__}.")
+        return
+    upper = "" if high is None else (f", <= {high}" if high_closed else f", < {high}")
+    ok = np.all(np.isfinite(x) & (x > low))
+    if high is not None:
+        ok = ok and bool(np.all(x <= high if high_closed else x < high))
+    if not ok:
+        raise ValueError(f"{where}: {name} must be a finite number > {low}{upper}; got {value!r}.")
+
+
+def check_tol(name: str, tol, owner: str = "solver") -> None:
+    """`tol`-like hyperparameter: `None` (automatic) or a finite number > 0."""
+    if tol is not None:
+        check_number(owner, name, tol)
+
+
+def check_int(owner: str, name: str, value, low: int) -> int:
+    """A static integer hyperparameter >= `low`; returns it as a Python int (NumPy ints ok)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"{owner}({name}=...): {name} must be an int >= {low}; got {value!r} "
+            f"({type(value).__name__})."
+        )
+    if value < low:
+        raise ValueError(f"{owner}({name}=...): {name} must be an int >= {low}; got {value!r}.")
+    return int(value)
+
+
+def check_choice(owner: str, name: str, value, choices) -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{owner}({name}=...): {name} must be one of {choices}; got {value!r}.")
+
+
+_INT32_MAX = 2**31 - 1
+_JIT_HINT = (
+    "it sizes the compiled loop, so it must be a Python int: under jax.jit mark it static, "
+    "jax.jit(jaxmdp.solve, static_argnames=('max_iters',)), or close over it, "
+    "jax.jit(lambda mdp: jaxmdp.solve(mdp, max_iters=50))"
+)
+
+
+def check_max_iters(max_iters) -> int:
+    """`solve`'s `max_iters` as a Python int in [1, 2^31 - 1]; clear errors otherwise.
+
+    A tracer (`jax.jit(jaxmdp.solve)(mdp, max_iters=50)` without `static_argnames`) gets a
+    `TypeError` that says how to make it static.
+    """
+    if isinstance(max_iters, jax.core.Tracer):
+        raise TypeError(f"max_iters is a traced value ({max_iters!r}); {_JIT_HINT}.")
+    if isinstance(max_iters, (bool, np.bool_)) or not isinstance(max_iters, (int, np.integer)):
+        raise TypeError(
+            f"max_iters must be an int >= 1; got {max_iters!r} ({type(max_iters).__name__})."
+        )
+    if not 1 <= max_iters <= _INT32_MAX:
+        raise ValueError(f"max_iters must be an int in [1, 2**31 - 1]; got {max_iters!r}.")
+    return int(max_iters)
+
+
+def check_array(name: str, value):
+    """`value` unchanged if it is a JAX array or a tracer, else as a NumPy array of real
+    numbers (`TypeError` naming `name` for strings, None, objects, complex)."""
+    if isinstance(value, (jax.Array, jax.core.Tracer)):
+        return value
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a numeric array; got {value!r}.")
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a numeric (real) array; got dtype {arr.dtype}.")
+    return arr
+
+
+def check_flag(name: str, value) -> None:
+    """An optional static bool (`compact`): True, False or None, never traced."""
+    if isinstance(value, jax.core.Tracer):
+        raise TypeError(
+            f"{name} is a traced value; it decides how the program is built, so it must be "
+            f"True, False or None: under jax.jit mark it static (static_argnames=('{name}',))."
+        )
+    if value is not None and not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True, False or None; got {value!r}.")
+
+
+_SOLVER_NAMES = {
+    "vi": "ValueIteration",
+    "value_iteration": "ValueIteration",
+    "pi": "PolicyIteration",
+    "policy_iteration": "PolicyIteration",
+    "mpi": "ModifiedPolicyIteration",
+    "gs": "GaussSeidelValueIteration",
+    "anderson": "AndersonValueIteration",
+    "soft": "SoftValueIteration",
+    "rvi": "RelativeValueIteration",
+}
+_METHODS = ("init", "step", "status", "result")
+
+
+def check_solver(solver, name: str = "solver") -> None:
+    """Raise `TypeError` unless `solver` is a solver instance (the protocol above).
+
+    Catches the usual slips with a message that says what to write instead: a string
+    (`"vi"`), a class (`ValueIteration` without parentheses), or any other object.
+    """
+    if isinstance(solver, str):
+        hint = _SOLVER_NAMES.get(solver.lower().replace("-", "_"))
+        fix = f"jaxmdp.{hint}()" if hint else "jaxmdp.ValueIteration()"
+        raise TypeError(
+            f"{name} must be a solver instance such as {fix}; got the string {solver!r}."
+        )
+    if isinstance(solver, type):
+        raise TypeError(
+            f"{name} must be a solver instance, not the class {solver.__name__}: write "
+            f"{solver.__name__}() (with parentheses, and hyperparameters as keywords)."
+        )
+    missing = [m for m in _METHODS if not callable(getattr(solver, m, None))]
+    if missing:
+        raise TypeError(
+            f"{name} must be a solver instance such as jaxmdp.ValueIteration() (methods "
+            f"{', '.join(_METHODS)}); got {type(solver).__name__} {solver!r:.80}, which has "
+            f"no {', '.join(missing)}."
+        )
 
 
 def reduce_states(x: jax.Array, op, axis=None) -> jax.Array:

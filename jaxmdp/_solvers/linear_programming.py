@@ -61,10 +61,10 @@ def _linprog():
 class LinearProgramming:
     """Exact solution of a discounted MDP as a linear program (HiGHS via SciPy), on the host.
 
-    Call it as `LinearProgramming().host_solve(mdp)` (see DECISIONS.md 14 for how it joins
-    `jaxmdp.solve`). It returns the same `Solution` as every solver, batched by looping over
-    the members of `mdp`'s batch shape (a `transitions` shared by the batch is converted to
-    sparse form once).
+    Call it like every solver, `jaxmdp.solve(mdp, LinearProgramming())` (outside `jit`:
+    `solve` hands it the MDP before any tracing, DECISIONS.md 14). It returns the same
+    `Solution` as every solver, batched by looping over the members of `mdp`'s batch shape
+    (a `transitions` shared by the batch is converted to sparse form once).
 
     Guarantee: for a member with `Status.SUCCESS`, `error_bound` is a bound on
     `max_s |values - V*|` for the values returned, in their dtype, computed from their Bellman
@@ -172,7 +172,8 @@ class LinearProgramming:
     def _not_in_driver(self, *args, **kwargs):
         raise TypeError(
             "LinearProgramming runs on the host (HiGHS through SciPy), not inside the jitted "
-            "driver: call `LinearProgramming().host_solve(mdp)` (see DECISIONS.md 14)."
+            "driver: call `jaxmdp.solve(mdp, LinearProgramming())` with concrete arrays, "
+            "outside jit / vmap / grad (DECISIONS.md 14)."
         )
 
     init = step = status = result = _not_in_driver

@@ -19,7 +19,7 @@ from jax import lax
 
 from jaxmdp import _bellman, _operators
 from jaxmdp._solvers import _stopping
-from jaxmdp._solvers.base import check_tol, register_solver
+from jaxmdp._solvers.base import check_choice, check_int, check_tol, register_solver
 
 
 class MPIState(NamedTuple):
@@ -49,15 +49,16 @@ class ModifiedPolicyIteration:
     rule: str = "span"
 
     def __post_init__(self):
-        check_tol("tol", self.tol)
-        if not (isinstance(self.eval_sweeps, int) and self.eval_sweeps >= 1):
-            raise ValueError(f"eval_sweeps must be an int >= 1; got {self.eval_sweeps!r}.")
-        if self.rule not in _stopping.RULES:
-            raise ValueError(f"rule must be one of {_stopping.RULES}; got {self.rule!r}.")
+        name = "ModifiedPolicyIteration"
+        check_tol("tol", self.tol, name)
+        n = check_int(name, "eval_sweeps", self.eval_sweeps, 1)
+        object.__setattr__(self, "eval_sweeps", n)  # a NumPy int becomes a Python int
+        check_choice(name, "rule", self.rule, _stopping.RULES)
 
     def init(self, mdp, values0, ctx):
         q = jnp.zeros(mdp.rewards.shape, values0.dtype)
-        stats = _stopping.initial_stats(values0.dtype, track_stall=True)
+        rnd = _stopping.rounding(mdp.transitions, mdp.rewards)
+        stats = _stopping.initial_stats(values0.dtype, track_stall=True, rnd=rnd)
         return MPIState(values0, q, stats, jnp.asarray(False))
 
     def step(self, mdp, state, ctx):

@@ -21,7 +21,8 @@ import jax.numpy as jnp
 
 from jaxmdp import _bellman
 from jaxmdp._solution import Status
-from jaxmdp._solvers.base import RUNNING, SolverResult, register_solver
+from jaxmdp._solvers import _stopping
+from jaxmdp._solvers.base import RUNNING, SolverResult, check_int, register_solver
 
 
 class PIState(NamedTuple):
@@ -29,6 +30,7 @@ class PIState(NamedTuple):
     values: jax.Array  # [S] V of the last evaluated policy
     q: jax.Array  # [S, A] Q from those values
     stable: jax.Array  # [] bool: improvement left the policy unchanged
+    rnd: _stopping.Rounding  # rounding constants of the certificate
 
 
 def _improve(q, policy, scale):
@@ -39,6 +41,31 @@ def _improve(q, policy, scale):
     tie = 64 * jnp.finfo(q.dtype).eps * (scale + 1)
     keep = (q_cur >= qmax - tie) | (q_cur == qmax)
     return jnp.where(keep, policy, best)
+
+
+def residual_bound(rnd, discount, values, q, residual):
+    """[] bound on |values - V*| and |q - Q*| from the computed residual max|T V - V|.
+
+    `q` = fl(r + g P V) and `residual` = max|fl(max_a q - V)|. Exactly, ||V - V*|| <=
+    ||T V - V|| / (1 - g) (T is a g-contraction), and ||q - Q*|| <= g ||V - V*||. With the
+    rounding of `jaxmdp._solvers._stopping` (T~ the operator of the normalised rows, rho~ the
+    rounding of one computed backup): ||T~V - V|| <= residual / (1 - u) + rho~, and the
+    computed q is within rho~ of the exact one; so (residual / (1 - u) + rho~) / (1 - g)
+    covers both, plus the data term (rows as given vs normalised) and (1 + 16 u) for the
+    bound's own arithmetic. `inf` at discount 1.
+    """
+    dtype = values.dtype
+    u = float(jnp.finfo(dtype).eps) / 2
+    g = jnp.asarray(discount, dtype)
+    below = g < 1
+    finite_v = jnp.where(jnp.isfinite(values), jnp.abs(values), 0.0)
+    finite_q = jnp.where(jnp.isfinite(q), jnp.abs(q), 0.0)
+    m_v = jnp.max(finite_v)
+    rho = _stopping.backup_error(rnd, g, m_v)
+    core = (residual / (1 - u) + rho) / jnp.where(below, 1 - g, 1)
+    m_out = jnp.maximum(m_v, jnp.max(finite_q))
+    fp = _stopping.data_term(rnd, g, m_out, core)
+    return _stopping.round_up(jnp.where(below, (core + fp) * (1 + 16 * u), jnp.inf))
 
 
 @register_solver(static=("initial_sweeps",))
@@ -55,9 +82,11 @@ class PolicyIteration:
 
     Stopping rule: the greedy improvement leaves the policy unchanged (ties keep the current
     action). Guarantee: the policy is optimal and `values` = V^pi up to the linear solve's
-    rounding. `num_iters` counts policy evaluations. `residual` is `max_s (T V - V)` at the end
+    rounding. `num_iters` counts policy evaluations. `residual` is `max_s |T V - V|` at the end
     (the Bellman residual of the returned values, ~0) and `error_bound` =
-    `residual / (1 - discount)` (`inf` at discount 1). Cost per iteration: O(S^3) for the solve
+    `residual / (1 - discount)` plus the rounding of that residual's computation
+    (`residual_bound`), a true bound on |values - V*| and |q_values - Q*| (`inf` at
+    discount 1). Cost per iteration: O(S^3) for the solve
     (plus O(S^3 log S) for the structure analysis when some discount is 1).
 
     Attributes:
@@ -77,9 +106,8 @@ class PolicyIteration:
     initial_sweeps: int = 1
 
     def __post_init__(self):
-        n = self.initial_sweeps
-        if not (isinstance(n, int) and n >= 0):
-            raise ValueError(f"initial_sweeps must be an int >= 0; got {n!r}.")
+        n = check_int("PolicyIteration", "initial_sweeps", self.initial_sweeps, 0)
+        object.__setattr__(self, "initial_sweeps", n)  # a NumPy int becomes a Python int
 
     def init(self, mdp, values0, ctx):
         if ctx.zero_start:  # Q = R + g P 0: skip the product (a full sweep over P)
@@ -89,7 +117,8 @@ class PolicyIteration:
         for _ in range(self.initial_sweeps):
             q = _bellman.q_values(mdp, jnp.max(q, axis=-1))
         policy = jnp.argmax(q, axis=-1).astype(jnp.int32)
-        return PIState(policy, values0, q, jnp.asarray(False))
+        rnd = _stopping.rounding(mdp.transitions, mdp.rewards)
+        return PIState(policy, values0, q, jnp.asarray(False), rnd)
 
     def step(self, mdp, state, ctx):
         v = _bellman.evaluate_policy(mdp, state.policy, undiscounted=ctx.undiscounted)
@@ -107,7 +136,7 @@ class PolicyIteration:
         scale = jnp.max(jnp.abs(finite_v)) + jnp.max(jnp.abs(finite_r))
         new_policy = _improve(q, state.policy, scale)
         stable = jnp.all(new_policy == state.policy)
-        return PIState(new_policy, v, q, stable)
+        return PIState(new_policy, v, q, stable, state.rnd)
 
     def status(self, mdp, state, ctx):
         v = state.values
@@ -122,8 +151,7 @@ class PolicyIteration:
         qmax = jnp.max(state.q, axis=-1)
         d = jnp.where(jnp.isfinite(state.values), qmax - state.values, 0.0)
         residual = jnp.max(jnp.abs(d))
-        g = mdp.discount
-        bound = jnp.where(g < 1, residual / jnp.where(g < 1, 1 - g, 1), jnp.inf)
+        bound = residual_bound(state.rnd, mdp.discount, state.values, state.q, residual)
         greedy = jnp.argmax(state.q, -1).astype(jnp.int32)
         policy = jnp.where(state.stable, state.policy, greedy)
         return SolverResult(state.values, state.q, policy, residual, bound)

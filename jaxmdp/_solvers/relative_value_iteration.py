@@ -30,11 +30,11 @@ import jax
 import jax.numpy as jnp
 
 from jaxmdp import _bellman
-from jaxmdp._solution import Status
 from jaxmdp._solvers import _stopping
 from jaxmdp._solvers.base import (
-    RUNNING,
     SolverResult,
+    check_int,
+    check_number,
     check_tol,
     register_solver,
     resolution_floor,
@@ -70,8 +70,9 @@ class RelativeValueIteration:
     The MDP's `discount` is ignored: the criterion is the long-run average reward
     g = lim (1/n) E[sum_{t<n} r_t], and h is the bias (relative values).
 
-    Stopping rule (per MDP, d = T h_k - h_k with the undiscounted operator T):
-    `span(d) = max(d) - min(d) < tol`.
+    Stopping rule (per MDP, d = T h_k - h_k with the undiscounted operator T): the certified
+    half-width of the gain interval below `tol / 2`, in exact arithmetic
+    `span(d) = max(d) - min(d) < tol` (rounding: `_gain_bound`).
 
     Guarantee (exact arithmetic): the optimal gain lies in [min d, max d], so the gain
     `(max d + min d) / 2` is within `tol / 2` of g*, and `policy` (greedy w.r.t. h_k) is
@@ -81,26 +82,30 @@ class RelativeValueIteration:
 
     Returned through `jaxmdp.solve` (a `Solution`): `values` = bias h_k (0 at `ref_state`),
     `q_values` = relative action values `r + P h_k`, `policy` = their argmax, `residual` =
-    span(d), `error_bound` = span(d) / 2, the bound on the GAIN (not on the values). The gain
+    span(d), `error_bound` = span(d) / 2 plus the rounding of d, a true bound on the GAIN's
+    distance from `(max d + min d) / 2` (not on the values; the gain is that of the transition
+    rows normalised to sum to 1, the only reading of the average reward). The gain
     itself: use `jaxmdp.solve_average_reward` (an `AverageRewardSolution` with `.gain`), or
     compute `d = max_a q_values - values` and take `(max d + min d) / 2`.
 
     Convergence needs a constant optimal gain (unichain or weakly communicating models);
     the default transform (`tau = 0.5`) handles periodic chains. Multichain models with
-    state-dependent gain end with `Status.MAX_ITERATIONS`. Float32: a span at the
-    resolution of `T h` gives `Status.PRECISION_LIMITED`.
+    state-dependent gain end with `Status.MAX_ITERATIONS`. Float32: `tol=None` (default)
+    accepts the tightest interval the dtype certifies; an explicit `tol` below it gives
+    `Status.PRECISION_LIMITED`.
 
     Gradients through `jaxmdp.solve` / `jaxmdp.solve_average_reward` are not implemented
     (differentiating raises `NotImplementedError`).
 
     Attributes:
-      tol: accuracy target (> 0) for the gain interval's width span(d).
+      tol: accuracy target (> 0) for the gain interval's width span(d); `None` (default):
+        1e-6 where the dtype can certify it, else the tightest it can (SUCCESS either way).
       tau: aperiodicity transform in (0, 1] (a leaf); 1 = plain RVI (may oscillate on
         periodic chains).
       ref_state: static state whose bias is pinned to 0 (default 0; must be < S).
     """
 
-    tol: float = 1e-6
+    tol: float | None = None
     tau: float = 0.5
     ref_state: int = 0
 
@@ -109,36 +114,58 @@ class RelativeValueIteration:
     implicit_policy = None
 
     def __post_init__(self):
-        check_tol("tol", self.tol)
-        if isinstance(self.tau, (int, float)) and not 0 < self.tau <= 1:
-            raise ValueError(f"tau must be in (0, 1]; got {self.tau!r}.")
-        if not (isinstance(self.ref_state, int) and self.ref_state >= 0):
-            raise ValueError(f"ref_state must be an int >= 0; got {self.ref_state!r}.")
+        name = "RelativeValueIteration"
+        check_tol("tol", self.tol, name)
+        check_number(name, "tau", self.tau, high=1.0)
+        r = check_int(name, "ref_state", self.ref_state, 0)
+        object.__setattr__(self, "ref_state", r)  # a NumPy int becomes a Python int
 
-    def _state(self, mdp, h):
+    def _state(self, mdp, h, prev):
         q = relative_q(mdp, h)
-        return RVIState(h, q, _stopping.diff_stats(jnp.max(q, axis=-1), h))
+        return RVIState(h, q, _stopping.diff_stats(jnp.max(q, axis=-1), h, prev=prev))
 
     def init(self, mdp, values0, ctx):
-        return self._state(mdp, values0)
+        S = mdp.rewards.shape[-2]
+        if self.ref_state >= S:
+            raise ValueError(
+                f"RelativeValueIteration(ref_state={self.ref_state}): ref_state must be a state "
+                f"index < S = {S}."
+            )
+        rnd = _stopping.rounding(mdp.transitions, mdp.rewards)
+        return self._state(mdp, values0, _stopping.initial_stats(values0.dtype, rnd=rnd))
 
     def step(self, mdp, state, ctx):
         tau = jnp.asarray(self.tau, state.values.dtype)
         h = state.values + tau * (jnp.max(state.q, axis=-1) - state.values)
-        return self._state(mdp, h - h[self.ref_state])
+        return self._state(mdp, h - h[self.ref_state], state.stats)
+
+    def _gain_bound(self, state):
+        """(span, half-width bound of the gain interval, rounding part): the optimal gain of
+        the normalised rows lies in [min d~, max d~], and d~ is within eta of the computed d
+        (`jaxmdp._solvers._stopping` with g = 1: the operator here has no discount)."""
+        s = state.stats
+        dtype = state.values.dtype
+        u = float(jnp.finfo(dtype).eps) / 2
+        span = s.dmax - s.dmin
+        big = jnp.maximum(jnp.abs(s.dmax), jnp.abs(s.dmin))
+        m_in = jnp.max(jnp.abs(state.values))
+        eta = _stopping.backup_error(s.rnd, 1.0, m_in) + u * big / (1 - u)
+        rest = eta + u * jnp.abs(s.dmax + s.dmin) / 2
+        return span, (span / 2 + rest) * (1 + 8 * u), rest
 
     def status(self, mdp, state, ctx):
-        span = state.stats.dmax - state.stats.dmin
+        auto = self.tol is None
+        tol = _stopping.DEFAULT_TOL if auto else self.tol
+        span, bound, rest = self._gain_bound(state)
         th = jnp.max(state.q, axis=-1)
         finite = jnp.all(jnp.isfinite(state.values)) & jnp.all(jnp.isfinite(th))
-        code = jnp.where(
-            span < self.tol,
-            Status.SUCCESS,
-            jnp.where(span <= resolution_floor(th), Status.PRECISION_LIMITED, RUNNING),
-        )
-        return jnp.where(finite, code, Status.NONFINITE).astype(jnp.int32)
+        half = jnp.asarray(tol, bound.dtype) / 2
+        # the worst-case rounding part ends the loop only after the exact-arithmetic test
+        floor = (span <= resolution_floor(th)) | ((span / 2 <= rest / 4) & (span / 2 < half))
+        no = jnp.zeros((), bool)
+        return _stopping.code(bound < half, floor, auto | (bound <= half), no, finite)
 
     def result(self, mdp, state, ctx):
-        span = state.stats.dmax - state.stats.dmin
+        span, bound, _ = self._gain_bound(state)
         policy = jnp.argmax(state.q, axis=-1).astype(jnp.int32)
-        return SolverResult(state.values, state.q, policy, span, span / 2)
+        return SolverResult(state.values, state.q, policy, span, _stopping.round_up(bound))

@@ -23,10 +23,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmdp import _bellman
 from jaxmdp._solvers import _stopping
-from jaxmdp._solvers.base import check_tol, register_solver
+from jaxmdp._solvers.base import check_choice, check_number, check_tol, register_solver
 
 
 class SoftVIState(NamedTuple):
@@ -39,7 +40,8 @@ def soft_max(q: jax.Array, temperature) -> jax.Array:
     """`[S]` tau * logsumexp(q / tau) over actions for ONE MDP (scalar tau); `-inf` adds 0.
 
     The sum over actions is a dot product with ones, not a reduction: under `vmap` XLA keeps
-    a dot's summation order, so a batch member equals its own solve bit for bit.
+    a dot's summation order, so a batch member rounds like its own solve (it did on the
+    machines tested; only agreement within rounding is promised).
     """
     t = jnp.asarray(temperature, q.dtype)
     z = q / t
@@ -47,6 +49,26 @@ def soft_max(q: jax.Array, temperature) -> jax.Array:
     e = jnp.exp(z - m[:, None])  # -inf entries (unavailable actions) give exactly 0
     ones = jnp.ones(z.shape[-1], z.dtype)
     return t * (m + jnp.log(jnp.dot(e, ones, precision=jax.lax.Precision.HIGHEST)))
+
+
+def soft_rounding(mdp, temperature, dtype) -> _stopping.Rounding:
+    """`_stopping.rounding` plus what the log-sum-exp adds to one backup's rounding.
+
+    With z = q / t and m = max z the code computes t (m + log sum_a exp(z_a - m)): the
+    division and the final add and multiply round relative to |q| and |V| (<= 4 u of
+    r_max + g p_abs max|V|, covered by adding 8 u to `gamma`); each exp term (<= 1) is off by
+    at most (4 + 1) u (the exp, and the subtraction's u |z_a - m| times exp(z_a - m) <= u / e),
+    their sum of A terms by gamma_A more, and the log of a sum in [1, A] turns that relative
+    error into an absolute one, plus its own rounding of log(A): with a factor 2 of margin,
+    extra = 2 t u ((A + 8) (1 + log A) + 2 log A).
+    """
+    rnd = _stopping.rounding(mdp.transitions, mdp.rewards)
+    u = float(jnp.finfo(dtype).eps) / 2
+    a = mdp.rewards.shape[-1]
+    t = jnp.abs(jnp.asarray(temperature, dtype))
+    log_a = float(np.log(a))
+    extra = 2 * t * u * ((a + 8) * (1 + log_a) + 2 * log_a)
+    return rnd._replace(gamma=rnd.gamma + 8 * u, extra=rnd.extra + extra)
 
 
 def soft_policy(q_values: jax.Array, temperature) -> jax.Array:
@@ -93,7 +115,8 @@ class SoftValueIteration:
 
     Discount 1: the entropy bonus (up to `temperature * log(#available actions)` per step)
     keeps accruing in any absorbing state with several available actions, so such problems
-    have no finite soft value (the solve ends with `MAX_ITERATIONS` or `NONFINITE`); give
+    have no finite soft value: the solve ends `Status.UNBOUNDED` as soon as that is proven
+    (with the gain interval in `residual` / `error_bound`, as `ValueIteration`); give
     terminal states a single available action.
 
     As `temperature -> 0` the solution tends to the hard one:
@@ -108,28 +131,30 @@ class SoftValueIteration:
 
     Attributes:
       temperature: tau > 0 (a leaf: sweepable without recompiling).
-      tol: accuracy target (> 0) in the sup norm, see above.
+      tol: accuracy target (> 0) in the sup norm, see above; `None` (default) as in
+        `ValueIteration`.
       rule: `"span"` or `"sup"` (static).
     """
 
     temperature: float = 1.0
-    tol: float = 1e-6
+    tol: float | None = None
     rule: str = "span"
 
     def __post_init__(self):
-        check_tol("temperature", self.temperature)
-        check_tol("tol", self.tol)
-        if self.rule not in _stopping.RULES:
-            raise ValueError(f"rule must be one of {_stopping.RULES}; got {self.rule!r}.")
+        name = "SoftValueIteration"
+        check_number(name, "temperature", self.temperature)
+        check_tol("tol", self.tol, name)
+        check_choice(name, "rule", self.rule, _stopping.RULES)
 
     def init(self, mdp, values0, ctx):
         q = jnp.zeros(mdp.rewards.shape, values0.dtype)
-        return SoftVIState(values0, q, _stopping.initial_stats(values0.dtype))
+        rnd = soft_rounding(mdp, self.temperature, values0.dtype)
+        return SoftVIState(values0, q, _stopping.initial_stats(values0.dtype, rnd=rnd))
 
     def step(self, mdp, state, ctx):
         q = _bellman.q_values(mdp, state.values)
         new = soft_max(q, self.temperature)
-        return SoftVIState(new, q, _stopping.diff_stats(new, state.values))
+        return SoftVIState(new, q, _stopping.diff_stats(new, state.values, prev=state.stats))
 
     def status(self, mdp, state, ctx):
         return _stopping.status(state.stats, state.values, mdp.discount, self.tol, self.rule)

@@ -14,7 +14,7 @@ from jax import lax
 
 from jaxmdp import _bellman
 from jaxmdp._solvers import _stopping
-from jaxmdp._solvers.base import check_tol, register_solver
+from jaxmdp._solvers.base import check_choice, check_tol, register_solver
 
 
 class VIState(NamedTuple):
@@ -32,17 +32,21 @@ class ValueIteration:
         `V_{k+1} + g / (1 - g) * (max(d) + min(d)) / 2` (Puterman's correction).
       - `rule="sup"`: stop when `max|d| < tol * (1 - g) / (2 g)` (QuantEcon's rule), same
         correction.
-      - discount 1: stop when `max|d| < tol` (no correction, no a-priori bound).
+      - discount 1: stop when `max|d| < tol` (no correction, no a-priori bound); once
+        `min(d)` (or `-max(d)`) exceeds the rounding of d, the values provably grow without
+        bound: `Status.UNBOUNDED`, with the gain interval in `residual` +- `error_bound`.
 
     Guarantee (g < 1, exact arithmetic): returned `values` and `q_values` are within `tol / 2`
     of V*, Q* in the sup norm, and `policy` is `tol`-optimal. `error_bound` reports the bound
     actually certified (`c * span(d) / 2`).
 
-    Finite precision: rounding inside the Bellman operator leaves a few ulp of max|V| of noise
-    in d (float32: ulp(280) = 3e-5), so an explicit `tol` whose threshold lies below that cannot
-    be certified. The solve then stops once the differences reach that floor (1 ulp, or 16 ulp
-    without progress for two sweeps) and reports `Status.PRECISION_LIMITED` with the bound
-    reached in `error_bound`, instead of looping to `max_iters` or claiming `tol`.
+    Finite precision: `error_bound` also bounds the rounding of the computation (of each
+    backup, about (K + 2) ulp of |r| + g max|V| for K successors per row, amplified by
+    1 / (1 - g); derived in `jaxmdp._solvers._stopping`), so it is a true bound on the error
+    for the data as given. An explicit `tol` below what the dtype can certify stops at the
+    floor (the statistic at 1-16 ulp of max|V|, or within a quarter of the rounding part)
+    with `Status.PRECISION_LIMITED` and the bound reached in `error_bound`, instead of
+    looping to `max_iters` or claiming `tol`.
 
     Attributes:
       tol: accuracy target (> 0) in the sup norm, see above. `None` (default): 1e-6 where the
@@ -55,13 +59,15 @@ class ValueIteration:
     rule: str = "span"
 
     def __post_init__(self):
-        check_tol("tol", self.tol)
-        if self.rule not in _stopping.RULES:
-            raise ValueError(f"rule must be one of {_stopping.RULES}; got {self.rule!r}.")
+        check_tol("tol", self.tol, "ValueIteration")
+        check_choice("ValueIteration", "rule", self.rule, _stopping.RULES)
 
     def init(self, mdp, values0, ctx):
         q = jnp.zeros(mdp.rewards.shape, values0.dtype)
-        return VIState(values0, q, _stopping.initial_stats(values0.dtype, track_stall=True))
+        rnd = _stopping.rounding(mdp.transitions, mdp.rewards)
+        return VIState(
+            values0, q, _stopping.initial_stats(values0.dtype, track_stall=True, rnd=rnd)
+        )
 
     def step(self, mdp, state, ctx):
         if ctx.single:
