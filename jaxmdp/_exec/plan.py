@@ -89,6 +89,9 @@ LADDER_AUTO_WORK = 1 << 27
 # Strategy "shared_tiles" (issue 15): a shared transitions array with at most this many
 # nonzero (action, state, successor) entries is compiled into the sweep as static rows (the
 # lecture world with slip: 132; compile time grows with the count).
+# Measured A/B against "shared_vi" in one process (lecture world, slip 0.2, float32, tol
+# 1e-3, rewards x discounts in [0.5, 0.99]; 2 shared cores at load 9-14): 10^4 members 48 ms
+# vs 240 ms, 10^6 members 3.2 s vs 52 s (medians); compile 8-12 s vs 4 s on first call.
 SHARED_ROWS_MAX = 512
 # Its CPU tiles: members whose rewards and two value vectors take about this many bytes, so
 # that a tile stays in L2 through all of its sweeps. The lecture world, float32, one
