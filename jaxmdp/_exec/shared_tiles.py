@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxmdp import _interrupt, _operators
@@ -232,13 +233,28 @@ def _solve_tile(probs, prob_rows, rewards, g, values0, tol, st: _Static):
 
 
 def _run(
-    probs, prob_rows, rewards, discount, values0, tol, start, *, st: _Static, size: int, tile: int
+    probs,
+    prob_rows,
+    rewards,
+    discount,
+    values0,
+    tol,
+    start,
+    order=None,
+    *,
+    st: _Static,
+    size: int,
+    tile: int,
 ):
     """Members `start .. start + size - 1` of the flattened batch (`rewards [B, S, A]`,
     `discount [B]`, `values0 [B, S]` or None) in tiles of `tile`, one after the other;
     `Solution` fields `[size, ...]`, batch first. Tile `i` covers members from
     `min(i * tile, size - tile)`: the last one overlaps its neighbour rather than being
-    padded (no copy of the inputs)."""
+    padded (no copy of the inputs).
+
+    `order [B]` (or None: the identity): position `p` of the batch is member `order[p]`, so
+    a tile gathers its members (`_order`: by discount, so that a tile's members need
+    similar numbers of sweeps); the results stay in position order."""
     S, A = st.rows.num_states, st.rows.num_actions
     dtype = rewards.dtype
     n = -(-size // tile)
@@ -255,11 +271,21 @@ def _run(
     def body(i, out):
         off = jnp.minimum(i * tile, size - tile)
         at = start + off
-        r = jnp.transpose(lax.dynamic_slice_in_dim(rewards, at, tile), (2, 1, 0))
-        g = lax.dynamic_slice_in_dim(discount, at, tile)
+        if order is None:
+
+            def take(x):
+                return lax.dynamic_slice_in_dim(x, at, tile)
+        else:
+            idx = lax.dynamic_slice_in_dim(order, at, tile)
+
+            def take(x):
+                return jnp.take(x, idx, axis=0, mode="clip")
+
+        r = jnp.transpose(take(rewards), (2, 1, 0))
+        g = take(discount)
         v0 = None
         if values0 is not None:
-            v0 = jnp.transpose(lax.dynamic_slice_in_dim(values0, at, tile))
+            v0 = jnp.transpose(take(values0))
         v, q, pol, code, it, res, bound = _solve_tile(probs, prob_rows, r, g, v0, tol, st)
         parts = (v.T, jnp.transpose(q, (2, 1, 0)), pol.T, code, it, res, bound)
         pairs = zip(out, parts, strict=True)
@@ -334,9 +360,30 @@ def solve(mdp, values0, solver, *, max_iters: int, ctx, plan, run_many=None) -> 
         solver.tol is None,
         int(ctx.poll_every),
     )
+    order = _order(mdp, plan.tile)
     if plan.threads > 1 and run_many is not None and not _traced(mdp, values0, solver):
-        return _threaded(mdp, values0, solver, transitions, prep, st, plan, run_many)
-    return _program(mdp, values0, solver, transitions, prep.probs, st=st, tile=plan.tile, ctx=ctx)
+        return _threaded(mdp, values0, solver, transitions, prep, st, plan, run_many, order)
+    return _program(
+        mdp, values0, solver, transitions, prep.probs, order, st=st, tile=plan.tile, ctx=ctx
+    )
+
+
+def _order(mdp, tile: int):
+    """`(order, inverse)` int32 `[B]`: the members sorted by discount (stable), or None when
+    that cannot help (traced or equal discounts, one tile). A tile iterates until its slowest
+    member stops, and sweeps of a discount grid mix 0.5 with 0.99 in every tile otherwise
+    (the lecture sweep: 7x the member-sweeps needed). Members are independent, so the order
+    changes no member's iterations or status."""
+    g = mdp.discount
+    if isinstance(g, jax.core.Tracer) or np.size(g) <= tile:
+        return None
+    flat = np.broadcast_to(np.asarray(g), mdp.batch_shape).reshape(-1)
+    if flat.size <= tile or not (flat != flat[0]).any():
+        return None
+    order = np.argsort(flat, kind="stable").astype(np.int32)
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(order.size, dtype=np.int32)
+    return order, inverse
 
 
 def _prob_rows(transitions, dtype):
@@ -354,7 +401,7 @@ def _tol(solver, dtype):
 
 
 @functools.partial(jax.jit, static_argnames=("st", "tile", "ctx"))
-def _program(mdp, values0, solver, transitions, probs, *, st: _Static, tile: int, ctx):
+def _program(mdp, values0, solver, transitions, probs, order, *, st: _Static, tile: int, ctx):
     """The whole batch as one program, with the gradient hooks (as `shared_vi`)."""
     batch = mdp.batch_shape
     R, g, v0, dtype = _inputs(mdp, values0)
@@ -369,10 +416,13 @@ def _program(mdp, values0, solver, transitions, probs, *, st: _Static, tile: int
         None if v0 is None else sg(v0),
         _tol(solver, dtype),
         0,
+        None if order is None else order[0],
         st=st,
         size=B,
         tile=min(tile, B),
     )
+    if order is not None:  # back to member order
+        out = Solution(*(jnp.take(x, order[1], axis=0) for x in out))
     # Gradients by the implicit function theorem, as in `member.finish` (forward: unchanged).
     flat = MDP(_operators.cast(transitions, dtype), R, g)
     in_axes = (MDP(None, 0, 0), 0, 0)
@@ -384,14 +434,24 @@ def _program(mdp, values0, solver, transitions, probs, *, st: _Static, tile: int
 
 
 @functools.partial(jax.jit, static_argnames=("st", "size", "tile"))
-def _part(mdp, values0, solver, transitions, probs, start, *, st: _Static, size: int, tile: int):
+def _part(
+    mdp, values0, solver, transitions, probs, start, order, *, st: _Static, size: int, tile: int
+):
     R, g, v0, dtype = _inputs(mdp, values0)
     probs = jnp.asarray(probs, dtype)
     rows = _prob_rows(transitions, dtype)
-    return _run(probs, rows, R, g, v0, _tol(solver, dtype), start, st=st, size=size, tile=tile)
+    tol = _tol(solver, dtype)
+    return _run(probs, rows, R, g, v0, tol, start, order, st=st, size=size, tile=tile)
 
 
-def _threaded(mdp, values0, solver, transitions, prep, st: _Static, plan, run_many) -> Solution:
+@jax.jit
+def _unpermute(out, inverse):
+    return Solution(*(jnp.take(x, inverse, axis=0) for x in out))
+
+
+def _threaded(
+    mdp, values0, solver, transitions, prep, st: _Static, plan, run_many, order
+) -> Solution:
     """Concrete inputs on CPU: equal parts of the batch, one program per host thread (no
     gradients can flow here: nothing is traced)."""
     batch = mdp.batch_shape
@@ -402,9 +462,20 @@ def _threaded(mdp, values0, solver, transitions, prep, st: _Static, plan, run_ma
     tile = min(plan.tile, size)
     outs = run_many(
         lambda k: _part(
-            mdp, values0, solver, transitions, prep.probs, starts[k], st=st, size=size, tile=tile
+            mdp,
+            values0,
+            solver,
+            transitions,
+            prep.probs,
+            starts[k],
+            None if order is None else order[0],
+            st=st,
+            size=size,
+            tile=tile,
         ),
         plan.threads,
     )
     out = _join(outs, B=B, size=size, starts=starts)
+    if order is not None:
+        out = _unpermute(out, order[1])
     return Solution(*(jnp.reshape(x, batch + x.shape[1:]) for x in out))
