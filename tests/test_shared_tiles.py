@@ -87,8 +87,9 @@ def test_gpu_plan_forced_on_cpu(float32_case, monkeypatch):
     _check(jaxmdp.solve(mdp, solver), ref, mdp)
 
 
-def test_host_threads_with_overlapping_parts_and_tiles(float32_case):
+def test_host_threads_with_overlapping_parts_and_tiles(float32_case, monkeypatch):
     mdp, solver, ref = float32_case
+    monkeypatch.setattr(shared_tiles, "SORT_BY_DISCOUNT", True)  # tiles gather their members
     # 120 members in 2 parts of 60, tiles of 64 -> one tile of 60 each; tile 32 -> 2 tiles
     # per part, the second overlapping the first (28 members computed twice).
     p = _plan(mdp, solver)._replace(threads=2, tile=32)
