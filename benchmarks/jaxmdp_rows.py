@@ -23,7 +23,7 @@ import numpy as np
 
 from benchmarks import _timing
 from benchmarks._harness import Candidate, Config, Outcome
-from benchmarks.workloads import WORKLOADS, Workload
+from benchmarks.workloads import CORE, WORKLOADS, Workload
 
 
 def _solve(jm, mdp, solver, max_iters: int):
@@ -51,17 +51,19 @@ class JaxmdpRow:
     algo: str = "VI"
     rule: str = "span"
     eval_sweeps: int = 0
-    workloads: tuple[str, ...] = WORKLOADS
+    workloads: tuple[str, ...] = CORE
     call: Callable[..., Any] = _solve
     outer_jit: bool = False
     scaling: bool = False
-    quick_workloads: tuple[str, ...] = WORKLOADS
+    quick_workloads: tuple[str, ...] = CORE
 
 
 JAXMDP_ROWS: list[JaxmdpRow] = [
     JaxmdpRow(
         "jaxmdp VI",
         lambda jm, tol: jm.ValueIteration(tol=tol, rule="span"),
+        workloads=WORKLOADS,  # W1M only here: 10^6 members (issue 15)
+        quick_workloads=WORKLOADS,
         scaling=True,
     ),
     JaxmdpRow(

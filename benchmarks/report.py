@@ -151,6 +151,14 @@ def render(res: dict[str, Any]) -> str:
     if res.get("scaling"):
         out += ["", "## Scaling (full solve, span rule, tol 1e-3)", ""]
         out.append(scaling_table(res["scaling"]))
+    if res.get("sweep"):
+        from benchmarks.sweep_w1m import table as sweep_table
+
+        out += ["", "## W1M end to end: jaxmdp.sweep vs the bare solve", ""]
+        out.append(sweep_table(res["sweep"]))
+    if res.get("gpu_targets"):
+        out += ["", "## GPU targets (issue 15; meaningful in gpu mode only)", ""]
+        out += [f"- {t}: **{v}** ({d})" for t, v, d in res["gpu_targets"]]
     if res.get("acceleration"):
         from benchmarks.acceleration import table
 

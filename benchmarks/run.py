@@ -21,8 +21,9 @@ from typing import Any
 
 # NumPy, JAX and torch are imported inside main(), after the BLAS thread count is set.
 
-WORKLOADS = ("W1", "W2", "W3", "W4")  # = benchmarks.workloads.WORKLOADS (imported lazily)
-SECTIONS = ("numpy", "torch", "peers", "jaxmdp", "kernels", "scaling", "acceleration")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W1M")  # = benchmarks.workloads.WORKLOADS (lazy import)
+DEFAULT_WORKLOADS = WORKLOADS[:4]  # W1M (10^6 members, issue 15) on request: --workloads W1M
+SECTIONS = ("numpy", "torch", "peers", "jaxmdp", "kernels", "scaling", "acceleration", "sweep")
 FAMILIES = ("numpy", "torch", "peers", "jaxmdp")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -31,7 +32,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     p.add_argument("--quick", action="store_true", help="scaled-down workloads (< 1 minute)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    p.add_argument("--workloads", default=",".join(WORKLOADS), help="e.g. W1,W3")
+    p.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS), help="e.g. W1,W1M")
     p.add_argument("--skip", default="", help=f"comma list of sections to skip: {SECTIONS}")
     p.add_argument("--out", type=Path, default=None, help="JSON path (default: results/)")
     p.add_argument(
@@ -198,9 +199,18 @@ def main(argv: list[str] | None = None) -> int:
     if "scaling" not in args.skip:
         _log("scaling curves ...")
         res["scaling"] = kernels.scaling_rows(scale, cfg)
+    if "sweep" not in args.skip and "W1M" in args.workloads:
+        from benchmarks import sweep_w1m
+
+        _log("jaxmdp.sweep end to end (W1M) ...")
+        res["sweep"] = sweep_w1m.run(scale, cfg)
     if "acceleration" not in args.skip:
         _log("accelerated VI near discount 1 ...")
         res["acceleration"] = acceleration_rows(args.quick)
+    if {"W1M", "W2"} & set(args.workloads):
+        from benchmarks.gpu_targets import check
+
+        res["gpu_targets"] = check(res)  # issue 15's GPU targets (meaningful in gpu mode)
     res["total_s"] = time.perf_counter() - t_start
     md = report.render(res)
     out = args.out or default_out(args.quick)

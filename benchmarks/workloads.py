@@ -18,11 +18,13 @@ from typing import Any
 
 import numpy as np
 
-WORKLOADS = ("W1", "W2", "W3", "W4")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W1M")
+# The four of BASELINES.md (run by default); W1M (issue 15) is the headline sweep at 10^6.
+CORE = WORKLOADS[:4]
 SCALES = ("full", "quick", "gpu")
 
 # Tolerance per workload (issue 5). Every row states its stopping rule next to it.
-TOLS = {"W1": 1e-5, "W2": 1e-3, "W3": 1e-3, "W4": 1e-2}
+TOLS = {"W1": 1e-5, "W2": 1e-3, "W3": 1e-3, "W4": 1e-2, "W1M": 1e-3}
 
 SIZES: dict[str, dict[str, dict[str, int]]] = {
     "full": {
@@ -30,18 +32,21 @@ SIZES: dict[str, dict[str, dict[str, int]]] = {
         "W2": {"B": 2048, "S": 64, "A": 8},
         "W3": {"S": 2048, "A": 8},
         "W4": {"n_gamma": 64, "n_grid": 8, "S": 256, "A": 8},
+        "W1M": {"n_steps": 1000, "n_gamma": 1000},
     },
     "quick": {
         "W1": {"n_steps": 100},
         "W2": {"B": 128, "S": 64, "A": 8},
         "W3": {"S": 256, "A": 8},
         "W4": {"n_gamma": 8, "n_grid": 4, "S": 64, "A": 8},
+        "W1M": {"n_steps": 100, "n_gamma": 10},
     },
     "gpu": {
         "W1": {"n_steps": 10000},
         "W2": {"B": 16384, "S": 64, "A": 8},
         "W3": {"S": 8192, "A": 8},
         "W4": {"n_gamma": 256, "n_grid": 8, "S": 256, "A": 8},
+        "W1M": {"n_steps": 1000, "n_gamma": 1000},
     },
 }
 
@@ -196,6 +201,50 @@ def make_w1(n_steps: int) -> Workload:
     )
 
 
+def lecture_slip(slip: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 4x3 world with slip (`1 - slip` intended, `slip / 2` to each perpendicular
+    direction): `(P [11, 4, 11], step [11, 4], exit [11, 4])`, the expected step-reward
+    indicator and exit reward of each action (`R = r_step * step + exit`)."""
+    P0, step0, exit0 = gridworld_4x3()
+    A = P0.shape[1]
+    w = np.zeros((A, A), np.float64)  # w[a, d]: action a moves in direction d
+    for a in range(A):
+        w[a, a] = 1 - slip
+        w[a, (a + 1) % A] += slip / 2  # the perpendicular directions (up, right, down, left)
+        w[a, (a + 3) % A] += slip / 2
+    P = np.einsum("ad,sdt->sat", w, P0.astype(np.float64))
+    # Exits: every direction stays put, so the mixture does too (absorbing, reward 0).
+    step = np.einsum("ad,sd->sa", w, step0)
+    exit_r = np.einsum("ad,sd->sa", w, exit0)
+    return P.astype(np.float32), step.astype(np.float32), exit_r.astype(np.float32)
+
+
+def make_w1m(n_steps: int, n_gamma: int) -> Workload:
+    """W1M (issue 15): the lecture world with slip 0.2, `n_steps` step rewards in [-2, 0] x
+    `n_gamma` discounts in [0.5, 0.99], step-major (`b = i_step * n_gamma + j_gamma`, the
+    order of `jaxmdp.sweep(step_reward=..., discount=...)`); float32, tol 1e-3."""
+    P, step, exit_r = lecture_slip(0.2)
+    r_steps = np.linspace(-2.0, 0.0, n_steps).astype(np.float32)
+    gammas = np.linspace(0.5, 0.99, n_gamma).astype(np.float32)
+    R_one = (r_steps[:, None, None] * step + exit_r).astype(np.float32)  # [n_steps, S, A]
+    rewards = np.repeat(R_one, n_gamma, axis=0)
+    discount = np.tile(gammas, n_steps)
+    wl = Workload(
+        "W1M",
+        f"4x3 lecture world, slip 0.2: {n_steps} step rewards in [-2, 0] x {n_gamma} "
+        "discounts in [0.5, 0.99] (shared P)",
+        P,
+        rewards,
+        discount,
+        TOLS["W1M"],
+        "",
+        {"n_steps": n_steps, "n_gamma": n_gamma, "slip": 0.2},
+    )
+    # float64 reference on a sub-batch: every step reward, 20 discounts each (plus corners).
+    wl.ref_indices = stratified_indices(n_steps, n_gamma, min(n_gamma, 20))
+    return wl
+
+
 def make_w2(B: int, S: int, A: int, seed: int) -> Workload:
     rng = np.random.default_rng([seed, 2])
     P = random_transitions(rng, (B,), S, A)
@@ -268,6 +317,8 @@ def make_workload(name: str, scale: str = "full", seed: int = 0) -> Workload:
         wl = make_w3(**size, seed=seed)
     elif name == "W4":
         wl = make_w4(**size, seed=seed)
+    elif name == "W1M":
+        wl = make_w1m(**size)
     else:
         raise ValueError(f"unknown workload {name!r}; expected one of {WORKLOADS}")
     wl.scale = scale

@@ -33,6 +33,7 @@ TINY = textwrap.dedent(
         W2={"B": 32, "S": 16, "A": 4},
         W3={"S": 64, "A": 4},
         W4={"n_gamma": 4, "n_grid": 2, "S": 16, "A": 4},
+        W1M={"n_steps": 8, "n_gamma": 4},
     ).items():
         sizes[name]  # KeyError if the workload is gone
         sizes[name] = size
@@ -53,7 +54,16 @@ def test_quick_benchmark_run(tmp_path):
     out = tmp_path / "quick.json"
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(
-        [sys.executable, "-c", TINY, "--quick", "--out", str(out)],
+        [
+            sys.executable,
+            "-c",
+            TINY,
+            "--quick",
+            "--workloads",
+            "W1,W2,W3,W4,W1M",
+            "--out",
+            str(out),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -67,7 +77,7 @@ def test_quick_benchmark_run(tmp_path):
     assert res["limits"]["host"]["gemm_gflops"] > 0
 
     rows = res["rows"]
-    for name in ("W1", "W2", "W3", "W4"):
+    for name in ("W1", "W2", "W3", "W4", "W1M"):
         measured = [r for r in rows if r["workload"] == name and not r["skipped"]]
         assert measured, f"no measured rows for {name}"
         assert any(r["family"] == "numpy" for r in measured), name
@@ -85,6 +95,16 @@ def test_quick_benchmark_run(tmp_path):
         # quick one) is reported as its one full run instead of repetitions.
         assert r["median_s"] > 0, where
         assert r["n_reps"] >= 5 or (r["n_reps"] == 1 and r["how"].startswith("1 full run")), where
+
+    # W1M end to end (jaxmdp.sweep vs the bare solve) and the GPU targets' checker, dry run
+    # on the CPU (benchmarks/gpu_check.sh runs them on a GPU).
+    assert [r["what"] for r in res["sweep"]][:2] == [
+        "solve (bare)",
+        "sweep (build, solve, assemble)",
+    ]
+    assert all(r["status_equal"] and r["max_abs_diff_sweep_vs_solve"] < 1e-3 for r in res["sweep"])
+    verdicts = {t.split()[0]: v for t, v, _ in res["gpu_targets"]}
+    assert verdicts["W1M"] in ("met", "not met") and verdicts["W2"] in ("met", "not met")
 
     for k in res["kernels"]:
         assert not k.get("failed"), k

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmdp._exec import blocked, ladder, sharding, shared_vi, threads, tiles, vmap
+from jaxmdp._exec import blocked, ladder, sharding, shared_tiles, shared_vi, threads, tiles, vmap
 from jaxmdp._exec.layout import as_arrays
 from jaxmdp._solution import Solution
 
@@ -54,6 +54,10 @@ def run(plan, mdp, values0, solver, *, max_iters: int, ctx, devices=()) -> Solut
         )
     if plan.strategy == "shared_vi":
         return shared_vi.solve(mdp, values0, solver, max_iters=max_iters, ctx=ctx)
+    if plan.strategy == "shared_tiles":
+        return shared_tiles.solve(
+            mdp, values0, solver, max_iters=max_iters, ctx=ctx, plan=plan, run_many=threads.run_many
+        )
     if values0 is None:
         values0 = jnp.zeros((mdp.num_states,), jnp.result_type(mdp.rewards, mdp.discount))
     tree = (mdp, values0)

@@ -37,6 +37,12 @@ _POOL: concurrent.futures.ThreadPoolExecutor | None = None
 def run_parts(part, n: int, batch_shape) -> Solution:
     """`part(k)` (a `Solution` over the k-th run of flattened members) for k < n, each on its
     own pool thread, joined and reshaped to `batch_shape`."""
+    return _join(run_many(part, n), tuple(batch_shape))
+
+
+def run_many(part, n: int) -> tuple:
+    """`(part(0), ..., part(n - 1))`, each called and waited for on its own pool thread
+    (under the caller's thread-local JAX config)."""
     global _POOL
     if _POOL is None or _POOL._max_workers < n:
         _POOL = concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="jaxmdp")
@@ -52,7 +58,7 @@ def run_parts(part, n: int, batch_shape) -> Solution:
 
     futures = [_POOL.submit(run, k) for k in range(n)]
     # Ctrl-C while waiting stops the abandoned parts (jaxmdp._interrupt.gather)
-    return _join(_interrupt.gather(futures), tuple(batch_shape))
+    return _interrupt.gather(futures)
 
 
 # JAX's thread-local settings that change what a program computes. A pool thread starts from

@@ -1,0 +1,103 @@
+"""W1M end to end (issue 15): `jaxmdp.sweep` of the lecture world (slip 0.2) over step
+rewards in [-2, 0] x discounts in [0.5, 0.99], tol 1e-3, float32, against the bare
+`jaxmdp.solve` of the same batch built beforehand, in the same process run.
+
+Rows (one timed run after one warm-up call, which also compiles):
+- "solve (bare)": `jaxmdp.solve(mdp)` on the prebuilt batch (shared, concrete transitions);
+- "sweep": `jaxmdp.sweep(builder, ...)` (build, solve, result assembly on the host);
+- "save": `SweepResult.save` (npz + csv) of that result, one run;
+- "summary": `SweepResult.summary()`, one run.
+`sweep + save + summary` is what `jaxmdp sweep` (the CLI) does after parsing (less plots).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.workloads import SIZES
+
+
+def _time(fn, reps: int):
+    fn()  # warm-up (compile)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return out, times
+
+
+def run(scale: str, cfg) -> list[dict]:
+    import jax
+    import jax.numpy as jnp
+
+    import jaxmdp
+    from jaxmdp.models import gridworld
+
+    size = SIZES[scale]["W1M"]
+    steps = np.linspace(-2.0, 0.0, size["n_steps"]).astype(np.float32)
+    gammas = np.linspace(0.5, 0.99, size["n_gamma"]).astype(np.float32)
+    solver = jaxmdp.ValueIteration(tol=1e-3)
+    reps = 1  # after the warm-up; each sweep of 10^6 members takes tens of seconds here
+
+    def builder(step_reward, discount):
+        return gridworld(step_reward=step_reward, slip=0.2, discount=discount)
+
+    one = gridworld(step_reward=jnp.asarray(steps), slip=0.2)  # rewards [n_steps, S, A]
+    shape = (steps.size, gammas.size)
+    mdp = jaxmdp.MDP(
+        one.transitions,
+        jnp.array(jnp.broadcast_to(one.rewards[:, None], shape + one.rewards.shape[-2:])),
+        jnp.array(jnp.broadcast_to(jnp.asarray(gammas), shape)),
+    )
+    rows = []
+    sol, t_solve = _time(lambda: jax.block_until_ready(jaxmdp.solve(mdp, solver)), reps)
+    rows.append(_row("solve (bare)", t_solve))
+    res, t_sweep = _time(
+        lambda: jaxmdp.sweep(builder, solver, progress=False, step_reward=steps, discount=gammas),
+        reps,
+    )
+    rows.append(_row("sweep (build, solve, assemble)", t_sweep))
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        res.save(Path(d) / "w1m")
+        rows.append(_row("save (npz + csv)", [time.perf_counter() - t0]))
+    t0 = time.perf_counter()
+    res.summary()
+    rows.append(_row("summary", [time.perf_counter() - t0]))
+    diff = float(np.max(np.abs(np.asarray(sol.values) - res.values)))
+    agree = bool((np.asarray(sol.status) == res.status).all())
+    for r in rows:
+        r.update(members=int(steps.size * gammas.size), max_abs_diff_sweep_vs_solve=diff)
+        r["status_equal"] = agree
+    return rows
+
+
+def _row(what: str, times: list[float]) -> dict:
+    return {
+        "what": what,
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "n": len(times),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    out = ["| step | median s | min..max | runs |", "|---|---|---|---|"]
+    for r in rows:
+        out.append(
+            f"| {r['what']} | {r['median_s']:.3f} | {r['min_s']:.3f}..{r['max_s']:.3f} | {r['n']} |"
+        )
+    if rows:
+        r = rows[0]
+        out.append(
+            f"\n{r['members']} members; sweep vs bare solve: max|dV| "
+            f"{r['max_abs_diff_sweep_vs_solve']:.2g}, statuses equal: {r['status_equal']}"
+        )
+    return "\n".join(out)

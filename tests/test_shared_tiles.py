@@ -1,0 +1,110 @@
+"""Strategy "shared_tiles" (issue 15): a batch sharing one small transitions array, solved in
+cache-sized tiles of members, against one-at-a-time solves.
+
+The reference is each member's own `ValueIteration` program (the single solve, vmapped: the
+member loop of `jaxmdp._exec.member`), a different compiled program, so results agree within
+rounding (`tests/_compare.py`); iterations and statuses per member exactly, except float32
+members at the precision floor (`at_floor`). Three plans of the strategy run here: the CPU
+plan, the plan a GPU would choose (forced, one wide tile) and host threads with overlapping
+parts and tiles (the plan's thread split needs ~8,000 members; forced on a small batch).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from _compare import assert_same_within_rounding
+
+import jaxmdp
+from jaxmdp._exec import plan as plan_mod
+from jaxmdp._exec import shared_tiles, threads
+from jaxmdp._solve import DEFAULT_MAX_ITERS
+from jaxmdp._solvers.base import SolveContext
+from jaxmdp.models import gridworld
+
+pytestmark = pytest.mark.programs
+
+STEPS = 24
+# 1.5: an invalid member (INVALID_INPUT, frozen) inside a tile of valid ones.
+GAMMAS = (0.5, 0.9, 0.99, 1.0, 1.5)
+
+
+def _world(x64: bool, sparse: bool = False):
+    """The lecture world (slip 0.2) over step rewards x discounts: `[STEPS, 5]` members."""
+    with jax.enable_x64(x64):
+        steps = jnp.linspace(-2.0, 0.0, STEPS, endpoint=False)
+        one = gridworld(step_reward=steps[:, None], slip=0.2)
+        P = jaxmdp.to_sparse(one.transitions) if sparse else one.transitions
+        g = jnp.broadcast_to(jnp.asarray(GAMMAS, one.rewards.dtype), (STEPS, len(GAMMAS)))
+        R = jnp.broadcast_to(one.rewards, (STEPS, len(GAMMAS)) + one.rewards.shape[-2:])
+        return jaxmdp.MDP(P, R, g)
+
+
+def _one_at_a_time(mdp, solver):
+    """Each member's own solve (no batch axis inside: the member program)."""
+    flat_r = jnp.reshape(mdp.rewards, (-1,) + mdp.rewards.shape[-2:])
+    flat_g = jnp.reshape(mdp.discount, (-1,))
+    out = jax.vmap(lambda r, g: jaxmdp.solve(jaxmdp.MDP(mdp.transitions, r, g), solver))(
+        flat_r, flat_g
+    )
+    return jax.tree.map(lambda x: jnp.reshape(x, mdp.discount.shape + x.shape[1:]), out)
+
+
+def _plan(mdp, solver):
+    return plan_mod.make_plan(plan_mod.gather_facts(mdp, None, solver))
+
+
+@pytest.fixture(scope="module")
+def float32_case():
+    mdp = _world(False)
+    solver = jaxmdp.ValueIteration(tol=1e-4)
+    return mdp, solver, _one_at_a_time(mdp, solver)
+
+
+def _check(got, ref, mdp):
+    g = np.asarray(mdp.discount, np.float64)
+    valid = g <= 1
+    np.testing.assert_array_equal(np.asarray(got.status)[~valid], int(jaxmdp.Status.INVALID_INPUT))
+    np.testing.assert_array_equal(np.asarray(ref.status)[~valid], int(jaxmdp.Status.INVALID_INPUT))
+    sub = jax.tree.map(lambda x: np.asarray(x)[valid], got)
+    ref_sub = jax.tree.map(lambda x: np.asarray(x)[valid], ref)
+    assert_same_within_rounding(sub, ref_sub, g[valid], at_floor=True, err_msg="shared_tiles")
+
+
+def test_cpu_plan_matches_one_at_a_time_solves(float32_case):
+    mdp, solver, ref = float32_case
+    assert _plan(mdp, solver).strategy == "shared_tiles"
+    _check(jaxmdp.solve(mdp, solver), ref, mdp)
+
+
+def test_gpu_plan_forced_on_cpu(float32_case, monkeypatch):
+    mdp, solver, ref = float32_case
+    monkeypatch.setenv(plan_mod.BACKEND_ENV, "gpu")
+    p = _plan(mdp, solver)
+    assert (p.strategy, p.threads, p.tile) == ("shared_tiles", 1, STEPS * len(GAMMAS))
+    _check(jaxmdp.solve(mdp, solver), ref, mdp)
+
+
+def test_host_threads_with_overlapping_parts_and_tiles(float32_case, monkeypatch):
+    mdp, solver, ref = float32_case
+    monkeypatch.setattr(shared_tiles, "SORT_BY_DISCOUNT", True)  # tiles gather their members
+    # 120 members in 2 parts of 60, tiles of 64 -> one tile of 60 each; tile 32 -> 2 tiles
+    # per part, the second overlapping the first (28 members computed twice).
+    p = _plan(mdp, solver)._replace(threads=2, tile=32)
+    ctx = SolveContext(undiscounted=True, zero_start=True, shared_transitions=True)
+    got = shared_tiles.solve(
+        mdp, None, solver, max_iters=DEFAULT_MAX_ITERS, ctx=ctx, plan=p, run_many=threads.run_many
+    )
+    _check(got, ref, mdp)
+
+
+def test_sparse_form_float64():
+    with jax.enable_x64(True):
+        mdp = _world(True, sparse=True)
+        solver = jaxmdp.ValueIteration(tol=1e-8)
+        assert _plan(mdp, solver).strategy == "shared_tiles"
+        got = jaxmdp.solve(mdp, solver)
+        ref = _one_at_a_time(_world(True), solver)  # the dense member program
+        _check(got, ref, mdp)
