@@ -1,12 +1,13 @@
 """The `jaxmdp` command line: solve, sweep (the README's main job), bad arguments, dtype,
-pipes, output folders. Models and solvers: test_cli_models.py; bench: test_bench_safety.py."""
+pipes, output folders. Models and solvers: test_cli_models.py; bench: test_bench_safety.py. The
+bare `jaxmdp sweep` (console script, plots, progress bar) runs as the README line in
+test_readme.py, which checks what it prints and writes."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -117,22 +118,6 @@ def test_sweep_with_slip_axis(capsys, tmp_path):
     code, out, err = run([*argv, "--out", str(tmp_path), "--no-plots", "--no-progress"], capsys)
     assert code == 0, err
     assert "4 MDPs solved (2 step_reward x 1 discount x 2 slip)" in out
-
-
-def test_bare_sweep_is_the_main_job(tmp_path):
-    """`jaxmdp sweep` with no arguments, as the README runs it (console script)."""
-    # The console script of this interpreter's environment (another one on PATH may belong
-    # to another Python), else the module.
-    exe = shutil.which("jaxmdp", path=os.path.dirname(sys.executable))
-    cmd = [exe, "sweep"] if exe else [sys.executable, "-m", "jaxmdp", "sweep"]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "2211 MDPs solved (201 step_reward x 11 discount)" in proc.stdout
-    assert "All members converged" in proc.stdout
-    assert "2211/2211" in proc.stderr  # the progress bar
-    out = tmp_path / "jaxmdp-sweep"
-    assert {p.name for p in out.iterdir()} >= {"sweep.csv", "sweep.npz", "phase_diagram.png"}
 
 
 def test_float32_by_default_like_the_library_and_x64_on_request(capsys):

@@ -107,3 +107,9 @@ def test_bash_line_runs(line, tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, (line, proc.stdout[-2000:], proc.stderr[-3000:])
+    if line == "jaxmdp sweep":  # the main job, bare (console script): what it promises
+        assert "2211 MDPs solved (201 step_reward x 11 discount)" in proc.stdout
+        assert "All members converged" in proc.stdout
+        assert "2211/2211" in proc.stderr  # the progress bar (the progress extra)
+        out = tmp_path / "jaxmdp-sweep"
+        assert {p.name for p in out.iterdir()} >= {"sweep.csv", "sweep.npz", "phase_diagram.png"}
