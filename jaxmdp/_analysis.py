@@ -48,6 +48,7 @@ from jaxmdp._bellman import (
     q_values_extended,
 )
 from jaxmdp._mdp import MDP
+from jaxmdp._typing import PolicyLike, StartLike, StateActionArray, StateVector
 
 _PRECISION = lax.Precision.HIGHEST
 
@@ -129,7 +130,7 @@ def _evaluate_chain(p_pi, r_pi, discount, undiscounted: bool) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("undiscounted",))
-def policy_values(mdp: MDP, policy, *, undiscounted: bool = True) -> jax.Array:
+def policy_values(mdp: MDP, policy: PolicyLike, *, undiscounted: bool = True) -> StateVector:
     """Exact value of a policy: solve `(I - gamma P_pi) V = r_pi`.
 
     A deterministic policy goes to `jaxmdp.bellman.evaluate_policy`; a stochastic one uses
@@ -155,7 +156,7 @@ def policy_values(mdp: MDP, policy, *, undiscounted: bool = True) -> jax.Array:
       `[S]` V^pi.
     """
     if not is_stochastic(mdp, policy):
-        return evaluate_policy(mdp, policy, undiscounted=undiscounted)
+        return evaluate_policy(mdp, jnp.asarray(policy), undiscounted=undiscounted)
     op, r_pi = _policy_chain(mdp, policy)
     g = jnp.asarray(mdp.discount, r_pi.dtype)
     if not op.dense and not undiscounted:
@@ -165,7 +166,7 @@ def policy_values(mdp: MDP, policy, *, undiscounted: bool = True) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnames=("undiscounted",))
-def policy_q_values(mdp: MDP, policy, *, undiscounted: bool = True) -> jax.Array:
+def policy_q_values(mdp: MDP, policy: PolicyLike, *, undiscounted: bool = True) -> StateActionArray:
     """Exact action values of a policy, `Q^pi(s, a) = r(s, a) + gamma sum_s' p(s'|s,a) V^pi(s')`.
 
     Infinite entries of V^pi (discount 1, improper policy) propagate only through
@@ -245,12 +246,12 @@ def _cesaro_from(p_pi, mu, st: _Structure) -> jax.Array:
 @functools.partial(jax.jit, static_argnames=("normalized", "undiscounted"))
 def occupancy(
     mdp: MDP,
-    policy,
-    initial_distribution,
+    policy: PolicyLike,
+    initial_distribution: StartLike,
     *,
     normalized: bool = False,
     undiscounted: bool = True,
-) -> jax.Array:
+) -> StateVector:
     """Discounted state-occupancy measure `d(s) = sum_t gamma^t Pr(s_t = s)`, `s_0 ~ mu`.
 
     It solves `d = mu + gamma P_pi^T d`. Unnormalised (the default), `d` sums to
@@ -304,12 +305,12 @@ def occupancy(
 @functools.partial(jax.jit, static_argnames=("normalized", "undiscounted"))
 def state_action_occupancy(
     mdp: MDP,
-    policy,
-    initial_distribution,
+    policy: PolicyLike,
+    initial_distribution: StartLike,
     *,
     normalized: bool = False,
     undiscounted: bool = True,
-) -> jax.Array:
+) -> StateActionArray:
     """Discounted state-action occupancy `d(s, a) = d(s) pi(a | s)` (see `occupancy`).
 
     Unnormalised it sums to `1 / (1 - gamma)` and `mu . V^pi = sum_{s,a} d(s, a) r(s, a)`
@@ -333,7 +334,9 @@ def state_action_occupancy(
 
 
 @jax.jit
-def stationary_distribution(mdp: MDP, policy, initial_distribution=None) -> jax.Array:
+def stationary_distribution(
+    mdp: MDP, policy: PolicyLike, initial_distribution: StartLike | None = None
+) -> StateVector:
     """A stationary distribution `x` of the chain `P_pi`: `x P_pi = x`, `sum(x) = 1`.
 
     Which one, when the chain has several recurrent classes (it then has many):

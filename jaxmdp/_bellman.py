@@ -21,6 +21,7 @@ from jax import lax
 from jaxmdp import _krylov, _linalg
 from jaxmdp import _operators as ops
 from jaxmdp._mdp import MDP
+from jaxmdp._typing import ChainMatrix, StateActionArray, StateVector
 
 _PRECISION = ops.PRECISION
 
@@ -29,7 +30,7 @@ def _dtype(mdp: MDP):
     return jnp.result_type(ops.dtype(mdp.transitions), mdp.rewards, mdp.discount)
 
 
-def expected_next_values(mdp: MDP, values: jax.Array) -> jax.Array:
+def expected_next_values(mdp: MDP, values: StateVector) -> StateActionArray:
     """`[S, A]` sum_s' p(s' | s, a) V(s')."""
     return ops.expected(mdp.transitions, values)
 
@@ -39,7 +40,7 @@ def state_q_values(mdp: MDP, s, values: jax.Array) -> jax.Array:
     return mdp.rewards[s] + mdp.discount * ops.expected_at(mdp.transitions, s, values)
 
 
-def q_values(mdp: MDP, values: jax.Array) -> jax.Array:
+def q_values(mdp: MDP, values: StateVector) -> StateActionArray:
     """Action values `Q(s, a) = r(s, a) + gamma * sum_s' p(s' | s, a) V(s')`.
 
     Args:
@@ -70,12 +71,12 @@ def q_values_extended(mdp: MDP, values: jax.Array) -> jax.Array:
     return jnp.where(jnp.isneginf(mdp.rewards), -jnp.inf, out)
 
 
-def greedy_policy(mdp: MDP, values: jax.Array) -> jax.Array:
+def greedy_policy(mdp: MDP, values: StateVector) -> StateVector:
     """`[S]` int32 argmax_a Q(s, a) for the given `[S]` values (lowest index on exact ties)."""
     return jnp.argmax(q_values(mdp, values), axis=-1).astype(jnp.int32)
 
 
-def backup(mdp: MDP, values: jax.Array) -> tuple[jax.Array, jax.Array]:
+def backup(mdp: MDP, values: StateVector) -> tuple[StateVector, StateVector]:
     """One Bellman optimality backup.
 
     Returns:
@@ -85,17 +86,17 @@ def backup(mdp: MDP, values: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jnp.max(q, axis=-1), jnp.argmax(q, axis=-1).astype(jnp.int32)
 
 
-def policy_rewards(mdp: MDP, policy: jax.Array) -> jax.Array:
+def policy_rewards(mdp: MDP, policy: StateVector) -> StateVector:
     """`[S]` r(s, pi(s))."""
     return jnp.take_along_axis(mdp.rewards, policy[:, None], axis=-1)[:, 0]
 
 
-def policy_transitions(mdp: MDP, policy: jax.Array) -> jax.Array:
+def policy_transitions(mdp: MDP, policy: StateVector) -> ChainMatrix:
     """`[S, S]` p(s' | s, pi(s)): the explicit matrix (dense transitions only)."""
     return ops.policy_operator(mdp.transitions, policy).as_matrix()
 
 
-def policy_backup(mdp: MDP, values: jax.Array, policy: jax.Array) -> jax.Array:
+def policy_backup(mdp: MDP, values: StateVector, policy: StateVector) -> StateVector:
     """`[S]` T_pi V = r_pi + gamma P_pi V, computed through the full Q.
 
     Through Q rather than a gathered `P_pi` so that a `transitions` shared by a batch stays one
@@ -106,8 +107,8 @@ def policy_backup(mdp: MDP, values: jax.Array, policy: jax.Array) -> jax.Array:
 
 
 def evaluate_policy_iterative(
-    mdp: MDP, policy: jax.Array, values: jax.Array | None = None, num_sweeps: int = 100
-) -> jax.Array:
+    mdp: MDP, policy: StateVector, values: StateVector | None = None, num_sweeps: int = 100
+) -> StateVector:
     """Apply `V <- r_pi + gamma P_pi V` `num_sweeps` times (a fixed count; no stopping test).
 
     Error after k sweeps is at most `gamma**k * max|T_pi V0 - V0| / (1 - gamma)`.
@@ -213,7 +214,7 @@ def _solve_discounted(p_pi: jax.Array, r_pi: jax.Array, discount) -> jax.Array:
     return jnp.where(swapped, jnp.nan, v)
 
 
-def evaluate_policy(mdp: MDP, policy: jax.Array, *, undiscounted: bool = True) -> jax.Array:
+def evaluate_policy(mdp: MDP, policy: StateVector, *, undiscounted: bool = True) -> StateVector:
     """Exact value of a deterministic policy: solve `(I - gamma P_pi) V = r_pi`.
 
     At `discount == 1` the system is singular for every policy once there is an absorbing

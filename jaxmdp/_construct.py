@@ -18,6 +18,7 @@ from jaxmdp import _validate
 from jaxmdp._mdp import MDP, check_shapes
 from jaxmdp._memory import require
 from jaxmdp._sparse import SparseTransitions, csr_slots, is_sparse, to_scipy
+from jaxmdp._typing import DiscountLike, RewardsLike, TransitionsLike
 from jaxmdp._validate import InvalidMDPError, check_arrays, is_traced
 
 _REWARDS_PER = ("state_action", "transition", "state")
@@ -82,9 +83,9 @@ def _to_device(x, dtype):
 
 
 def make_mdp(
-    transitions,
-    rewards,
-    discount,
+    transitions: TransitionsLike,
+    rewards: RewardsLike,
+    discount: DiscountLike,
     *,
     rewards_per: str = "state_action",
     available=None,

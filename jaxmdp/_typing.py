@@ -43,3 +43,16 @@ StateIndex: TypeAlias = Annotated[jax.Array, Shape("... S A K")]  # int32 succes
 Probs: TypeAlias = Annotated[jax.Array, Shape("... S A K")]
 Host: TypeAlias = np.ndarray
 AnyTree: TypeAlias = Any
+
+# One MDP (no batch axes): what the Bellman kernels and the analysis functions take.
+StateVector: TypeAlias = Annotated[jax.Array, Shape("S")]
+StateActionArray: TypeAlias = Annotated[jax.Array, Shape("S A")]
+ChainMatrix: TypeAlias = Annotated[jax.Array, Shape("S S")]
+ActionsLike: TypeAlias = Annotated[jax.typing.ArrayLike, Shape("S")]  # int actions
+# A deterministic policy `[S]` (int actions) or a stochastic one `[S, A]` (rows of pi(a | s)).
+PolicyLike: TypeAlias = Annotated[jax.typing.ArrayLike, Shape("S | S A")]
+# A start state (int) or an initial distribution `[S]`.
+StartLike: TypeAlias = Annotated[jax.typing.ArrayLike, Shape("| S")]
+TransitionsLike: TypeAlias = Annotated[Any, Shape("... S A S | SparseTransitions")]
+RewardsLike: TypeAlias = Annotated[jax.typing.ArrayLike, Shape("... S A")]
+DiscountLike: TypeAlias = Annotated[jax.typing.ArrayLike, Shape("...")]
