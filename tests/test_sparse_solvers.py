@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpy_reference as ref
 import pytest
+from _compare import assert_same_within_rounding
 from hypothesis import HealthCheck, given, settings
 from solvers_list import (
     ALL_SOLVERS,
@@ -143,7 +144,12 @@ def _same(sparse, dense, dtype, g_max):
     """The same answers within rounding. Two different programs (gathers vs a dense product,
     another summation order): a member whose stopping statistic sits next to its
     threshold may stop one sweep apart; both results are then within their own certified
-    bounds of V*, so within the sum of the two of each other."""
+    bounds of V*, so within the sum of the two of each other. In float32 a member at the
+    precision floor may also swap SUCCESS / PRECISION_LIMITED, and a policy may differ at a
+    tie up to rounding: the repo's stated bound (`tests/_compare.py`) decides there."""
+    if np.dtype(dtype) == np.float32:
+        assert_same_within_rounding(sparse, dense, g_max, at_floor=True, path_may_differ=True)
+        return
     for name in ("policy", "status"):
         np.testing.assert_array_equal(getattr(sparse, name), getattr(dense, name), err_msg=name)
     allow = rounding_allowance(dtype, S, np.abs(_np(dense.values)).max(), g_max)
@@ -177,6 +183,7 @@ CASES += [(s, ("float64", "structure")) for s in SOLVERS if type(s) in STRUCTURE
 @pytest.mark.parametrize(
     "solver, case", CASES, ids=lambda x: "-".join(x) if isinstance(x, tuple) else solver_id(x)
 )
+@pytest.mark.programs  # the sparse and dense forms are different programs
 def test_sparse_equals_dense(solver, case, rng):
     precision, layout = case
     dtype = np.dtype(precision)
