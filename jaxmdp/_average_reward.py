@@ -9,7 +9,7 @@ exactly the interval the solver's stopping rule tested.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import jax
 import numpy as np
@@ -17,6 +17,7 @@ import numpy as np
 from jaxmdp._solution import Status
 from jaxmdp._solve import DEFAULT_MAX_ITERS, solve
 from jaxmdp._solvers.relative_value_iteration import RelativeValueIteration, gain_interval
+from jaxmdp._typing import ArrayLike, Shape
 
 
 class AverageRewardSolution(NamedTuple):
@@ -63,7 +64,7 @@ def solve_average_reward(
     solver: RelativeValueIteration | None = None,
     *,
     max_iters: int = DEFAULT_MAX_ITERS,
-    values0=None,
+    values0: Annotated[ArrayLike, Shape("... S")] | None = None,
 ) -> AverageRewardSolution:
     """Solve for the optimal average reward (gain) and bias, one MDP or a batch.
 

@@ -18,6 +18,7 @@ from jaxmdp._exec.plan import undiscounted
 from jaxmdp._mdp import MDP, cast, check_shapes, solve_dtype
 from jaxmdp._solvers.base import RUNNING, SolveContext
 from jaxmdp._solvers.value_iteration import ValueIteration
+from jaxmdp._typing import StateVector
 
 
 class History(NamedTuple):
@@ -67,7 +68,9 @@ def _history(mdp, values0, solver, *, num_iters: int, ctx: SolveContext) -> Hist
     return History(residual, bound, jnp.asarray(status, jnp.int32), values)
 
 
-def convergence_history(mdp: MDP, solver=None, num_iters: int = 100, *, values0=None) -> History:
+def convergence_history(
+    mdp: MDP, solver=None, num_iters: int = 100, *, values0: StateVector | None = None
+) -> History:
     """Runs `num_iters` iterations of `solver` on ONE MDP and records each one.
 
     Unlike `solve` it does not stop when the stopping rule fires (the record goes on, so a

@@ -31,6 +31,7 @@ from jax import lax
 from jaxmdp import _operators
 from jaxmdp._analysis import initial_distribution_vector, is_stochastic
 from jaxmdp._mdp import MDP
+from jaxmdp._typing import PolicyLike, StartLike
 
 
 class Trajectory(NamedTuple):
@@ -95,7 +96,9 @@ def _step_fn(mdp: MDP, policy):
 
 
 @functools.partial(jax.jit, static_argnames=("num_steps",))
-def rollout(key, mdp: MDP, policy, initial_distribution, num_steps: int) -> Trajectory:
+def rollout(
+    key, mdp: MDP, policy: PolicyLike, initial_distribution: StartLike, num_steps: int
+) -> Trajectory:
     """Simulates one trajectory of `num_steps` steps.
 
     Args:
@@ -123,7 +126,12 @@ def rollout(key, mdp: MDP, policy, initial_distribution, num_steps: int) -> Traj
 
 @functools.partial(jax.jit, static_argnames=("num_steps", "num_rollouts"))
 def rollouts(
-    key, mdp: MDP, policy, initial_distribution, num_steps: int, num_rollouts: int
+    key,
+    mdp: MDP,
+    policy: PolicyLike,
+    initial_distribution: StartLike,
+    num_steps: int,
+    num_rollouts: int,
 ) -> Trajectory:
     """`num_rollouts` independent trajectories (`rollout` vmapped over split keys).
 
@@ -164,7 +172,12 @@ def _discounted_return(key, mdp: MDP, policy, initial_distribution, num_steps: i
 
 @functools.partial(jax.jit, static_argnames=("num_steps", "num_rollouts"))
 def monte_carlo_value(
-    key, mdp: MDP, policy, initial_distribution, num_steps: int, num_rollouts: int
+    key,
+    mdp: MDP,
+    policy: PolicyLike,
+    initial_distribution: StartLike,
+    num_steps: int,
+    num_rollouts: int,
 ) -> MonteCarloEstimate:
     """Monte Carlo estimate of `E[sum_{t<T} gamma^t r_t]`, i.e. of `mu . V^pi` as `T -> inf`.
 

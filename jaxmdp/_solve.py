@@ -18,6 +18,8 @@ identical results.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,6 +37,7 @@ from jaxmdp._solvers.base import (
     check_solver,
 )
 from jaxmdp._solvers.value_iteration import ValueIteration
+from jaxmdp._typing import ArrayLike, Shape
 
 DEFAULT_MAX_ITERS = 10_000
 
@@ -52,7 +55,7 @@ def solve(
     solver=None,
     *,
     max_iters: int = DEFAULT_MAX_ITERS,
-    values0=None,
+    values0: Annotated[ArrayLike, Shape("... S")] | None = None,
     devices=None,
     compact: bool | None = None,
 ) -> Solution:
