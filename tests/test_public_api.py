@@ -76,8 +76,17 @@ def test_public_types_behave_as_documented():
     assert isinstance(jaxmdp.__version__, str)
 
 
+# White-box tests of the execution layer: they check a strategy's plan and programs directly
+# (tile sizes, which devices, what the compiled loop exchanges), which the public API does not
+# expose. Every other test goes through the public API only.
+WHITE_BOX = {
+    "test_blocked.py": {"jaxmdp._exec", "jaxmdp._solvers.base"},
+    "test_shared_tiles.py": {"jaxmdp._exec", "jaxmdp._solve", "jaxmdp._solvers.base"},
+}
+
+
 def test_tests_use_only_the_public_api():
-    """No test module imports from a private `jaxmdp._*` module."""
+    """No test module imports from a private `jaxmdp._*` module (except `WHITE_BOX`)."""
     offenders = []
     for path in sorted(TESTS.rglob("*.py")):
         tree = ast.parse(path.read_text(), filename=str(path))
@@ -91,5 +100,6 @@ def test_tests_use_only_the_public_api():
             for mod in mods:
                 parts = mod.split(".")
                 if parts[0] == "jaxmdp" and any(p.startswith("_") for p in parts[1:]):
-                    offenders.append(f"{path.name}: {mod}")
+                    if mod not in WHITE_BOX.get(path.name, ()):
+                        offenders.append(f"{path.name}: {mod}")
     assert offenders == []
