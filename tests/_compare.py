@@ -107,8 +107,10 @@ def assert_same_within_rounding(
       discount: `[...]` or scalar, the members' discounts.
       at_floor: float32 members at the precision floor may stop `FLOOR_ITERS_SLACK` sweeps
         apart and swap SUCCESS / PRECISION_LIMITED; compared then within their error bounds.
-      path_may_differ: the solver branches on computed comparisons (Anderson): any iteration
-        count, same status, values within their error bounds.
+      path_may_differ: the solver branches on computed comparisons (Anderson), or float32
+        members stop on the stall test at the precision floor, which 512-bit vectors moved
+        by 3 sweeps in a two-process run (`tests/test_distributed.py`): any iteration count,
+        same status, values within their error bounds.
       backups_per_iter: Bellman backups per counted iteration (modified policy iteration:
         `eval_sweeps + 1`), for the bound at discount 1.
       err_msg: prefix for failure messages.

@@ -131,7 +131,7 @@ def test_two_process_sweep_is_the_one_process_sweep(two_processes, solver, kind)
         got = cases.load(out / f"sweep-{solver}-{kind}-p{me}.npz")
         assert_same_within_rounding(
             _solution(got), _solution(ref), _discounts(kind), backups_per_iter=per,
-            err_msg=f"process {me}",
+            path_may_differ=True, err_msg=f"process {me}",
         )  # fmt: skip
     own = infos[0]["sweeps"][f"{solver}-{kind}"]["depends"]
     assert own == ([] if kind == "shared" else ["slip"])
@@ -147,7 +147,7 @@ def test_two_process_blocked_solve_matches_one_device(two_processes, case):
         got = cases.load(out / f"blocked-{case}-p{me}.npz")
         assert_same_within_rounding(  # float32, tol=None: members may sit at the floor
             _solution(got), _solution(ref), 0.97, at_floor=True, backups_per_iter=per,
-            err_msg=f"process {me}",
+            path_may_differ=True, err_msg=f"process {me}",
         )  # fmt: skip
 
 
@@ -160,7 +160,7 @@ def test_two_process_batch_solve_matches_one_device(two_processes):
         got = cases.load(out / f"batch-p{me}.npz")
         assert got["values"].shape == (8, 12)
         assert_same_within_rounding(
-            _solution(got), _solution(ref), g, at_floor=True, err_msg=f"process {me}"
+            _solution(got), _solution(ref), g, path_may_differ=True, err_msg=f"process {me}"
         )
 
 
@@ -210,13 +210,16 @@ def test_cli_sweep_in_two_processes_writes_the_one_process_result(tmp_path):
         if name.startswith("axis"):
             assert np.array_equal(two[name], one[name]), name
     g = np.broadcast_to(one["axis.discount"][None, :], one["solution.status"].shape)
-    assert_same_within_rounding(_solution(two, "solution."), _solution(one, "solution."), g)
-    # the table: the same rows and, per row, the same status and iteration count (values
-    # and residuals are printed to their certified digits, which rounding may move)
-    rows = [
-        [line.split(",")[:5] for line in (tmp_path / d / "sweep.csv").read_text().splitlines()]
-        for d in ("two", "one")
-    ]
+    assert_same_within_rounding(
+        _solution(two, "solution."), _solution(one, "solution."), g, path_may_differ=True
+    )
+    # the table: the same rows and, per row, the same parameters and status (iteration
+    # counts of float32 members at the precision floor, values and residuals printed to
+    # their certified digits may move with rounding: another program, another CPU)
+    tables = [(tmp_path / d / "sweep.csv").read_text().splitlines() for d in ("two", "one")]
+    header = tables[0][0].split(",")
+    keep = [i for i, name in enumerate(header[:5]) if name != "num_iters"]
+    rows = [[[line.split(",")[i] for i in keep] for line in t] for t in tables]
     assert rows[0] == rows[1] and len(rows[0]) == 1 + 18
 
 
@@ -249,4 +252,6 @@ def test_example_cluster_sweep_in_two_processes(tmp_path):
     assert "MDPs" not in results[1].stdout  # process 1 prints and writes nothing
     a, b = np.load(tmp_path / "two.npz"), np.load(tmp_path / "one.npz")
     g = np.broadcast_to(b["axis.discount"][None, :], b["solution.status"].shape)
-    assert_same_within_rounding(_solution(a, "solution."), _solution(b, "solution."), g)
+    assert_same_within_rounding(
+        _solution(a, "solution."), _solution(b, "solution."), g, path_may_differ=True
+    )
