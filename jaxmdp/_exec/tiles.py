@@ -105,3 +105,18 @@ def part(tree, start: int, solver, *, max_iters: int, ctx, plan, count: int) -> 
     return _jitted("part", plan.tiled_options)(
         tree, start, solver, max_iters=max_iters, ctx=ctx, plan=plan, count=count
     )
+
+
+# Strategy "shared_vi" with a batch-last kernel (sparse shared P): members per tile
+# (`shared_member_tiles`). A member costs its rewards, and about five value-sized arrays in
+# the sweep loop (V_k, V_(k-1), the next backup and the loop's copies); a tile of this many
+# bytes stays in cache through its sweeps. Multiple of 8 (whole vector registers).
+SHARED_GATHER_TILE_BYTES = 1 << 24
+SHARED_GATHER_ALIGN = 8
+
+
+def shared_gather_tile(num_states: int, num_actions: int, itemsize: int) -> int:
+    """Members per tile of the batch-last shared kernel (at least `SHARED_GATHER_ALIGN`)."""
+    per = (num_actions + 5) * num_states * itemsize
+    align = SHARED_GATHER_ALIGN
+    return max(align, SHARED_GATHER_TILE_BYTES // per // align * align)
