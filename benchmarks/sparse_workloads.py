@@ -3,10 +3,14 @@
 `python -m benchmarks.sparse_workloads [--quick] [--workloads W5,W6,W7] [--out PATH]`
 
 - W5: one gridworld (1000x1000, S = 10^6, A = 4, K <= 3, slip 0.1, discount 0.99; `--quick`:
-  200x200), value iteration to tol 1e-3 (span rule with Puterman's correction).
+  200x200), value iteration to tol 1e-3 (span rule with Puterman's correction);
+  pymdptoolbox and QuantEcon on a `--peer-side` sub-grid (default 300x300), with jaxmdp and
+  SciPy on that sub-grid too.
 - W6: 1,000 step-reward x discount variants (step reward in [-1, -0.01], discount in
   [0.9, 0.99]; `--quick`: 100 variants) sharing one 100x100 gridworld's sparse transitions.
-- W7: 512 independent Garnet MDPs (S = 1024, A = 4, K = 8, discount 0.99; `--quick`: 64).
+- W7: 512 independent Garnet MDPs (S = 1024, A = 4, K = 8, discount 0.99; `--quick`: 64);
+  pymdptoolbox and QuantEcon solve the first `--peer-members` (default 128) one by one,
+  time scaled to all members (marked).
 
 Every implementation runs in this process, A/B. jaxmdp: one untimed warm-up call (it
 compiles), then `--reps` timed calls (median, min-max). Baseline: the fastest plain SciPy
@@ -185,6 +189,134 @@ def scipy_vi(P, R, g, S: int, A: int, tol: float, max_iters: int = 100_000, chec
     raise RuntimeError("SciPy VI did not stop")
 
 
+# -- peers: pymdptoolbox and QuantEcon (the `peers` extra) ------------------------------------
+
+
+def _single(mdp, b: int):
+    """`(next_states [S, A, K], probs [S, A, K] float64, rewards [S, A] float64, discount)`
+    of member `b` (a shared array is the same for every member). Rows are renormalised in
+    float64 (the float32 rows sum to 1 only within float32 rounding, which pymdptoolbox's
+    stochasticity check rejects; the change, ~1e-8, is far below the tolerance)."""
+    ns = np.asarray(mdp.transitions.next_states)
+    pr = np.asarray(mdp.transitions.probs, np.float64)
+    pr = pr / pr.sum(-1, keepdims=True)
+    R = np.asarray(mdp.rewards, np.float64)
+    g = np.asarray(mdp.discount, np.float64).reshape(-1)
+
+    def pick(x, nd):
+        return x.reshape(-1, *x.shape[-nd:])[b] if x.ndim > nd else x
+
+    return pick(ns, 3), pick(pr, 3), pick(R, 2), float(g[b] if g.size > 1 else g[0])
+
+
+def pymdptoolbox_vi(ns, pr, R, g: float, tol: float):
+    """pymdptoolbox's `ValueIteration` on A sparse `[S, S]` CSR matrices (its sparse input),
+    stopping rule span(V_n - V_(n-1)) < tol (1 - g) / g (as jaxmdp's span rule), returning
+    V_n. Two O(S^2) parts of its constructor are skipped, as a user with a large model would
+    have to: the input check (`mdptoolbox.util.check`, 66 s at S = 14,370: it densifies)
+    and the iteration bound (`_boundIter`, a Python loop over states that builds an
+    `[A, S]` dense array per state; max_iter = 10^5 instead, it only caps the loop). Timed:
+    the rest of the constructor + `run()`. Returns `(V [S], sweeps, seconds)`."""
+    import scipy.sparse
+    from mdptoolbox import mdp as mdpt
+
+    class _VI(mdpt.ValueIteration):
+        def _boundIter(self, epsilon):
+            self.max_iter = 100_000
+
+    S, A, K = ns.shape
+    rows = np.repeat(np.arange(S), K)
+    P = [
+        scipy.sparse.csr_matrix((pr[:, a].ravel(), (rows, ns[:, a].ravel())), shape=(S, S))
+        for a in range(A)
+    ]
+    check, mdpt._util.check = mdpt._util.check, lambda *a, **k: None
+    try:
+        t = time.perf_counter()
+        vi = _VI(P, R, g, epsilon=tol)
+        vi.run()
+    finally:
+        mdpt._util.check = check
+    return np.asarray(vi.V), int(vi.iter), time.perf_counter() - t
+
+
+def quantecon_vi(ns, pr, R, g: float, tol: float):
+    """QuantEcon `DiscreteDP` in the state-action-pair form with a scipy.sparse `[S*A, S]`
+    Q, `value_iteration(epsilon=tol)` (its rule: sup|v_n - v_(n-1)| < tol (1 - g) / (2 g)).
+    Timed: `value_iteration` only (the DiscreteDP object is built before). Returns
+    `(v [S], sweeps, seconds)`."""
+    import scipy.sparse
+    from quantecon.markov import DiscreteDP
+
+    S, A, K = ns.shape
+    L = S * A
+    Q = scipy.sparse.csr_matrix(
+        (pr.reshape(L * K), (np.repeat(np.arange(L), K), ns.reshape(L * K))), shape=(L, S)
+    )
+    s_idx, a_idx = np.repeat(np.arange(S), A), np.tile(np.arange(A), S)
+    ddp = DiscreteDP(R.reshape(L), Q, g, s_idx, a_idx)
+    t = time.perf_counter()
+    res = ddp.value_iteration(epsilon=tol, max_iter=100_000)
+    return np.asarray(res.v), int(res.num_iter), time.perf_counter() - t
+
+
+PEERS = {
+    "pymdptoolbox VI (float64)": ("mdptoolbox", pymdptoolbox_vi),
+    "QuantEcon DDP VI (float64)": ("quantecon", quantecon_vi),
+}
+
+
+def peer_rows(name: str, mdp, members: int, B: int, ref, limits: dict) -> list[dict]:
+    """One row per peer: each solves members 0 .. members-1 one after the other (they take
+    one MDP at a time); with members < B the time is scaled by B / members (marked)."""
+    import importlib.util
+
+    from benchmarks._harness import bandwidth_at
+
+    rows = []
+    for label, (module, fn) in PEERS.items():
+        if importlib.util.find_spec(module) is None:
+            _log(f"{name}: {label} skipped (install the `peers` extra)")
+            continue
+        _log(f"{name}: {label}, {members} of {B} members")
+        total, sweeps, err = 0.0, 0, 0.0
+        for b in range(members):
+            ns, pr, R, g = _single(mdp, b)
+            v, n, sec = fn(ns, pr, R, g, TOL)
+            total, sweeps = total + sec, max(sweeps, n)
+            err = max(err, float(np.abs(v - ref[b]).max()))
+        S, A, K = ns.shape
+        t = total * B / members
+        sweep_bytes = B * (S * A * K * 12 + S * A * 8 + 2 * S * 8)  # CSR, rewards, values
+        bw = bandwidth_at(limits, sweep_bytes)
+        scaled = f", {members} members, time x {B / members:g}" if members < B else ""
+        rows.append(
+            dict(
+                workload=name,
+                impl=label + scaled,
+                S=S,
+                A=A,
+                K=K,
+                B=B,
+                sweeps=sweeps,
+                median_s=t,
+                min_s=t,
+                max_s=t,
+                reps=1,
+                sweep_ms=1e3 * t / sweeps,
+                roofline_frac=sweep_bytes * sweeps / t / (bw * 1e9),
+                bw_gbps=bw,
+                err=err,
+                ok=bool(err <= TOL / 2),
+                status="-",
+                peak_rise_mb=float("nan"),
+                arrays_mb=sweep_bytes / 1e6,
+            )
+        )
+        _log(f"  {rows[-1]}")
+    return rows
+
+
 # -- timing ---------------------------------------------------------------------------------
 
 
@@ -209,7 +341,9 @@ def _timed(fn, reps: int):
     return out, np.array(times), peak
 
 
-def run_workload(name: str, mdp, B: int, reps: int, limits: dict) -> dict:
+def run_workload(name: str, mdp, B: int, reps: int, limits: dict, peers: int = 0) -> list:
+    """jaxmdp and the SciPy baseline (with `peers` > 0 also pymdptoolbox and QuantEcon on
+    the first `peers` members) on one workload, A/B in this process."""
     import jax
 
     import jaxmdp
@@ -294,26 +428,30 @@ def run_workload(name: str, mdp, B: int, reps: int, limits: dict) -> dict:
             )
         )
         _log(f"  {rows[-1]}")
+    if peers:
+        rows += peer_rows(name, mdp, min(peers, B), B, ref, limits)
     return rows
 
 
 def table(rows: list[dict]) -> str:
     head = (
         "| workload | implementation | S | B | sweeps | median s (min-max, reps) | ms/sweep "
-        "| % roofline | max err vs ref | status | peak RSS rise MB | arrays MB | speed-up |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| % roofline | max err vs ref | status | peak RSS rise MB | arrays MB | speed-up vs SciPy "
+        "| jaxmdp x faster |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     out = []
     for r in rows:
         base = [x for x in rows if x["workload"] == r["workload"] and x["impl"].startswith("SciPy")]
         ratio = base[0]["median_s"] / r["median_s"] if base else float("nan")
+        ours = [x for x in rows if x["workload"] == r["workload"] and x["impl"].startswith("jax")]
+        over = r["median_s"] / ours[0]["median_s"] if ours else float("nan")
         out.append(
             f"| {r['workload']} | {r['impl']} | {r['S']} | {r['B']} | {r['sweeps']} | "
             f"{r['median_s']:.3f} ({r['min_s']:.3f}-{r['max_s']:.3f}, {r['reps']}) | "
             f"{r['sweep_ms']:.2f} | {100 * r['roofline_frac']:.0f} | {r['err']:.1e}"
             f"{'' if r['ok'] else ' FAIL'} | {r['status']} | {r['peak_rise_mb']:.0f} | "
             f"{r['arrays_mb']:.0f} | "
-            f"{ratio:.1f}x |"
+            f"{ratio:.1f}x | {over:.1f}x |"
         )
     return head + "\n".join(out) + "\n"
 
@@ -325,6 +463,10 @@ def main(argv=None) -> int:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--w6-variants", type=int, default=1000, help="B of W6 (full: 1000)")
+    p.add_argument(
+        "--peer-side", type=int, default=300, help="W5's grid side for pymdptoolbox/QuantEcon"
+    )
+    p.add_argument("--peer-members", type=int, default=128, help="W7 members the peers solve")
     args = p.parse_args(argv)
     import jax
 
@@ -342,13 +484,19 @@ def main(argv=None) -> int:
     for name in [w.strip().upper() for w in args.workloads.split(",") if w.strip()]:
         if name == "W5":
             mdp, B = w5(sizes["W5"]), 1
+            # The peers (one MDP at a time, minutes at 10^6 states) on a sub-grid, next to
+            # jaxmdp and SciPy on that same sub-grid.
+            side = min(args.peer_side, sizes["W5"])
+            sub = f"W5 sub-grid {side}x{side}"
+            rows += run_workload(sub, w5(side), 1, args.reps, limits, peers=1)
         elif name == "W6":
             mdp, B = w6(*sizes["W6"]), sizes["W6"][1]
         elif name == "W7":
             mdp, B = w7(sizes["W7"]), sizes["W7"]
         else:
             p.error(f"unknown workload {name}")
-        rows += run_workload(name, mdp, B, args.reps, limits)
+        peers = args.peer_members if name == "W7" else 0
+        rows += run_workload(name, mdp, B, args.reps, limits, peers=peers)
         del mdp
         print(table(rows), flush=True)  # partial results survive an interrupted run
     load = os.getloadavg()
