@@ -22,6 +22,7 @@ from typing import Any
 # NumPy, JAX and torch are imported inside main(), after the BLAS thread count is set.
 
 WORKLOADS = ("W1", "W2", "W3", "W4", "W1M")  # = benchmarks.workloads.WORKLOADS (lazy import)
+SPARSE_WORKLOADS = ("W5", "W6", "W7")  # issue 12, on request: benchmarks/sparse_workloads.py
 DEFAULT_WORKLOADS = WORKLOADS[:4]  # W1M (10^6 members, issue 15) on request: --workloads W1M
 SECTIONS = ("numpy", "torch", "peers", "jaxmdp", "kernels", "scaling", "acceleration", "sweep")
 FAMILIES = ("numpy", "torch", "peers", "jaxmdp")
@@ -55,8 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     for w in args.workloads:
-        if w not in WORKLOADS:
-            p.error(f"unknown workload {w!r}; choose from {WORKLOADS}")
+        if w not in WORKLOADS + SPARSE_WORKLOADS:
+            p.error(f"unknown workload {w!r}; choose from {WORKLOADS + SPARSE_WORKLOADS}")
     for s in args.skip:
         if s not in SECTIONS:
             p.error(f"unknown section {s!r}; choose from {SECTIONS}")
@@ -183,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     limits = measure_limits(args.quick, args.device)
     for key, lim in limits.items():
         _log(f"limits ({key}): {lim['summary']}")
+    sparse = [w for w in args.workloads if w in SPARSE_WORKLOADS]
+    args.workloads = [w for w in args.workloads if w not in SPARSE_WORKLOADS]
     rows, described = run_solves(args, scale, cfg, limits)
     res: dict[str, Any] = {
         "mode": scale,
@@ -211,8 +214,14 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.gpu_targets import check
 
         res["gpu_targets"] = check(res)  # issue 15's GPU targets (meaningful in gpu mode)
+    if sparse:  # W5-W7: their own rows and table, with the limits measured above
+        from benchmarks import sparse_workloads
+
+        res["sparse"] = sparse_workloads.run(sparse, args.quick, limits["host"])
     res["total_s"] = time.perf_counter() - t_start
     md = report.render(res)
+    if sparse:
+        md += "\n## Sparse workloads (issue 12)\n\n" + sparse_workloads.table(res["sparse"])
     out = args.out or default_out(args.quick)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1, default=_json_default))

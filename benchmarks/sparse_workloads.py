@@ -456,6 +456,41 @@ def table(rows: list[dict]) -> str:
     return head + "\n".join(out) + "\n"
 
 
+def run(
+    names,
+    quick: bool,
+    limits: dict,
+    *,
+    reps: int = 3,
+    w6_variants: int = 1000,
+    peer_side: int = 300,
+    peer_members: int = 128,
+) -> list[dict]:
+    """Rows of the workloads `names` (W5, W6, W7), with `limits` measured in this process
+    (`benchmarks.limits.measure_host`); also what `python -m benchmarks.run --workloads W5`
+    calls. Prints the table after each workload (partial results survive an interrupt)."""
+    full = dict(W5=1000, W6=(100, w6_variants), W7=512)
+    sizes = dict(W5=200, W6=(100, 100), W7=64) if quick else full
+    rows: list[dict] = []
+    for name in names:
+        if name == "W5":
+            mdp, B = w5(sizes["W5"]), 1
+            # The peers (one MDP at a time, minutes at 10^6 states) on a sub-grid, next to
+            # jaxmdp and SciPy on that same sub-grid.
+            side = min(peer_side, sizes["W5"])
+            sub = f"W5 sub-grid {side}x{side}"
+            rows += run_workload(sub, w5(side), 1, reps, limits, peers=1)
+        elif name == "W6":
+            mdp, B = w6(*sizes["W6"]), sizes["W6"][1]
+        else:
+            mdp, B = w7(sizes["W7"]), sizes["W7"]
+        peers = peer_members if name == "W7" else 0
+        rows += run_workload(name, mdp, B, reps, limits, peers=peers)
+        del mdp
+        print(table(rows), flush=True)
+    return rows
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.sparse_workloads", description=__doc__)
     p.add_argument("--quick", action="store_true")
@@ -475,30 +510,19 @@ def main(argv=None) -> int:
 
     limits = limits_mod.measure_host(quick=args.quick)
     _log(limits["summary"])
-    sizes = (
-        dict(W5=200, W6=(100, 100), W7=64)
-        if args.quick
-        else dict(W5=1000, W6=(100, args.w6_variants), W7=512)
-    )
-    rows = []
-    for name in [w.strip().upper() for w in args.workloads.split(",") if w.strip()]:
-        if name == "W5":
-            mdp, B = w5(sizes["W5"]), 1
-            # The peers (one MDP at a time, minutes at 10^6 states) on a sub-grid, next to
-            # jaxmdp and SciPy on that same sub-grid.
-            side = min(args.peer_side, sizes["W5"])
-            sub = f"W5 sub-grid {side}x{side}"
-            rows += run_workload(sub, w5(side), 1, args.reps, limits, peers=1)
-        elif name == "W6":
-            mdp, B = w6(*sizes["W6"]), sizes["W6"][1]
-        elif name == "W7":
-            mdp, B = w7(sizes["W7"]), sizes["W7"]
-        else:
+    names = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
+    for name in names:
+        if name not in ("W5", "W6", "W7"):
             p.error(f"unknown workload {name}")
-        peers = args.peer_members if name == "W7" else 0
-        rows += run_workload(name, mdp, B, args.reps, limits, peers=peers)
-        del mdp
-        print(table(rows), flush=True)  # partial results survive an interrupted run
+    rows = run(
+        names,
+        args.quick,
+        limits,
+        reps=args.reps,
+        w6_variants=args.w6_variants,
+        peer_side=args.peer_side,
+        peer_members=args.peer_members,
+    )
     load = os.getloadavg()
     text = (
         f"Measured {time.strftime('%Y-%m-%d %H:%M')} ({'quick' if args.quick else 'full'} sizes), "
