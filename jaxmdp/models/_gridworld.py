@@ -122,7 +122,18 @@ def _successors(nxt: np.ndarray, slip, deterministic: bool, dtype) -> SparseTran
     if deterministic:
         probs = jnp.ones((*slip.shape, S, 4, 1), dtype)
         return SparseTransitions(jnp.asarray(nxt[:, :, None]), probs)
-    targets = nxt[:, _SLOT_DIRECTIONS]  # [S, 4, 3]
+    # One jitted program from the [S, 4] table: XLA fuses the slot masks, the three
+    # probability slabs and their stack into the outputs, where eager ops materialised each
+    # ([S, 4, 3] index and probability temporaries: most of a 10^7-state world's build).
+    return _slots(jnp.asarray(nxt, jnp.int32), slip)
+
+
+@jax.jit
+def _slots(nxt: jax.Array, slip: jax.Array) -> SparseTransitions:
+    """`_successors` for a random `slip` `[...]`: `next_states [S, 4, 3]`, `probs
+    [..., S, 4, 3]` from the move table `nxt [S, 4]`."""
+    dtype = slip.dtype
+    targets = nxt[:, _SLOT_DIRECTIONS.astype(np.int32)]  # [S, 4, 3] (int32 under x64 too)
     t0, t1, t2 = targets[..., 0], targets[..., 1], targets[..., 2]
     same10, same20, same21 = t1 == t0, t2 == t0, t2 == t1
     w0 = (1 - slip)[..., None, None]  # [..., 1, 1]
@@ -131,9 +142,24 @@ def _successors(nxt: np.ndarray, slip, deterministic: bool, dtype) -> SparseTran
     p0 = w0 + jnp.where(same10, w1, zero) + jnp.where(same20, w1, zero)
     p1 = jnp.where(same10, zero, w1) + jnp.where(same21 & ~same10 & ~same20, w1, zero)
     p2 = jnp.where(same20 | same21, zero, w1)
-    batch = slip.shape
+    batch, S = slip.shape, nxt.shape[0]
     probs = jnp.stack([jnp.broadcast_to(p, (*batch, S, 4)) for p in (p0, p1, p2)], axis=-1)
-    return SparseTransitions(jnp.asarray(targets, jnp.int32), probs)
+    return SparseTransitions(targets, probs)
+
+
+@jax.jit
+def _move_rewards(weights, entry, nxt, is_terminal) -> jax.Array:
+    """`[..., S, 4]` expected reward of each move: `weights [..., 4, 4]` (action, direction),
+    `entry [..., S]` rewards for entering each state, `nxt [S, 4]` moves, 0 from terminal
+    states (`is_terminal [S]`). One program: the `[..., S, 4]` gather, product and select
+    fuse into the output instead of each being materialised."""
+    batch = np.broadcast_shapes(weights.shape[:-2], entry.shape[:-1])
+    rewards = jnp.einsum(
+        "...ad,...sd->...sa",
+        jnp.broadcast_to(weights, (*batch, 4, 4)),
+        jnp.broadcast_to(entry[..., nxt], (*batch, nxt.shape[0], 4)),
+    )
+    return jnp.where(jnp.broadcast_to(is_terminal[:, None], rewards.shape), 0.0, rewards)
 
 
 def _lift(x: np.ndarray, ndim: int, dtype) -> jax.Array:
@@ -208,16 +234,9 @@ def gridworld(
     if wants_dense(form, grid.num_states):
         transitions = to_dense(transitions)
     entry = _entry_rewards(grid, step_reward, terminal_rewards, cell_rewards, dtype)
-    batch = np.broadcast_shapes(slip.shape, entry.shape[:-1])
     # Expected reward over where the move lands; computed from the table rather than from
     # `transitions` so each landing cell's reward enters once per direction, exactly.
-    rewards = jnp.einsum(
-        "...ad,...sd->...sa",
-        jnp.broadcast_to(weights, (*batch, 4, 4)),
-        jnp.broadcast_to(entry[..., nxt], (*batch, grid.num_states, 4)),
-    )
-    is_terminal = grid._is_terminal[:, None]  # [S, 1]
-    rewards = jnp.where(jnp.broadcast_to(is_terminal, rewards.shape), 0.0, rewards)
+    rewards = _move_rewards(weights, entry, jnp.asarray(nxt), jnp.asarray(grid._is_terminal))
     info = ModelInfo(
         name="gridworld",
         action_names=ACTION_NAMES,
