@@ -177,9 +177,13 @@ class GridLayout:
         grid = jnp.full((*values.shape[:-1], *self.shape), fill, dtype=values.dtype)
         return grid.at[..., self._state_rows, self._state_cols].set(values)
 
-    @functools.cached_property
+    @property
     def next_states(self) -> np.ndarray:
-        """`[S, 4]` int32: the state each move leads to (walls, edges, terminals: stay)."""
+        """`[S, 4]` int32: the state each move leads to (walls, edges, terminals: stay).
+
+        Computed on each access, not cached: the layout lives on in `mdp.info`, and a cached
+        table would keep 16 bytes per state (160 MB at 10^7 states) that only the builder
+        reads."""
         height, width = self.shape
         i, j = self._state_rows, self._state_cols
         own = np.arange(self.num_states, dtype=np.int32)
@@ -191,7 +195,6 @@ class GridLayout:
             target[inside] = self._state_index[ti[inside], tj[inside]]
             stay = (target < 0) | self._is_terminal  # wall, edge or terminal: stay
             table[:, a] = np.where(stay, own, target)
-        table.flags.writeable = False  # cached and shared: nobody may change it
         return table
 
     def __eq__(self, other) -> bool:
