@@ -335,7 +335,10 @@ class SweepResult:
         with _io.atomic_files([(csv_path, "w"), (npz, "wb")]) as (fc, fn):
             self._write_csv(fc)
             arrays = _sweep_file.result_arrays(self, _META)
-            np.savez_compressed(fn, **arrays)  # type: ignore[arg-type]  # numpy stubs
+            # Stored, not deflated: for 3 x 10^5 lecture worlds 0.08 s and 84 MB against
+            # 2.1 s and 50 MB (zlib at its fastest level: 1.6 s); the save of a sweep should
+            # not take longer than the sweep (issue 15). `load` reads either.
+            np.savez(fn, **arrays)  # type: ignore[arg-type]  # numpy stubs
         return npz, csv_path
 
     def _write_csv(self, f: io.TextIOBase) -> None:
