@@ -30,11 +30,13 @@ How it works:
 
 Reproducibility: every member is computed by the same tile program at the same position in
 its tile whatever the chunking and the number of devices (on the "shared_tiles" path the
-tile size follows the chunk size: other chunkings are other programs, equal within
-rounding). The same call on the same machine
-gives the same bits; chunked, unchunked, single- and multi-device runs agree within rounding
-(on the machines tested, bit for bit, but the enclosing programs are compiled separately and
-XLA promises no more; nor are the last bits the same on another CPU, whose vector width XLA
+tile size follows the chunk size, and several devices run the one-program tiles: other
+chunkings and a multi-device run are other programs, equal within rounding, and a float32
+member whose stopping statistic is within rounding of `tol` may stop one sweep apart).
+The same call on the same machine gives the same bits; otherwise chunked, unchunked,
+single- and multi-device runs agree within rounding (on the machines tested, bit for bit
+off the "shared_tiles" path, but the enclosing programs are compiled separately and XLA
+promises no more; nor are the last bits the same on another CPU, whose vector width XLA
 picks). Without fixed tiles the differences would be systematic: XLA picks the kernel of the
 `[S*A, S] x [S, N]` product by N, and a member's last bits depend on it. Only when memory
 cannot hold one full tile is the tile made smaller.
