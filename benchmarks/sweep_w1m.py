@@ -6,13 +6,19 @@ Rows (one timed run after one warm-up call, which also compiles):
 - "solve (bare)": `jaxmdp.solve(mdp)` on the prebuilt batch (shared, concrete transitions);
 - "sweep": `jaxmdp.sweep(builder, ...)` (build, solve, result assembly on the host);
 - "save": `SweepResult.save` (npz + csv) of that result, one run;
-- "summary": `SweepResult.summary()`, one run.
-`sweep + save + summary` is what `jaxmdp sweep` (the CLI) does after parsing (less plots).
+- "csv only": the CSV part of `save` (`SweepResult._write_csv` into a file), one run;
+- "summary": `SweepResult.summary()`, one run;
+- "CLI end to end": `python -m jaxmdp sweep gridworld` over the same grid (`--float32
+  --tol 1e-3 --no-plots`), one run in a subprocess: interpreter start, imports, compiles,
+  sweep, summary and the files (npz, csv, summary.txt), i.e. everything a user waits for.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -67,15 +73,36 @@ def run(scale: str, cfg) -> list[dict]:
         t0 = time.perf_counter()
         res.save(Path(d) / "w1m")
         rows.append(_row("save (npz + csv)", [time.perf_counter() - t0]))
+        t0 = time.perf_counter()
+        with open(Path(d) / "only.csv", "w", encoding="utf-8", newline="") as f:
+            res._write_csv(f)
+        rows.append(_row("csv only (part of save)", [time.perf_counter() - t0]))
     t0 = time.perf_counter()
     res.summary()
     rows.append(_row("summary", [time.perf_counter() - t0]))
+    rows.append(_row("CLI end to end (subprocess)", [_cli(size)]))
     diff = float(np.max(np.abs(np.asarray(sol.values) - res.values)))
     agree = bool((np.asarray(sol.status) == res.status).all())
     for r in rows:
         r.update(members=int(steps.size * gammas.size), max_abs_diff_sweep_vs_solve=diff)
         r["status_equal"] = agree
     return rows
+
+
+def _cli(size) -> float:
+    """Seconds for `jaxmdp sweep` over the W1M grid in a fresh interpreter."""
+    n_s, n_g = size["n_steps"], size["n_gamma"]
+    with tempfile.TemporaryDirectory() as d:
+        argv = [sys.executable, "-m", "jaxmdp", "sweep", "gridworld"]
+        argv += ["--step-reward", f"-2:0:{n_s}", "--discount", f"0.5:0.99:{n_g}"]
+        argv += ["--slip", "0.2", "--tol", "1e-3", "--float32", "--no-plots", "--no-progress"]
+        argv += ["--out", str(Path(d) / "out")]
+        t0 = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ))
+        took = time.perf_counter() - t0
+        if done.returncode != 0:
+            raise RuntimeError(f"jaxmdp sweep failed: {done.stderr[-2000:]}")
+    return took
 
 
 def _row(what: str, times: list[float]) -> dict:

@@ -14,6 +14,12 @@ How it works:
    of a fixed size (`jaxmdp._exec.plan.sweep_tile`: 256 members on CPU, 8192 on accelerators, or the
    whole sweep if smaller) solved one after the other (`lax.map`); each tile is
    `vmap(builder)` then `solve`, so a tile whose members have all converged stops early.
+   Exception (issue 15): value iteration with shared transitions on one device, where
+   `solve`'s plan for the built chunk is "shared_tiles" (`_solve_eagerly`): the chunk is built
+   by one jitted program and solved by `solve` on the concrete batch, so the transitions'
+   structure is compiled in and tiles of members iterate in cache on host threads (W1M,
+   10^6 lecture worlds: benchmarks/results/cpu-2core-sweep.md). Per member the same
+   iterations, status and certificate; values within rounding of the one-program form.
 4. Chunks: the batch is cut into equal chunks (whole numbers of tiles) that fit in memory
    (`_sweep_memory`: every buffer counted against the budgets of `_memory`, which respect
    `ulimit` and cgroup limits; `MemoryError` naming the size and the budget before anything
@@ -23,10 +29,14 @@ How it works:
    over a `jax.sharding.Mesh`, batch padded to whole tiles per device).
 
 Reproducibility: every member is computed by the same tile program at the same position in
-its tile whatever the chunking and the number of devices. The same call on the same machine
-gives the same bits; chunked, unchunked, single- and multi-device runs agree within rounding
-(on the machines tested, bit for bit, but the enclosing programs are compiled separately and
-XLA promises no more; nor are the last bits the same on another CPU, whose vector width XLA
+its tile whatever the chunking and the number of devices (on the "shared_tiles" path the
+tile size follows the chunk size, and several devices run the one-program tiles: other
+chunkings and a multi-device run are other programs, equal within rounding, and a float32
+member whose stopping statistic is within rounding of `tol` may stop one sweep apart).
+The same call on the same machine gives the same bits; otherwise chunked, unchunked,
+single- and multi-device runs agree within rounding (on the machines tested, bit for bit
+off the "shared_tiles" path, but the enclosing programs are compiled separately and XLA
+promises no more; nor are the last bits the same on another CPU, whose vector width XLA
 picks). Without fixed tiles the differences would be systematic: XLA picks the kernel of the
 `[S*A, S] x [S, N]` product by N, and a member's last bits depend on it. Only when memory
 cannot hold one full tile is the tile made smaller.
@@ -64,6 +74,7 @@ import jax
 import numpy as np
 
 from jaxmdp import _checkpoint
+from jaxmdp._exec import plan as plan_mod
 from jaxmdp._mdp import MDP
 from jaxmdp._solution import Solution
 from jaxmdp._solve import DEFAULT_MAX_ITERS, solve
@@ -156,9 +167,58 @@ def _chunk_args(setup: Setup, k: int):
     )
 
 
+# -- shared transitions on one device: `solve`'s own plan ("shared_tiles") ---------------------
+
+
+def _build(params, spec: Spec) -> MDP:
+    """The chunk's MDPs: leaves that depend on no swept parameter stay unbatched."""
+    out_axes = MDP(*(0 if b else None for b in spec.batched))  # type: ignore[arg-type]
+    build = functools.partial(call_builder, spec.builder, spec.names)
+    return jax.vmap(lambda *q: build(q), out_axes=out_axes)(*params)
+
+
+def _eager_candidate(setup: Setup, solver) -> bool:
+    """Could `solve` on the built chunk plan "shared_tiles" (checked on the chunk itself)?
+    Value iteration, transitions shared by the sweep, one device of this process."""
+    spec = setup.spec
+    return (
+        type(solver) is ValueIteration
+        and not spec.batched[0]
+        and spec.mesh is None
+        and not setup.spans
+        and len(setup.devices) == 1
+    )
+
+
+def _solve_eagerly(setup: Setup, solver, k: int) -> Solution | None:
+    """Chunk `k` built by one jitted program and solved by `solve` on the concrete batch,
+    when its plan is "shared_tiles" (tiles of members iterated in cache on host threads, the
+    shared transitions compiled in: issue 15); None otherwise (the chunk then runs as one
+    program, where the transitions are traced and the plan is "shared_vi")."""
+    if not _eager_candidate(setup, solver):
+        return None
+    spec = setup.spec
+    with _programs_lock:
+        build = _programs.pop(("build", spec), None) or jax.jit(
+            functools.partial(_build, spec=spec)
+        )
+        _programs[("build", spec)] = build
+        while len(_programs) > _PROGRAMS:
+            _programs.popitem(last=False)
+    mdp = build(_chunk_args(setup, k))
+    devices = setup.devices[:1]
+    if plan_mod.make_plan(plan_mod.gather_facts(mdp, None, solver, devices=devices)).strategy != (
+        "shared_tiles"
+    ):
+        return None
+    return solve(mdp, solver, max_iters=spec.max_iters, devices=devices)
+
+
 def _run_chunk(setup: Setup, solver, k: int) -> Solution:
     """Solves chunk `k`; its members' results on the host (padding dropped)."""
-    sol = _program(setup.spec)(_chunk_args(setup, k), solver)
+    sol = _solve_eagerly(setup, solver, k)
+    if sol is None:
+        sol = _program(setup.spec)(_chunk_args(setup, k), solver)
     try:
         jax.block_until_ready(sol)
     except jax.errors.JaxRuntimeError as e:  # an allocation the estimate missed

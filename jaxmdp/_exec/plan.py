@@ -364,6 +364,8 @@ def _blocks(num_devices: int, num_states: int) -> int:
 
 def _shared_tiles(f: Facts, base: Plan, B: int) -> Plan:
     """Tiles (and host threads) of the "shared_tiles" strategy."""
+    if B == 0:  # an empty batch has no tiles
+        return base._replace(strategy="shared_vi")
     if f.backend != "cpu":
         return base._replace(strategy="shared_tiles", tile=min(B, SHARED_TILE_ACCELERATOR))
     S, A = f.num_states, f.num_actions

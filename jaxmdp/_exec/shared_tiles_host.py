@@ -1,0 +1,155 @@
+"""The host driver of strategy "shared_tiles" (`shared_tiles.py`) for concrete batches on
+CPU: tiles sliced on the host, each solved by its own small program, on host threads.
+
+Inside one program over the whole batch (`shared_tiles._run`: `lax.map` over dynamic tile
+slices of `[B, S, A]` arrays, results stacked and joined), every tile cost a fixed amount that
+grew with the batch: at 10^6 lecture worlds one sweep (`max_iters=1`) took 1.3 s, about
+10 ms per tile of 3,968 members, against 1.8 ms for the same tile's program on a
+pre-sliced input (same process; benchmarks/results/cpu-2core-sweep.md). Here nothing
+batch-sized enters a program:
+
+- the batch's inputs are read once as host arrays (`np.asarray` of a CPU array is a view);
+  a tile is a contiguous slice of them (a view; the program's argument copy is the tile's
+  only copy), or with a member order (by discount) a gather of the tile's members;
+- each tile is `shared_tiles_kernel.tile_program` (one compiled program for every tile of
+  the same size), called from a host thread; threads take the next tile from a shared
+  counter (tiles need different numbers of sweeps), and each dispatches its next tile
+  before copying the previous one's results out, so the copies overlap the solves;
+- results go straight into preallocated batch-first host arrays, which become the
+  `Solution` once at the end.
+
+The last tile starts early so that every tile is full (`min(i * tile, B - tile)`): members
+it shares with its neighbour are computed twice by the same program on the same input and
+written twice with the same bits. Per member the results are those of the one-program form
+within rounding (other programs); a member's bits do not depend on the thread that ran it.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import jax
+import numpy as np
+
+from jaxmdp import _interrupt
+from jaxmdp._exec import shared_tiles_kernel
+from jaxmdp._solution import Solution
+
+
+def on_host(*trees) -> bool:
+    """Every leaf a NumPy array or a jax Array on CPU devices only (its host view is free)."""
+    for x in jax.tree.leaves(trees):
+        if isinstance(x, jax.Array):
+            if any(d.platform != "cpu" for d in x.devices()):
+                return False
+        elif not isinstance(x, (np.ndarray, np.generic, int, float)):
+            return False
+    return True
+
+
+def _stopping() -> bool:
+    """Ctrl-C abandoned this solve (`_interrupt.gather`): take no further tile."""
+    return _interrupt._STATE.abandoned > 0
+
+
+def _aligned(shape, dtype, align: int = 64) -> np.ndarray:
+    """An uninitialised host array whose data starts on an `align`-byte boundary."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + align, np.uint8)
+    skip = -raw.ctypes.data % align
+    return raw[skip : skip + nbytes].view(dtype).reshape(shape)
+
+
+def _take(x, idx):
+    """`x[idx]` (rows): a view for a slice, `np.take` (2x faster than `x[idx]`) for indices."""
+    return x[idx] if isinstance(idx, slice) else np.take(x, idx, axis=0)
+
+
+def _flat(x, shape, dtype) -> np.ndarray:
+    """`x` broadcast to `shape` and flattened over its batch axes: a view when `x` already has
+    that shape (the usual case), one copy when it is broadcast."""
+    a = np.asarray(x)
+    if a.dtype != dtype:
+        a = a.astype(dtype)
+    if a.shape != shape:
+        a = np.broadcast_to(a, shape)
+    return np.ascontiguousarray(a)
+
+
+@functools.lru_cache(maxsize=32)
+def _shapes(probs, prob_rows, tol, st, tile: int, dtype, has_v0: bool):
+    S, A = st.rows.num_states, st.rows.num_actions
+    return jax.eval_shape(
+        functools.partial(shared_tiles_kernel.solve_batch_first, st=st),
+        probs,
+        prob_rows,
+        jax.ShapeDtypeStruct((tile, S, A), dtype),
+        jax.ShapeDtypeStruct((tile,), dtype),
+        jax.ShapeDtypeStruct((tile, S), dtype) if has_v0 else None,
+        tol,
+    )
+
+
+def _result_shapes(probs, prob_rows, tol, st, tile, dtype, has_v0):
+    """The tile program's result shapes (tracing the unrolled kernel costs ~0.1 s: cached)."""
+    spec = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in (probs, prob_rows, tol)]
+    return _shapes(*spec, st, tile, np.dtype(dtype), has_v0)
+
+
+def solve(
+    mdp, values0, probs, prob_rows, tol, st, *, dtype, tile: int, threads: int, run_many, order=None
+) -> Solution:
+    """`Solution` of the flattened batch of `mdp` (concrete, on CPU; `transitions` shared:
+    only `probs`/`prob_rows`, already in `dtype`, are used). `order [B]` or None: members in
+    the order tiles take them (`shared_tiles._order`); results are always in member order."""
+    batch = mdp.batch_shape
+    S, A = mdp.num_states, mdp.num_actions
+    B = int(np.prod(batch, dtype=np.int64))
+    R = _flat(mdp.rewards, batch + (S, A), dtype).reshape(B, S, A)
+    g = _flat(mdp.discount, batch, dtype).reshape(B)
+    v0 = None
+    if values0 is not None:
+        v0 = _flat(values0, batch + (S,), dtype).reshape(B, S)
+    tile = min(tile, B)
+    n = -(-B // tile)
+
+    shapes = _result_shapes(probs, prob_rows, tol, st, tile, dtype, v0 is not None)
+    # Results written in place, batch shape first; 64-byte aligned so that the `Solution`'s
+    # arrays are these buffers themselves (`jax.device_put(may_alias=True)` aliases an aligned
+    # host buffer on CPU; otherwise it copies: 0.6 s for W1M's 280 MB of results).
+    full = [_aligned(batch + s.shape[1:], s.dtype) for s in shapes]
+    # Two-dimensional views: NumPy scatters whole rows ~8x faster than `[T, S, A]` blocks.
+    out = [x.reshape(B, -1) for x in full]
+    counter = itertools.count()  # `next` is atomic under the GIL: each tile taken once
+
+    def members(i):
+        lo = min(i * tile, B - tile)
+        return slice(lo, lo + tile) if order is None else order[lo : lo + tile]
+
+    def store(idx, res):
+        for dst, src in zip(out, res, strict=True):
+            dst[idx] = np.asarray(src).reshape(len(src), -1)
+
+    def work(_k):
+        pending = None
+        while not _stopping():
+            i = next(counter)
+            if i >= n:
+                break
+            idx = members(i)
+            r, gg = _take(R, idx), _take(g, idx)
+            vv = None if v0 is None else _take(v0, idx)
+            res = shared_tiles_kernel.tile_program(probs, prob_rows, r, gg, vv, tol, st=st)
+            if pending is not None:
+                store(*pending)
+            pending = (idx, res)
+        if pending is not None:
+            store(*pending)
+
+    if threads > 1:
+        run_many(work, threads)
+    else:
+        work(0)
+    return Solution(*(jax.device_put(x, may_alias=True) for x in full))

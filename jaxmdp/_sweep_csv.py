@@ -1,0 +1,245 @@
+"""The CSV of `SweepResult.save`, written column by column (issue 15).
+
+The table's text is exactly what `csv.writer` writes for `to_table(values=True,
+certified=True)` with the certificate's own columns formatted (`_format.format_bound` for
+`error_bound`, three significant digits for `residual`), every other field as Python's
+`repr`/`str` of the item. Formatting each field in Python took 88 s for 10^6 rows; here each
+column becomes a NumPy bytes array (`S` dtype, NUL-padded) at once:
+
+- columns with few distinct values (coordinates, status, names, iterations, actions) format
+  their distinct values in Python and index them;
+- other numbers go through NumPy's float-to-text conversion (`astype("S")`, which writes
+  Python's shortest round-trip `repr`) or, for the certified values, an exact integer
+  rendering where it provably gives the same text (`_decimal_bytes`);
+- rows are assembled as a byte matrix (fields, separators, `\\r\\n`), NUL padding dropped,
+  a block of rows at a time.
+
+No field the library writes needs CSV quoting (numbers, status names, actions separated by
+spaces); anything else (an axis of another kind) takes the row-by-row writer (`slow_rows`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+import numpy as np
+
+from jaxmdp import _format
+
+_BLOCK = 1 << 15  # rows assembled at a time (bounds the byte matrix)
+_FEW = 4096  # at most this many distinct values: format them once and index
+
+
+def _item_text(x) -> str:
+    """`_fmt` of the row writer: shortest round-trip repr of floats, `str` otherwise."""
+    if isinstance(x, (float, np.floating)):
+        return repr(float(x))
+    return str(x)
+
+
+def _indexed(values: np.ndarray, fmt) -> np.ndarray | None:
+    """`fmt` of each distinct value, indexed back (None when there are many distinct)."""
+    flat = values.reshape(-1)
+    if flat.size == 0:
+        return np.zeros(0, "S1")
+    if flat.dtype.kind == "f" and np.any((flat == 0) & np.signbit(flat)):
+        return None  # np.unique would merge -0.0 into 0.0, whose text differs
+    u, inv = np.unique(flat, return_inverse=True)
+    if u.size > _FEW and u.size * 8 > flat.size:
+        return None
+    return np.array([fmt(x) for x in u.tolist()], dtype="S")[inv.reshape(-1)]
+
+
+def _digits(x: np.ndarray, width: int, keep: np.ndarray) -> np.ndarray:
+    """`[N, width]` ASCII digits of non-negative int64 `x`, right-aligned; positions
+    `k >= keep` counted from the right are NUL (dropped later)."""
+    out = np.zeros((x.size, width), np.uint8)
+    rest = x.copy()
+    for k in range(width):
+        col = width - 1 - k
+        out[:, col] = np.where(k < keep, rest % 10 + 48, 0)
+        rest //= 10
+    return out
+
+
+def _decimal_bytes(v: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    """`repr(float(v))` as `[N, W]` bytes (NUL-padded) for float64 `v` rounded to `dec` decimals.
+
+    Where `v` is the double nearest to the decimal `m / 10**d` (m an integer below 2**53,
+    0 <= d <= 15, checked exactly: `m / 10.0**d` is then one correctly rounded division) and
+    no other decimal of at most `d` places rounds to `v` (its ulp is below `10**-d / 2`),
+    `repr` prints that decimal without trailing zeros (`"1.25"`, `"3.0"`), in the range
+    where it uses positional notation (`1e-4 <= |v| < 1e16`, or 0). Those are rendered from
+    the integer digits; the rest through `astype("S")`.
+    """
+    n = v.size
+    d = np.clip(dec, 0, 15)
+    scale = 10.0**d
+    m = np.rint(np.abs(v) * scale)
+    a = np.abs(v)
+    ok = (dec >= 0) & (dec <= 15) & np.isfinite(v) & (m < 2.0**53)
+    ok &= ((a >= 1e-4) & (a < 1e16)) | (v == 0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ok &= (m / scale == a) & (np.spacing(a) * 2 < 1.0 / scale)
+    mi = np.where(ok, m, 0).astype(np.int64)
+    p10 = (10**d).astype(np.int64)
+    ip, frac = np.divmod(mi, p10)
+    # trailing zeros of the fraction (at most d)
+    w = d.copy()
+    for _ in range(15):
+        strip = (w > 0) & (frac % 10 == 0)
+        if not strip.any():
+            break
+        frac = np.where(strip, frac // 10, frac)
+        w = w - strip
+    iw = max(1, len(str(int(ip.max())))) if n else 1
+    fw = max(1, int(w.max())) if n else 1
+    sign = np.where(v < 0, ord("-"), 0).astype(np.uint8)[:, None]
+    ndig = np.ones_like(ip)
+    t = ip // 10
+    while t.any():
+        ndig += t > 0
+        t //= 10
+    ipart = _digits(ip, iw, ndig)
+    fpart = _digits(frac, fw, w)  # w digits, zeros on the left kept; "0" when w == 0
+    fpart[:, -1] = np.where(w == 0, ord("0"), fpart[:, -1])
+    dot = np.full((n, 1), ord("."), np.uint8)
+    fast = np.concatenate([sign, ipart, dot, fpart], axis=1)
+    if ok.all():
+        return fast.view(f"S{fast.shape[1]}").reshape(n)
+    slow = v[~ok].astype("S")
+    width = max(fast.shape[1], slow.dtype.itemsize)
+    out = np.zeros(n, f"S{width}")
+    out[ok] = fast[ok].view(f"S{fast.shape[1]}").reshape(-1)
+    out[~ok] = slow
+    return out
+
+
+def _join(pieces: list[tuple[np.ndarray, bytes]], rows: int, f) -> None:
+    """Writes `rows` lines: each piece an `[rows]` (or `[rows, w]` uint8) bytes column
+    followed by its one-byte separator; NUL bytes dropped."""
+    mats = []
+    for col, sep in pieces:
+        if col.dtype != np.uint8:
+            col = col.view(np.uint8).reshape(rows, -1) if rows else np.zeros((0, 1), np.uint8)
+        mats.append((col, sep))
+    width = sum(c.shape[1] + len(s) for c, s in mats)
+    for lo in range(0, rows, _BLOCK):
+        hi = min(rows, lo + _BLOCK)
+        mat = np.empty((hi - lo, width), np.uint8)
+        at = 0
+        for col, sep in mats:
+            w = col.shape[1]
+            mat[:, at : at + w] = col[lo:hi]
+            at += w
+            for b in sep:
+                mat[:, at] = b
+                at += 1
+        f.write(mat[mat != 0].tobytes().decode("ascii"))
+
+
+def write(f: io.TextIOBase, result) -> None:
+    """The CSV of `result` (`SweepResult`) to the text file `f` (opened with `newline=""`)."""
+    from jaxmdp._sweep_result import _status_name  # the row writer's names
+
+    n = result.size
+    shape = result.shape
+    pieces: list[tuple[np.ndarray, bytes]] = []
+    for k, coords in enumerate(result.axes.values()):
+        coords = np.asarray(coords)
+        if coords.dtype.kind not in "biuf":
+            return slow_rows(f, result)
+        text = np.array([_item_text(x) for x in coords.tolist()], dtype="S")
+        # row-major: the k-th coordinate of row r
+        stride = int(np.prod(shape[k + 1 :], dtype=np.int64))
+        idx = (np.arange(n, dtype=np.int64) // stride) % len(coords)
+        pieces.append((text[idx], b","))
+    status = np.asarray(result.status).reshape(-1)
+    pieces.append((_few_or_all(status, str), b","))
+    pieces.append((_few_or_all(status, _status_name), b","))
+    pieces.append((_few_or_all(np.asarray(result.num_iters).reshape(-1), str), b","))
+    residual = np.asarray(result.residual).reshape(-1)
+    pieces.append((_few_or_all(residual, lambda x: format(float(x), ".3g")), b","))
+    bound = np.asarray(result.error_bound).reshape(-1)
+    pieces.append((_bound_bytes(bound), b","))
+    raw = np.asarray(result.values).reshape(n, -1)
+    values = _format.round_values(raw, bound)
+    dec = _format._decimals(_format.resolution(raw, bound))  # the digits round_values kept
+    for s in range(values.shape[1]):
+        pieces.append((_decimal_bytes(values[:, s], dec), b","))
+    policy = np.asarray(result.policy).reshape(n, -1)
+    for s in range(policy.shape[1]):
+        last = s == policy.shape[1] - 1
+        pieces.append((_few_or_all(policy[:, s], str), b"\r\n" if last else b" "))
+    if n == 0 or policy.shape[1] == 0:
+        return slow_rows(f, result)
+    header = io.StringIO()
+    csv.writer(header).writerow(_header(result, values.shape[1]))
+    f.write(header.getvalue())
+    _join(pieces, n, f)
+    return None
+
+
+# Python's `10 ** k` as a float (what `format_bound` divides by), k = -307 .. 22.
+_POW10 = np.array([float(10**k) if k >= 0 else 10**k for k in range(-307, 23)])
+
+
+def _bound_bytes(bound: np.ndarray) -> np.ndarray:
+    """`_format.format_bound` of each bound, as bytes.
+
+    `format_bound` prints `k * 10**(e - 1)` with `e = floor(log10(b))` and
+    `k = ceil(b / 10**(e - 1))` (10..100), so the text depends on `(e, k)` only: both are
+    computed here for the whole column and the few distinct pairs are formatted by
+    `format_bound`'s own arithmetic. The division and ceiling are the same IEEE operations as
+    Python's; only `log10` may differ in the last bit, so where it is within 1e-9 of an
+    integer (or `e` is outside the table) Python's `math.log10` decides.
+    """
+    b = np.asarray(bound, np.float64).reshape(-1)
+    pos = np.isfinite(b) & (b > 0)
+    bp = np.where(pos, b, 1.0)
+    lg = np.log10(bp)
+    e = np.floor(lg).astype(np.int64)
+    unsure = pos & ((np.abs(lg - np.rint(lg)) < 1e-9) | (e - 1 < -307) | (e - 1 > 22))
+    for i in np.flatnonzero(unsure):
+        e[i] = math.floor(math.log10(float(b[i])))
+    inside = pos & (e - 1 >= -307) & (e - 1 <= 22)
+    step = _POW10[np.clip(e - 1 + 307, 0, _POW10.size - 1)]
+    k = np.where(inside, np.ceil(bp / step), 0).astype(np.int64)
+    key = np.where(inside, (e + 1000) * 1000 + k, -1)
+    text = np.empty(b.size, dtype=object)
+    u, inv = np.unique(key, return_inverse=True)
+    names = []
+    for x in u.tolist():
+        ee, kk = divmod(x, 1000)
+        ee -= 1000
+        up = kk * 10 ** (ee - 1)
+        names.append(f"{up:.2g}" if up < 1e-3 or up >= 1e4 else f"{up:.{max(0, 1 - ee)}f}")
+    text = np.array(names, dtype=object)[inv.reshape(-1)]
+    rest = np.flatnonzero(~inside)  # NaN, inf, <= 0, out of the table's range: Python
+    text[rest] = [_format.format_bound(float(x)) for x in b[rest].tolist()]
+    return text.astype("S")
+
+
+def _few_or_all(x: np.ndarray, fmt) -> np.ndarray:
+    out = _indexed(x, fmt)
+    if out is None:
+        out = np.array(list(map(fmt, x.tolist())), dtype="S")
+    return out
+
+
+def _header(result, num_states: int) -> list[str]:
+    cols = list(result.names) + ["status", "status_name", "num_iters", "residual"]
+    return cols + ["error_bound"] + [f"value_{s}" for s in range(num_states)] + ["policy"]
+
+
+def slow_rows(f: io.TextIOBase, result) -> None:
+    """The row-by-row writer (any column type; `csv.writer` quoting)."""
+    table = result.to_table(values=True, certified=True)
+    table["error_bound"] = np.array([_format.format_bound(b) for b in table["error_bound"]])
+    table["residual"] = np.array([format(float(x), ".3g") for x in table["residual"]])
+    writer = csv.writer(f)
+    writer.writerow(list(table))
+    for r in range(result.size):
+        writer.writerow([_item_text(col[r].item()) for col in table.values()])
