@@ -1,5 +1,5 @@
-"""A session-wide JAX compilation cache (below), and shared fixtures: a seeded `rng`, a NumPy
-random-MDP builder and a float32/float64 switch.
+"""Fast compiles and a session-wide JAX compilation cache (below), and shared fixtures: a
+seeded `rng`, a NumPy random-MDP builder and a float32/float64 switch.
 
 MDP arrays are built in NumPy float64 (`random_mdp_arrays`) and handed to `jaxmdp.make_mdp`
 inside the test body, so the `dtype` fixture decides what they become: float32 (JAX's
@@ -12,7 +12,12 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+
+import numpy as np
+import pytest
 
 # One JAX persistent compilation cache for the whole session, cold at its start (as in CI):
 # set in the environment before JAX is imported, so xdist workers and the subprocess tests
@@ -30,9 +35,34 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     )
     atexit.register(shutil.rmtree, _cache, True)
 
+# Compile time is most of this suite's time (measured per test with jax.monitoring: about
+# 2,500 XLA compilations, most of the CPU time), and the suite checks jaxmdp's logic, not
+# LLVM's: the tests compile with XLA's older CPU fusion emitters and LLVM's optimisation off,
+# about 3x less compile time per program (A/B in one shell, same programs: 10.1 -> 3.3
+# CPU-seconds for eight solver programs). Results of one program stay one program's (every
+# exact-equality test compares a program with itself); results of different programs are
+# compared within rounding anyway (tests/_compare.py). Code generation at XLA's defaults is
+# still tested: `.ci/run` reruns the tests that compare programs with
+# JAXMDP_TEST_XLA_DEFAULTS=1 (only the vector-width flag added), which also turns this off
+# for a local run. Flags a jaxlib does not know abort the process, so they are tried once in
+# a subprocess (the xdist controller's; workers and subprocess tests inherit the result).
+FAST_COMPILE_FLAGS = ("--xla_cpu_use_fusion_emitters=false", "--xla_backend_optimization_level=0")
+
+
+def _fast_compile_flags() -> None:
+    if os.environ.get("JAXMDP_TEST_XLA_DEFAULTS") == "1" or "JAXMDP_TEST_XLA_TRIED" in os.environ:
+        return
+    os.environ["JAXMDP_TEST_XLA_TRIED"] = "1"
+    flags = " ".join([os.environ.get("XLA_FLAGS", ""), *FAST_COMPILE_FLAGS]).strip()
+    probe = [sys.executable, "-c", "import jax; jax.devices('cpu')"]
+    env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
+    if subprocess.run(probe, env=env, capture_output=True, timeout=120).returncode == 0:
+        os.environ["XLA_FLAGS"] = flags
+
+
+_fast_compile_flags()
+
 import jax  # noqa: E402
-import numpy as np
-import pytest
 
 
 def random_mdp_arrays(
