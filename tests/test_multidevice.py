@@ -94,9 +94,16 @@ def _load(tmp_path, name):
         return sol, z["discount"]
 
 
-def _assert_same(tmp_path, a, b, backups_per_iter=1):
+def _assert_same(tmp_path, a, b, backups_per_iter=1, path_may_differ=False):
     (x, g), (y, _) = _load(tmp_path, a), _load(tmp_path, b)
-    assert_same_within_rounding(x, y, g, backups_per_iter=backups_per_iter, err_msg=f"{a} vs {b}")
+    assert_same_within_rounding(
+        x,
+        y,
+        g,
+        backups_per_iter=backups_per_iter,
+        path_may_differ=path_may_differ,
+        err_msg=f"{a} vs {b}",
+    )
 
 
 @pytest.mark.programs
@@ -107,8 +114,10 @@ def test_four_devices_give_the_same_results(tmp_path):
     assert out["devices"] == [1, 4, 2], out
     assert out["depends"] == ["slip"], out
     assert out["sharding"] == ["batch"], out
-    _assert_same(tmp_path, "one", "four")
-    _assert_same(tmp_path, "one", "four_chunked")
+    # One device runs the host-sliced `shared_tiles` tiles, four devices one sharded program
+    # of `shared_vi` tiles: float32 members at the tolerance stop a sweep apart (21 vs 22).
+    _assert_same(tmp_path, "one", "four", path_may_differ=True)
+    _assert_same(tmp_path, "one", "four_chunked", path_may_differ=True)
     _assert_same(tmp_path, "batched_one", "batched_four")
     _assert_same(tmp_path, "mpi_one", "mpi_four", backups_per_iter=5 + 1)  # eval_sweeps=5
 

@@ -82,6 +82,7 @@ def test_public_types_behave_as_documented():
 WHITE_BOX = {
     "test_blocked.py": {"jaxmdp._exec", "jaxmdp._solvers.base"},
     "test_shared_tiles.py": {"jaxmdp._exec", "jaxmdp._solve", "jaxmdp._solvers.base"},
+    "test_sweep_csv.py": {"jaxmdp._sweep_csv"},
 }
 
 
