@@ -51,8 +51,11 @@ exec(RESULTS_CODE, _ns)  # noqa: S102 - the same two results as the children bui
 RESULTS = _ns["RESULTS"]
 SMALL = [_ns["make"](k, (6, 5)) for k in (0, 1)]  # for the tests that need no signal timing
 
+# Ctrl-C as a user's terminal delivers it, even where the test runner was started in the
+# background (a shell then ignores SIGINT for its children, and Python keeps that).
 WRITER = (
-    RESULTS_CODE
+    "import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    + RESULTS_CODE
     + """
 import signal, sys
 path = sys.argv[1]

@@ -18,6 +18,9 @@ import textwrap
 SCRIPT = textwrap.dedent(
     """
     import json, os, signal, threading, time
+    # Ctrl-C as a user's terminal delivers it, even where the test runner was started in the
+    # background (a shell then ignores SIGINT for its children, and Python keeps that).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import jax, numpy as np
     import jaxmdp
 
