@@ -20,6 +20,7 @@ from jax import lax
 
 from jaxmdp import _interrupt
 from jaxmdp._exec import shared_rows
+from jaxmdp._exec.shared_vi import _argmax_actions  # the same slab-by-slab argmax
 from jaxmdp._solution import Status
 from jaxmdp._solvers import _stopping
 from jaxmdp._solvers.base import RUNNING
@@ -60,16 +61,6 @@ def _q_values(rows, probs, rewards, g, values):
     return jnp.stack(
         [jnp.stack([rewards[a][s] + g * ev[a][s] for s in range(S)]) for a in range(A)]
     )
-
-
-def _argmax_actions(q):
-    """`argmax_a q[a]` of `q [A, S, T]` (lowest index on ties, as `jnp.argmax`)."""
-    best, arg = q[0], jnp.zeros(q.shape[1:], jnp.int32)
-    for a in range(1, q.shape[0]):
-        better = q[a] > best
-        best = jnp.where(better, q[a], best)
-        arg = jnp.where(better, a, arg)
-    return arg
 
 
 class _Carry(NamedTuple):
