@@ -131,5 +131,11 @@ def format_bound(b: float) -> str:
     if b <= 0:
         return "0"
     e = math.floor(math.log10(b))
-    up = math.ceil(b / 10 ** (e - 1)) * 10 ** (e - 1)  # 2 digits, rounded up
+    return bound_text(e, math.ceil(b / 10 ** (e - 1)))  # 2 digits, rounded up
+
+
+def bound_text(e: int, k: int) -> str:
+    """The text `format_bound` gives `k * 10**(e - 1)` (`e` the bound's decimal exponent,
+    `k` its two digits rounded up, 10..100); the CSV writer formats each distinct pair once."""
+    up = k * 10 ** (e - 1)
     return f"{up:.2g}" if up < 1e-3 or up >= 1e4 else f"{up:.{max(0, 1 - e)}f}"

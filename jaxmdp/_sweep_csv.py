@@ -208,14 +208,8 @@ def _bound_bytes(bound: np.ndarray) -> np.ndarray:
     step = _POW10[np.clip(e - 1 + 307, 0, _POW10.size - 1)]
     k = np.where(inside, np.ceil(bp / step), 0).astype(np.int64)
     key = np.where(inside, (e + 1000) * 1000 + k, -1)
-    text = np.empty(b.size, dtype=object)
     u, inv = np.unique(key, return_inverse=True)
-    names = []
-    for x in u.tolist():
-        ee, kk = divmod(x, 1000)
-        ee -= 1000
-        up = kk * 10 ** (ee - 1)
-        names.append(f"{up:.2g}" if up < 1e-3 or up >= 1e4 else f"{up:.{max(0, 1 - ee)}f}")
+    names = [_format.bound_text(x // 1000 - 1000, x % 1000) for x in u.tolist()]
     text = np.array(names, dtype=object)[inv.reshape(-1)]
     rest = np.flatnonzero(~inside)  # NaN, inf, <= 0, out of the table's range: Python
     text[rest] = [_format.format_bound(float(x)) for x in b[rest].tolist()]
