@@ -148,13 +148,17 @@ def atomic_files(targets: Sequence[tuple[str | os.PathLike, str]]) -> Iterator[l
     """
     staged = []  # (file object, temporary path, final path)
     try:
-        for path, mode in targets:
-            kwargs = _open_kwargs(mode)
-            p = Path(os.fspath(path))
-            parent = p.parent if str(p.parent) else Path(".")
-            parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{p.name}{_TMP}", dir=parent)
-            staged.append((os.fdopen(fd, mode, **kwargs), tmp, p))
+        # Ctrl-C waits until every temporary is recorded in `staged`: one landing between
+        # `mkstemp` and the append left that temporary behind (seen once in six runs of
+        # test_atomic_save under load, with saves fast enough that staging is a real part).
+        with _sigint_deferred():
+            for path, mode in targets:
+                kwargs = _open_kwargs(mode)
+                p = Path(os.fspath(path))
+                parent = p.parent if str(p.parent) else Path(".")
+                parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{p.name}{_TMP}", dir=parent)
+                staged.append((os.fdopen(fd, mode, **kwargs), tmp, p))
         yield [f for f, _, _ in staged]
         for f, _, _ in staged:
             f.flush()
@@ -194,16 +198,19 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator:
     p = Path(os.fspath(path))
     parent = p.parent if str(p.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}{_TMP}", dir=parent)
+    tmp = None
     try:
+        with _sigint_deferred():  # Ctrl-C only once `tmp` is known (see `atomic_files`)
+            fd, tmp = tempfile.mkstemp(prefix=f".{p.name}{_TMP}", dir=parent)
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
     except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         interrupt = _interrupt_behind(e)
         if interrupt is not e:
             raise interrupt from None
