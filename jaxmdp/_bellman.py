@@ -240,10 +240,24 @@ def evaluate_policy(mdp: MDP, policy: StateVector, *, undiscounted: bool = True)
     needs `P_pi` as a matrix: it is materialised for `S <= DENSE_CHAIN_MAX`, and a larger
     sparse MDP raises (see `chain_matrix`).
     """
+    return _evaluate_policy(mdp, policy, undiscounted, differentiable=True)
+
+
+def evaluate_policy_undifferentiated(
+    mdp: MDP, policy: StateVector, *, undiscounted: bool
+) -> StateVector:
+    """`evaluate_policy` for inputs that are never differentiated (policy iteration's loop,
+    on a `stop_gradient` MDP): the sparse form's GMRES runs without `custom_linear_solve`,
+    which under `vmap` only costs tracing (`jaxmdp._krylov.policy_system`)."""
+    return _evaluate_policy(mdp, policy, undiscounted, differentiable=False)
+
+
+def _evaluate_policy(mdp: MDP, policy, undiscounted: bool, differentiable: bool):
+    """`evaluate_policy`; `differentiable=False`: `evaluate_policy_undifferentiated`."""
     op = ops.policy_operator(mdp.transitions, policy)
     r_pi = policy_rewards(mdp, policy)
     if not op.dense and not undiscounted:
-        return _krylov.policy_system(op, r_pi, mdp.discount)
+        return _krylov.policy_system(op, r_pi, mdp.discount, differentiable=differentiable)
     p_pi = chain_matrix(op, "evaluating a policy where the discount may be 1")
     s = r_pi.shape[0]
     eye = jnp.eye(s, dtype=p_pi.dtype)

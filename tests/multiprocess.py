@@ -55,12 +55,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def xla_flags(devices: int) -> str:
+    """This process's XLA_FLAGS (the suite's compile settings, or `.ci/run`'s vector-width
+    setting, which the subprocess must run under too) with `devices` host devices."""
+    kept = [
+        f
+        for f in os.environ.get("XLA_FLAGS", "").split()
+        if not f.startswith("--xla_force_host_platform_device_count")
+    ]
+    return " ".join([*kept, f"--xla_force_host_platform_device_count={devices}"])
+
+
 def environment(*, devices_per_process: int = 1, extra: dict | None = None) -> dict:
     env = dict(os.environ)
-    env.pop("XLA_FLAGS", None)
     env.update(
         JAX_PLATFORMS="cpu",
-        XLA_FLAGS=f"--xla_force_host_platform_device_count={devices_per_process}",
+        XLA_FLAGS=xla_flags(devices_per_process),
         PYTHONUNBUFFERED="1",
     )
     env.update(extra or {})

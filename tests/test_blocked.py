@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 
+import multiprocess
 import numpy as np
 import pytest
 
@@ -147,7 +148,7 @@ SCRIPT = textwrap.dedent(
 def four_devices():
     env = {
         **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "XLA_FLAGS": multiprocess.xla_flags(4),
         "JAX_PLATFORMS": "cpu",
     }
     proc = subprocess.run(

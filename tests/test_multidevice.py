@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 
+import multiprocess
 import numpy as np
 import pytest
 from _compare import assert_same_within_rounding
@@ -73,8 +74,7 @@ SCRIPT = textwrap.dedent(
 def _run(script, devices, tmp_path):
     env = {
         **os.environ,
-        "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} "
-        f"--xla_force_host_platform_device_count={devices}",
+        "XLA_FLAGS": multiprocess.xla_flags(devices),
         "JAX_PLATFORMS": "cpu",
     }
     proc = subprocess.run(
@@ -222,7 +222,7 @@ WATCHDOG = textwrap.dedent(
 def test_policy_iteration_over_host_devices_never_hangs():
     env = {
         **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "XLA_FLAGS": multiprocess.xla_flags(2),
         "JAX_PLATFORMS": "cpu",
     }
     try:

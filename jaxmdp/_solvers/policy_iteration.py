@@ -119,7 +119,10 @@ class PolicyIteration:
         return PIState(policy, values0, q, jnp.asarray(False), rnd)
 
     def step(self, mdp, state, ctx):
-        v = _bellman.evaluate_policy(mdp, state.policy, undiscounted=ctx.undiscounted)
+        # the loop's MDP is a stop_gradient copy: no custom_linear_solve (_krylov)
+        v = _bellman.evaluate_policy_undifferentiated(
+            mdp, state.policy, undiscounted=ctx.undiscounted
+        )
         if ctx.undiscounted:
             # An improper policy's -inf states are scored as a huge finite loss, so that the
             # greedy step prefers actions less likely to reach them (with slip, every action
