@@ -17,8 +17,9 @@ non-terminal cells U(s) = V(s) + step_reward, on terminal cells U = the terminal
 Transitions form: a move has at most 3 outcomes, so the world is built as successor lists
 (`jaxmdp.SparseTransitions`, K = 3 slots: the intended direction, then the two
 perpendicular ones; K = 1 when `slip` is a concrete 0) from NumPy tables of the layout,
-with no `[S, A, S]` array anywhere (a 3163x3163 world, 10^7 states, built in 24-28 s with
-a peak RSS of 2.5 GB on a loaded 2-core machine: benchmarks/results/cpu-2core-sparse.md).
+with no `[S, A, S]` array anywhere (a 3163x3163 world, 10^7 states, built in 7-11 s with
+a peak RSS of 1.94 GB, 1.67x its arrays, on a shared 2-core machine:
+benchmarks/results/cpu-2core-sparse.md).
 Worlds of at most 64 states (`_form.DENSE_MAX_STATES`) are returned dense (`[S, A, S]`,
 the same numbers as `jaxmdp.to_dense` of the lists), where the dense kernels are as fast
 or faster and every function that needs an explicit matrix (exact policy evaluation by LU,
