@@ -41,12 +41,14 @@ from jaxmdp._operators import rows
 from jaxmdp._sparse import is_sparse
 
 
-def _shared_batch_last(mdp, solver, batch: int) -> bool:
-    """Whether `solve` runs the batch-last shared kernel: value iteration, a batch, one
+def _shared_batch_last(mdp, solver, members: int, batch: int) -> bool:
+    """Whether `solve` runs the batch-last shared kernel: value iteration, a batch planned as
+    one (`members == batch`: "shared_vi"; the "shared_tiles" plan of a P small enough to be
+    compiled in runs `members` at a time and keeps the per-member estimate), one
     `transitions` for all (no batch axis of size > 1), sparse or dense with S below the
     batch-first threshold (`plan.make_plan`, `shared_layout.prepare_shared`; a larger dense
     P with few nonzeros also runs there, and keeps the larger dense estimate)."""
-    if type(solver).__name__ != "ValueIteration" or batch < 2:
+    if type(solver).__name__ != "ValueIteration" or batch < 2 or members != batch:
         return False
     if any(int(np.prod(np.shape(x)[:-3])) > 1 for x in jax.tree.leaves(mdp.transitions)):
         return False
@@ -107,7 +109,7 @@ def solve_bytes(mdp, solver, *, members: int, batch: int, undiscounted: bool) ->
     elif name == "AndersonValueIteration":
         work += 2 * int(getattr(solver, "memory", 5)) * S * b
     outputs = batch * (S * A + 2 * S + 8) * b
-    if _shared_batch_last(mdp, solver, batch):
+    if _shared_batch_last(mdp, solver, members, batch):
         return int(copies + _shared_work(mdp, batch, b) + outputs)
     return int(copies + members * work + outputs)
 
