@@ -15,6 +15,15 @@ at once, in bytes of the solve's dtype (`b`):
   - Anderson: its memory of `2 m` value vectors;
 - the outputs (values, Q, policy and scalars per member).
 
+Value iteration on a batch sharing one sparse (or small dense) `transitions` runs the
+batch-last kernel in member tiles (`jaxmdp._exec.shared_vi`, `shared_member_tiles`): the
+shared P is held once (plus the kernel's `[A, S, K]` layout copy and its row statistics),
+and only one tile of members has a working set at a time (its rewards transposed, its loop's
+value arrays, its Q before it is written back), whatever the batch size; a broadcast
+`rewards` is materialised once at the batch's size. Counting a whole-batch working set there
+overestimated W6 (1,000 variants of a 100x100 world) 6x, so the check refused batches that
+fit. Checked against XLA's buffer assignment in tests/test_footprint_shared.py.
+
 Members running at once: the whole batch under one `vmap`, or a tile per host thread.
 Estimates are estimates (XLA may fuse some temporaries away, or keep a copy more): the
 budget check compares against half of what the system allows (`_memory.HOST_FRACTION`).
@@ -26,8 +35,43 @@ import jax
 import numpy as np
 
 from jaxmdp import _memory
+from jaxmdp._exec.shared_layout import _BATCH_FIRST_STATES
+from jaxmdp._exec.tiles import shared_gather_tile
 from jaxmdp._operators import rows
 from jaxmdp._sparse import is_sparse
+
+
+def _shared_batch_last(mdp, solver, members: int, batch: int) -> bool:
+    """Whether `solve` runs the batch-last shared kernel: value iteration, a batch planned as
+    one (`members == batch`: "shared_vi"; the "shared_tiles" plan of a P small enough to be
+    compiled in runs `members` at a time and keeps the per-member estimate), one
+    `transitions` for all (no batch axis of size > 1), sparse or dense with S below the
+    batch-first threshold (`plan.make_plan`, `shared_layout.prepare_shared`; a larger dense
+    P with few nonzeros also runs there, and keeps the larger dense estimate)."""
+    if type(solver).__name__ != "ValueIteration" or batch < 2 or members != batch:
+        return False
+    if any(int(np.prod(np.shape(x)[:-3])) > 1 for x in jax.tree.leaves(mdp.transitions)):
+        return False
+    return is_sparse(mdp.transitions) or int(mdp.num_states) < _BATCH_FIRST_STATES
+
+
+def _shared_work(mdp, batch: int, b: int) -> int:
+    """Bytes the batch-last shared kernel holds beyond its inputs and outputs (module
+    docstring): one member tile's working set, the shared P's layout copy and row statistics,
+    and the rewards broadcast to the batch if they are not already."""
+    S, A = int(mdp.num_states), int(mdp.num_actions)
+    P = mdp.transitions
+    slots = S * A * int(np.shape(P.next_states if is_sparse(P) else P)[-1])
+    T = min(batch, shared_gather_tile(S, A, b))
+    # A tile: rewards [A, S, T] transposed in, Q [A, S, T] and its transpose out, the row
+    # statistics' [A, S, T] selects, value arrays [S, T] (V_k, V_(k-1), the carried backup,
+    # the select). The shared P: its [A, S, K] layout copy (index + probability) and
+    # per-slot temporaries of the rounding constants and the hoisted index arithmetic.
+    work = T * S * (5 * A + 4) * b + slots * (3 * b + 8)
+    r = mdp.rewards
+    if int(np.prod(np.shape(r))) < batch * S * A or np.dtype(r.dtype).itemsize != b:
+        work += batch * S * A * b  # broadcast (or cast) to [B, S, A] before the tiles
+    return work
 
 
 def solve_bytes(mdp, solver, *, members: int, batch: int, undiscounted: bool) -> int:
@@ -65,6 +109,8 @@ def solve_bytes(mdp, solver, *, members: int, batch: int, undiscounted: bool) ->
     elif name == "AndersonValueIteration":
         work += 2 * int(getattr(solver, "memory", 5)) * S * b
     outputs = batch * (S * A + 2 * S + 8) * b
+    if _shared_batch_last(mdp, solver, members, batch):
+        return int(copies + _shared_work(mdp, batch, b) + outputs)
     return int(copies + members * work + outputs)
 
 

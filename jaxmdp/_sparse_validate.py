@@ -14,7 +14,15 @@ import numpy as np
 
 from jaxmdp._mdp import MDP, check_shapes
 from jaxmdp._sparse import SparseTransitions
-from jaxmdp._validate import InvalidMDPError, _first, default_row_atol
+from jaxmdp._validate import (
+    InvalidMDPError,
+    _blocks,
+    _Finding,
+    _first,
+    _host_reader,
+    _where,
+    default_row_atol,
+)
 
 _SLOT = ("state", "action", "slot")
 _SA = ("state", "action")
@@ -42,32 +50,49 @@ def validate_sparse_mdp(mdp: MDP, *, atol: float | None = None) -> MDP:
             )
     p = mdp.transitions
     assert isinstance(p, SparseTransitions)
-    NS = np.asarray(p.next_states)
-    PR = np.asarray(p.probs)
     R = np.asarray(mdp.rewards)
     g = np.asarray(mdp.discount)
-    S, _, K = NS.shape[-3:]
-    if not np.issubdtype(PR.dtype, np.floating) or not np.issubdtype(R.dtype, np.floating):
+    nshape, pshape = tuple(np.shape(p.next_states)), tuple(np.shape(p.probs))
+    pdtype = np.dtype(p.probs.dtype)
+    S, _, K = nshape[-3:]
+    if not np.issubdtype(pdtype, np.floating) or not np.issubdtype(R.dtype, np.floating):
         raise InvalidMDPError(
-            f"SparseTransitions.probs and rewards must be floating point; got {PR.dtype} and "
+            f"SparseTransitions.probs and rewards must be floating point; got {pdtype} and "
             f"{R.dtype}."
         )
     if atol is None:
-        atol = default_row_atol(PR.dtype, K)
-    nbn, nbp, nbr = NS.ndim - 3, PR.ndim - 3, R.ndim - 2
+        atol = default_row_atol(pdtype, K)
+    nbn, nbp, nbr = len(nshape) - 3, len(pshape) - 3, R.ndim - 2
 
-    bad = (NS < 0) | (NS >= S)
-    if bad.any():
+    # Block by block (`jaxmdp._validate._blocks`: views of the host buffers, at most
+    # `_CHUNK_BYTES` each), like the dense check: whole-array masks and float64 row sums
+    # cost 0.8x the model's bytes at 10^6 states (measured RSS), 1 GB at 10^7. What stays
+    # is two `[..., S, A]` boolean masks of the rows.
+    out_of_range = _Finding()
+    read = _host_reader(p.next_states)
+    for ix, offset in _blocks(nshape[:-1], K * np.dtype(p.next_states.dtype).itemsize):
+        block = read(ix)
+        out_of_range.add((block < 0) | (block >= S), block, offset)
+    if out_of_range.count:
         raise InvalidMDPError(
-            _first(bad, nbn, _SLOT, f"successor index out of range [0, {S})", NS)
+            out_of_range.message(f"successor index out of range [0, {S})", nbn, _SLOT)
             + " (padding slots need a valid index too, e.g. 0)"
         )
-    bad = ~np.isfinite(PR)
-    if bad.any():
-        raise InvalidMDPError(_first(bad, nbp, _SLOT, "non-finite transition probability", PR))
-    bad = PR < 0
-    if bad.any():
-        raise InvalidMDPError(_first(bad, nbp, _SLOT, "negative transition probability", PR))
+    nonfinite, negative = _Finding(), _Finding()
+    off = np.empty(pshape[:-1], bool)  # row sum off 1 and not 0
+    empty = np.empty(pshape[:-1], bool)  # row sum exactly 0 (fine if unavailable)
+    read = _host_reader(p.probs)
+    for ix, offset in _blocks(pshape[:-1], K * pdtype.itemsize):
+        block = read(ix)
+        nonfinite.add(~np.isfinite(block), block, offset)
+        negative.add(block < 0, block, offset)
+        sums = block.sum(axis=-1, dtype=np.float64)
+        empty[ix] = sums == 0.0
+        off[ix] = (np.abs(sums - 1.0) > atol) & ~empty[ix]
+    if nonfinite.count:
+        raise InvalidMDPError(nonfinite.message("non-finite transition probability", nbp, _SLOT))
+    if negative.count:
+        raise InvalidMDPError(negative.message("negative transition probability", nbp, _SLOT))
 
     bad = np.isnan(R) | (R == np.inf)
     if bad.any():
@@ -88,21 +113,21 @@ def validate_sparse_mdp(mdp: MDP, *, atol: float | None = None) -> MDP:
             )
         )
 
-    sums = PR.sum(axis=-1, dtype=np.float64)
-    shape = np.broadcast_shapes(unavailable.shape, sums.shape)
-    unavailable_b = np.broadcast_to(unavailable, shape)
-    sums_b = np.broadcast_to(sums, shape)
     # A row of an unavailable action may be all zero: it is never used.
-    off = (np.abs(sums_b - 1.0) > atol) & ~(unavailable_b & (sums_b == 0.0))
-    if off.any():
+    bad = off | (empty & ~unavailable) if 1.0 > atol else off
+    if bad.any():
+        shape = bad.shape
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        # The row in `probs` (its batch axes may be broadcast: size 1 reads index 0).
+        tail = idx[len(idx) - (len(pshape) - 1) :]
+        at = tuple(0 if n == 1 else i for i, n in zip(tail, pshape[:-1], strict=True))
+        row = np.asarray(p.probs[at])
+        value = float(row.sum(dtype=np.float64))
+        count = int(np.count_nonzero(bad))
         raise InvalidMDPError(
-            _first(
-                off,
-                off.ndim - 2,
-                _SA,
-                f"transition row (its K={K} slots) does not sum to 1 within atol={atol:.3g}",
-                sums_b,
-            )
+            f"transition row (its K={K} slots) does not sum to 1 within atol={atol:.3g} at "
+            f"{_where(idx, len(shape) - 2, _SA)} (value {value!r})"
+            + (f"; {count} places in all" if count > 1 else "")
         )
 
     bad = ~np.isfinite(g) | (g < 0) | (g > 1)

@@ -170,6 +170,31 @@ def test_validation_names_the_place(case, message, rng):
         jaxmdp.make_mdp(jaxmdp.SparseTransitions(ns, pr), R, g)
 
 
+@pytest.mark.parametrize("case", ["index", "nan", "sum", "empty_available"])
+def test_validation_in_blocks_names_a_late_place(case, rng, monkeypatch):
+    """Read in blocks of 64 bytes (many blocks): a bad slot or row in the last block of a
+    shared P (batch of rewards broadcast against it) is found, named and counted."""
+    monkeypatch.setattr("jaxmdp._validate._CHUNK_BYTES", 64)
+    ns, pr = _random_sparse(rng, 40, 2, 3)
+    R = np.zeros((3, 40, 2))
+    if case == "index":
+        ns[39, 1, 2] = 40
+        message = r"out of range \[0, 40\) at state 39, action 1, slot 2"
+    elif case == "nan":
+        pr[38, 0, 1] = pr[39, 1, 0] = np.nan
+        message = r"non-finite .* at state 38, action 0, slot 1 .*; 2 places in all"
+    elif case == "sum":
+        pr[39, 1, 0] += 0.01
+        message = r"does not sum to 1 .* at batch index 0, state 39, action 1 .*; 3 places"
+    else:  # an all-zero row is fine only where the action is unavailable
+        pr[39, 1] = 0.0
+        R[[0, 2], 39, 1] = -np.inf
+        message = r"does not sum to 1 .* at batch index 1, state 39, action 1 \(value 0\.0\)$"
+    mdp = jaxmdp.MDP(jaxmdp.SparseTransitions(ns, pr), R, np.full(3, 0.9))
+    with pytest.raises(jaxmdp.InvalidMDPError, match=message):
+        jaxmdp.validate_mdp(mdp)
+
+
 def test_validation_accepts_duplicates_padding_and_empty_unavailable_rows(rng):
     ns, pr, R, g = _bad(rng)
     pr[0, 1, 1] = 0.0  # an unavailable action's row may be all zero

@@ -100,28 +100,34 @@ def _greedy_last(p: SharedP, rewards, g, values):
     return jnp.stack(rows)  # type: ignore[arg-type]
 
 
-def _greedy_gather(p: SharedP, rewards, g, values):
-    """`max_a (R + g P V)` `[S, B]` for sparse `p` (`succ`, `prob` `[A, S, K]`), batch-last.
+def _q_gather(p: SharedP, rewards, g, values):
+    """The A slabs `R[a] + g P[a] V` `[S, B]` for sparse `p` (`succ`, `prob` `[A, S, K]`),
+    batch-last: `rewards [A, S, B]`, `values [S, B]`.
 
     Each slot k of each action gathers whole rows `values[succ[a, s, k]]` (`[B]`, contiguous:
-    one successor row serves every member), weighted and added slab by slab, and the max over
-    actions is taken slab by slab: XLA fuses the A*K row gathers, the sums and the max into
-    one loop over `[S, B]` that reads `succ` and `prob` once and writes only the result. The
-    generic form (`values[succ]`, an `[A, S, K, B]` gather, then a sum over K) materialised
-    the gather: K*A times the values' bytes written and read back on every sweep.
+    one successor row serves every member), weighted and added slab by slab, so XLA fuses the
+    A*K row gathers and the sums with their consumer into one loop over `[S, B]` that reads
+    `succ` and `prob` once. The generic form (`values[succ]`, an `[A, S, K, B]` gather, then
+    a sum over K) materialised the gather: K*A times the values' bytes written and read back.
     """
     A, S, K = p.succ.shape  # type: ignore[union-attr]
     idx = jnp.clip(p.succ, 0, S - 1)  # loop invariant (hoisted); lets the gathers skip checks
-    best = None
+    slabs = []
     for a in range(A):
         ev = None
         for k in range(K):
             row = values.at[idx[a, :, k]].get(mode="promise_in_bounds")  # [S, B]
             term = row if p.unit_prob else p.prob[a, :, k, None] * row  # type: ignore[index]
             ev = term if ev is None else ev + term
-        qa = rewards[a] + g * ev
-        best = qa if best is None else jnp.maximum(best, qa)
-    return best
+        slabs.append(rewards[a] + g * ev)
+    return slabs
+
+
+def _greedy_gather(p: SharedP, rewards, g, values):
+    """`max_a (R + g P V)` `[S, B]` for sparse `p`, batch-last (`_q_gather`'s slabs, the max
+    over actions taken slab by slab: the gathers, sums and max fuse into one loop that
+    writes only the result)."""
+    return functools.reduce(jnp.maximum, _q_gather(p, rewards, g, values))
 
 
 def _max_actions(q):
@@ -282,7 +288,12 @@ def solve_shared_vi(
     # certified bound with rounding; gain interval for UNBOUNDED members.
     shift, bound, residual = _stopping.report(c.stats, c.values, g, rule, axis=state_axis)
     values = c.values + per(shift, 2)
-    q = c.q if first else rewards + g * _expected(p, c.q, A)
+    if first:
+        q = c.q
+    elif p.dense is None and p.static_succ is None:  # slab by slab: no [A, S, K, B] gather
+        q = jnp.stack(_q_gather(p, rewards, g, c.q))
+    else:
+        q = rewards + g * _expected(p, c.q, A)
     q = q + per(shift, 3)
     if first:
         policy = jnp.argmax(q, axis=-1).astype(jnp.int32)

@@ -127,6 +127,11 @@ def _gamma(n, u):
     return n * u / (1 - n * u)
 
 
+# `rounding` of one sparse MDP runs in blocks of this many states above it (its temporaries:
+# a block's `[C, A]` arrays, not the whole model's).
+_ROUNDING_CHUNK = 1 << 15
+
+
 def rounding(probs, rewards: jax.Array, *, batch_last: bool = False, axis=None):
     """`Rounding` constants of an MDP (or of a batch sharing `probs`).
 
@@ -160,18 +165,45 @@ def rounding(probs, rewards: jax.Array, *, batch_last: bool = False, axis=None):
             return functools.reduce(lambda a, k: a + x[..., k], range(1, x.shape[-1]), x[..., 0])
         return jnp.dot(x, ones, precision=hi)
 
-    nnz = jnp.max(row_sum((p != 0).astype(dtype)))  # exact integers
-    k = jnp.maximum(nnz, 1.0)
-    sums = row_sum(p)
-    abss = row_sum(jnp.abs(p))
-    if batch_last:
-        sums, abss = sums[..., None], abss[..., None]
     r = jnp.asarray(rewards, dtype)
-    avail = jnp.isfinite(r)
     zero = jnp.zeros((), dtype)
-    dev = jnp.max(jnp.where(avail, jnp.abs(sums - 1), zero), axis=axis)
-    ab = jnp.max(jnp.where(avail, abss, zero), axis=axis)
-    r_max = jnp.max(jnp.where(avail, jnp.abs(r), zero), axis=axis)
+
+    def maxima(p, r):
+        """(max nonzero count, max |row sum - 1|, max row sum of |p|, max |r|) over rows."""
+        nnz = jnp.max(row_sum((p != 0).astype(dtype)))  # exact integers
+        sums = row_sum(p)
+        abss = row_sum(jnp.abs(p))
+        if batch_last:
+            sums, abss = sums[..., None], abss[..., None]
+        avail = jnp.isfinite(r)
+        dev = jnp.max(jnp.where(avail, jnp.abs(sums - 1), zero), axis=axis)
+        ab = jnp.max(jnp.where(avail, abss, zero), axis=axis)
+        r_max = jnp.max(jnp.where(avail, jnp.abs(r), zero), axis=axis)
+        return nnz, dev, ab, r_max
+
+    S = p.shape[0]
+    chunked = slots and axis is None and not batch_last and p.ndim == 3 and S > _ROUNDING_CHUNK
+    if chunked and r.shape == p.shape[:2]:
+        # One MDP's sparse rows, in blocks of states: XLA:CPU's reductions do not fuse their
+        # elementwise producers, so over all rows at once each `(p != 0)` slab, `|p|`,
+        # the row sums and the selects were written out as `[S, A]` arrays (6 of them: 10x
+        # the values' bytes, the largest temporary of a 10^7-state solve). Every constant is
+        # a max, exact in any grouping, and each row's sum keeps its slab order, so the
+        # blocks (the last one overlapping its predecessor) give the same bits.
+        C = _ROUNDING_CHUNK
+
+        def block(i, acc):
+            start = jnp.minimum(i * C, S - C)
+            part = maxima(
+                jax.lax.dynamic_slice_in_dim(p, start, C), jax.lax.dynamic_slice_in_dim(r, start, C)
+            )
+            return tuple(jnp.maximum(a, b) for a, b in zip(acc, part, strict=True))
+
+        init = (zero, zero, zero, zero)
+        nnz, dev, ab, r_max = jax.lax.fori_loop(0, -(-S // C), block, init)
+    else:
+        nnz, dev, ab, r_max = maxima(p, r)
+    k = jnp.maximum(nnz, 1.0)
     g_sum = _gamma(k, u)  # the computed row sums, any order
     p_abs = ab * (1 + g_sum) * (1 + 2 * u)
     # |exact sum - 1| <= |computed sum - 1| + g_sum p_abs. Written as max(dev - e, 0) + 2 e

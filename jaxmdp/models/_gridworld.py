@@ -17,8 +17,9 @@ non-terminal cells U(s) = V(s) + step_reward, on terminal cells U = the terminal
 Transitions form: a move has at most 3 outcomes, so the world is built as successor lists
 (`jaxmdp.SparseTransitions`, K = 3 slots: the intended direction, then the two
 perpendicular ones; K = 1 when `slip` is a concrete 0) from NumPy tables of the layout,
-with no `[S, A, S]` array anywhere (a 3163x3163 world, 10^7 states, built in 24-28 s with
-a peak RSS of 2.5 GB on a loaded 2-core machine: benchmarks/results/cpu-2core-sparse.md).
+with no `[S, A, S]` array anywhere (a 3163x3163 world, 10^7 states, built in 7-11 s with
+a peak RSS of 1.94 GB, 1.67x its arrays, on a shared 2-core machine:
+benchmarks/results/cpu-2core-sparse.md).
 Worlds of at most 64 states (`_form.DENSE_MAX_STATES`) are returned dense (`[S, A, S]`,
 the same numbers as `jaxmdp.to_dense` of the lists), where the dense kernels are as fast
 or faster and every function that needs an explicit matrix (exact policy evaluation by LU,
@@ -107,7 +108,7 @@ def _entry_rewards(grid: GridLayout, step_reward, terminal_rewards, cell_rewards
     return jnp.where(jnp.broadcast_to(is_terminal, shape), values[..., slot], entry)
 
 
-def _successors(nxt: np.ndarray, slip, deterministic: bool, dtype) -> SparseTransitions:
+def _successors(nxt: jax.Array, slip, deterministic: bool, dtype) -> SparseTransitions:
     """The moves as successor lists: `next_states [S, 4, K]` (NumPy tables, shared by any
     batch of `slip`) and `probs [..., S, 4, K]`.
 
@@ -121,45 +122,58 @@ def _successors(nxt: np.ndarray, slip, deterministic: bool, dtype) -> SparseTran
     S = nxt.shape[0]
     if deterministic:
         probs = jnp.ones((*slip.shape, S, 4, 1), dtype)
-        return SparseTransitions(jnp.asarray(nxt[:, :, None]), probs)
+        return SparseTransitions(nxt[:, :, None], probs)
     # One jitted program from the [S, 4] table: XLA fuses the slot masks, the three
     # probability slabs and their stack into the outputs, where eager ops materialised each
     # ([S, 4, 3] index and probability temporaries: most of a 10^7-state world's build).
-    return _slots(jnp.asarray(nxt, jnp.int32), slip)
+    return _slots(nxt, slip)
 
 
 @jax.jit
 def _slots(nxt: jax.Array, slip: jax.Array) -> SparseTransitions:
     """`_successors` for a random `slip` `[...]`: `next_states [S, 4, 3]`, `probs
-    [..., S, 4, 3]` from the move table `nxt [S, 4]`."""
+    [..., S, 4, 3]` from the move table `nxt [S, 4]`.
+
+    Written with static column picks of `nxt` and stacks only, so that each output is one
+    fused loop over the table: `nxt[:, directions]` (a gather) was materialised as a
+    `[12, S]` array, transposed and copied into the output (two `[S, 4, 3]` temporaries,
+    480 MB at 10^7 states)."""
     dtype = slip.dtype
-    targets = nxt[:, _SLOT_DIRECTIONS.astype(np.int32)]  # [S, 4, 3] (int32 under x64 too)
-    t0, t1, t2 = targets[..., 0], targets[..., 1], targets[..., 2]
-    same10, same20, same21 = t1 == t0, t2 == t0, t2 == t1
-    w0 = (1 - slip)[..., None, None]  # [..., 1, 1]
-    w1 = (slip / 2)[..., None, None]
+    cols = [nxt[:, d] for d in range(4)]  # [S] each
+    w0 = (1 - slip)[..., None]  # [..., 1]
+    w1 = (slip / 2)[..., None]
     zero = jnp.zeros((), dtype)
-    p0 = w0 + jnp.where(same10, w1, zero) + jnp.where(same20, w1, zero)
-    p1 = jnp.where(same10, zero, w1) + jnp.where(same21 & ~same10 & ~same20, w1, zero)
-    p2 = jnp.where(same20 | same21, zero, w1)
     batch, S = slip.shape, nxt.shape[0]
-    probs = jnp.stack([jnp.broadcast_to(p, (*batch, S, 4)) for p in (p0, p1, p2)], axis=-1)
-    return SparseTransitions(targets, probs)
+    targets, probs = [], []
+    for a in range(4):
+        t0, t1, t2 = (cols[int(d)] for d in _SLOT_DIRECTIONS[a])
+        same10, same20, same21 = t1 == t0, t2 == t0, t2 == t1
+        p0 = w0 + jnp.where(same10, w1, zero) + jnp.where(same20, w1, zero)
+        p1 = jnp.where(same10, zero, w1) + jnp.where(same21 & ~same10 & ~same20, w1, zero)
+        p2 = jnp.where(same20 | same21, zero, w1)
+        targets.append(jnp.stack([t0, t1, t2], axis=-1))  # [S, 3]
+        probs.append(jnp.stack([jnp.broadcast_to(p, (*batch, S)) for p in (p0, p1, p2)], -1))
+    return SparseTransitions(jnp.stack(targets, axis=-2), jnp.stack(probs, axis=-2))
 
 
 @jax.jit
 def _move_rewards(weights, entry, nxt, is_terminal) -> jax.Array:
     """`[..., S, 4]` expected reward of each move: `weights [..., 4, 4]` (action, direction),
     `entry [..., S]` rewards for entering each state, `nxt [S, 4]` moves, 0 from terminal
-    states (`is_terminal [S]`). One program: the `[..., S, 4]` gather, product and select
-    fuse into the output instead of each being materialised."""
+    states (`is_terminal [S]`). One program, the sum over directions written out term by
+    term (d = 0..3, in order) so that the gathers, products and select fuse into the output
+    (an einsum materialised the `[..., S, 4]` product before the select)."""
     batch = np.broadcast_shapes(weights.shape[:-2], entry.shape[:-1])
-    rewards = jnp.einsum(
-        "...ad,...sd->...sa",
-        jnp.broadcast_to(weights, (*batch, 4, 4)),
-        jnp.broadcast_to(entry[..., nxt], (*batch, nxt.shape[0], 4)),
-    )
-    return jnp.where(jnp.broadcast_to(is_terminal[:, None], rewards.shape), 0.0, rewards)
+    S = nxt.shape[0]
+    weights = jnp.broadcast_to(weights, (*batch, 4, 4))
+    landed = [jnp.broadcast_to(entry[..., nxt[:, d]], (*batch, S)) for d in range(4)]
+    out = []
+    for a in range(4):
+        total = weights[..., a, 0, None] * landed[0]
+        for d in range(1, 4):
+            total = total + weights[..., a, d, None] * landed[d]
+        out.append(jnp.where(jnp.broadcast_to(is_terminal, total.shape), 0.0, total))
+    return jnp.stack(out, axis=-1)
 
 
 def _lift(x: np.ndarray, ndim: int, dtype) -> jax.Array:
@@ -223,7 +237,9 @@ def gridworld(
         check_real("cell_rewards", cell_rewards)
     check_form(form)
     dtype = _float_dtype()
-    nxt = grid.next_states  # [S, 4]
+    # [S, 4] int32 on the device, once: both programs below read it (the NumPy table is
+    # dropped here, so the build holds one copy, not three).
+    nxt = jnp.asarray(grid.next_states, jnp.int32)
     deterministic = not is_traced(slip) and not np.any(np.asarray(slip))
     slip = jnp.asarray(slip, dtype)
     chance = slip[..., None, None]
@@ -236,7 +252,8 @@ def gridworld(
     entry = _entry_rewards(grid, step_reward, terminal_rewards, cell_rewards, dtype)
     # Expected reward over where the move lands; computed from the table rather than from
     # `transitions` so each landing cell's reward enters once per direction, exactly.
-    rewards = _move_rewards(weights, entry, jnp.asarray(nxt), jnp.asarray(grid._is_terminal))
+    rewards = _move_rewards(weights, entry, nxt, jnp.asarray(grid._is_terminal))
+    del nxt
     info = ModelInfo(
         name="gridworld",
         action_names=ACTION_NAMES,

@@ -116,6 +116,8 @@ class GridLayout:
         self._state_index = index  # [H, W]: the state of each cell, -1 on walls
         self._state_rows, self._state_cols = (x.astype(np.int32) for x in np.nonzero(free))
         symbols = codes[free]  # [S]
+        if int(symbols.max()) < 256:  # one byte a state, not four (kept in `mdp.info`)
+            symbols = symbols.astype(np.uint8)
         self._symbols = symbols  # [S] code point of each state's cell
         starts = np.flatnonzero(symbols == ord(_START))
         if len(starts) > 1:
