@@ -39,7 +39,10 @@ lecture, AXES, SOLVER = _ns["lecture"], _ns["AXES"], _ns["SOLVER"]
 CHILD = (
     SWEEP_CODE
     + """
-import sys, time
+import signal, sys, time
+# A shell that starts the test runner in the background sets SIGINT to ignored for its
+# children, and Python keeps that: Ctrl-C must reach this child as it reaches a terminal's.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from jaxmdp import _checkpoint
 real = _checkpoint.Store.write
 def write(self, k, start, sol):
