@@ -11,7 +11,7 @@ batch-sized enters a program:
 - the batch's inputs are read once as host arrays (`np.asarray` of a CPU array is a view);
   a tile is a contiguous slice of them (a view; the program's argument copy is the tile's
   only copy), or with a member order (by discount) a gather of the tile's members;
-- each tile is `shared_tiles_kernel.tile_program` (one compiled program for every tile of
+- each tile is `shared_tiles_fused.tile_program` (one compiled program for every tile of
   the same size), called from a host thread; threads take the next tile from a shared
   counter (tiles need different numbers of sweeps), and each dispatches its next tile
   before copying the previous one's results out, so the copies overlap the solves;
@@ -33,7 +33,7 @@ import jax
 import numpy as np
 
 from jaxmdp import _interrupt
-from jaxmdp._exec import shared_tiles_kernel
+from jaxmdp._exec import shared_tiles_fused
 from jaxmdp._solution import Solution
 
 
@@ -79,12 +79,12 @@ def _flat(x, shape, dtype) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def _shapes(probs, prob_rows, tol, st, tile: int, dtype, has_v0: bool):
+def _shapes(probs, pc, tol, st, tile: int, dtype, has_v0: bool):
     S, A = st.rows.num_states, st.rows.num_actions
     return jax.eval_shape(
-        functools.partial(shared_tiles_kernel.solve_batch_first, st=st),
+        functools.partial(shared_tiles_fused.solve_tile, st=st),
         probs,
-        prob_rows,
+        pc,
         jax.ShapeDtypeStruct((tile, S, A), dtype),
         jax.ShapeDtypeStruct((tile,), dtype),
         jax.ShapeDtypeStruct((tile, S), dtype) if has_v0 else None,
@@ -92,10 +92,10 @@ def _shapes(probs, prob_rows, tol, st, tile: int, dtype, has_v0: bool):
     )
 
 
-def _result_shapes(probs, prob_rows, tol, st, tile, dtype, has_v0):
+def _result_shapes(probs, pc, tol, st, tile, dtype, has_v0):
     """The tile program's result shapes (tracing the unrolled kernel costs ~0.1 s: cached)."""
-    spec = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in (probs, prob_rows, tol)]
-    return _shapes(*spec, st, tile, np.dtype(dtype), has_v0)
+    spec = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), (probs, pc, tol))
+    return _shapes(spec[0], spec[1], spec[2], st, tile, np.dtype(dtype), has_v0)
 
 
 def solve(
@@ -115,7 +115,8 @@ def solve(
     tile = min(tile, B)
     n = -(-B // tile)
 
-    shapes = _result_shapes(probs, prob_rows, tol, st, tile, dtype, v0 is not None)
+    pc = shared_tiles_fused.p_consts(prob_rows)  # the transitions' rounding terms, once
+    shapes = _result_shapes(probs, pc, tol, st, tile, dtype, v0 is not None)
     # Results written in place, batch shape first; 64-byte aligned so that the `Solution`'s
     # arrays are these buffers themselves (`jax.device_put(may_alias=True)` aliases an aligned
     # host buffer on CPU; otherwise it copies: 0.6 s for W1M's 280 MB of results).
@@ -141,7 +142,7 @@ def solve(
             idx = members(i)
             r, gg = _take(R, idx), _take(g, idx)
             vv = None if v0 is None else _take(v0, idx)
-            res = shared_tiles_kernel.tile_program(probs, prob_rows, r, gg, vv, tol, st=st)
+            res = shared_tiles_fused.tile_program(probs, pc, r, gg, vv, tol, st=st)
             if pending is not None:
                 store(*pending)
             pending = (idx, res)
