@@ -161,15 +161,17 @@ def solve_tile(probs, pc: PConsts, r_first, g, v0_first, tol, st: Static):
             out.append(best)
         return out
 
-    def step(c, r):
-        vrows, prows = list(c.values), list(c.prev)
+    def step(c, r, flip: bool):
+        # Ping-pong: V_k of a member that ran in the previous step is in `c.values` (`c.prev`
+        # when `flip`), V_{k-1} in the other; the sweep overwrites the older one.
+        vrows, prows = (list(c.prev), list(c.values)) if flip else (list(c.values), list(c.prev))
         stats, code = _status(vrows, prows, c.stats, g, tol, st.rule, c.swept, c.code)
         stats = jax.tree.map(lambda a, b: jnp.where(c.swept, a, b), stats, c.stats)
         run = (code == RUNNING) & (c.it < st.max_iters)
-        new = greedy(r, vrows)
+        new = tuple(jnp.where(run, x, p) for x, p in zip(greedy(r, vrows), prows, strict=True))
         return _Carry(
-            values=tuple(jnp.where(run, x, v) for x, v in zip(new, vrows, strict=True)),
-            prev=tuple(jnp.where(run, v, p) for v, p in zip(vrows, prows, strict=True)),
+            values=new if flip else c.values,
+            prev=c.prev if flip else new,
             stats=stats,
             it=c.it + run.astype(jnp.int32),
             code=code,
@@ -178,15 +180,19 @@ def solve_tile(probs, pc: PConsts, r_first, g, v0_first, tol, st: Static):
         )
 
     def finish(c, r):
+        # A member's V_k is in `c.prev` after an odd number of sweeps (`step`'s ping-pong).
+        odd = (c.it % 2) == 1
+        vk = [jnp.where(odd, b, a) for a, b in zip(c.values, c.prev, strict=True)]
+        prev = [jnp.where(odd, a, b) for a, b in zip(c.values, c.prev, strict=True)]
         code = jnp.where(c.code == RUNNING, Status.MAX_ITERATIONS, c.code).astype(jnp.int32)
-        mag = _chain([jnp.abs(x) for x in c.values], jnp.maximum)
+        mag = _chain([jnp.abs(x) for x in vk], jnp.maximum)
         shift, bound, residual = _stopping.report(c.stats, mag[None], g, st.rule, axis=0)
         # Q from V_{k-1} (V_k = max_a Q) and the policy before the shift, as `vi_result`.
-        ev = _expected_rows(st.rows, probs, list(c.prev))
+        ev = _expected_rows(st.rows, probs, prev)
         qs = [[r[a, s] + g * ev[a][s] for s in range(S)] for a in range(A)]
         pol = jnp.stack([_argmax([qs[a][s] for a in range(A)]) for s in range(S)])
         q = jnp.stack([jnp.stack(x) for x in qs]) + shift
-        return _Out(jnp.bool_(True), jnp.stack(c.values) + shift, q, pol, code, residual, bound)
+        return _Out(jnp.bool_(True), jnp.stack(vk) + shift, q, pol, code, residual, bound)
 
     def body(cr):
         c, out, r = cr
@@ -194,7 +200,8 @@ def solve_tile(probs, pc: PConsts, r_first, g, v0_first, tol, st: Static):
         # outside the loop XLA reads the tile in the caller's layout (a stride of S*A).
         rnd = lax.cond(c.k == 0, lambda r: _rounding(pc, r), lambda r: c.stats.rnd, r)
         c = c._replace(stats=c.stats._replace(rnd=rnd))
-        c = step(c, r)
+        c = step(c, r, flip=False)
+        c = step(c, r, flip=True)
         return c, out, r
 
     invalid = ~((g >= 0) & (g <= 1))
