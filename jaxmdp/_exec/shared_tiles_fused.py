@@ -1,4 +1,33 @@
-"""Fused tile kernel of strategy "shared_tiles" (draft v3)."""
+"""The tile kernel of strategy "shared_tiles" for tiles sliced on the host
+(`shared_tiles_host`): value iteration of one tile of members sharing a small transitions
+array, batch-last inside (`values` rows `[T]`), with as few passes over the tile as XLA:CPU
+allows (issue 15).
+
+XLA:CPU runs every fusion as its own loop over the tile, reading its operands from cache, so
+the cost of a tile is the number of passes over it, not the arithmetic. Against the first
+kernel (`shared_tiles_kernel.solve_tile`, which `shared_tiles._program` keeps for traced
+batches and accelerators), measured on one W1M tile of 3,968 members in one process
+(benchmarks/results/cpu-2core-sweep.md):
+
+- values ping-pong between two tuples of rows, two sweeps per loop iteration, each sweep
+  overwriting the older rows for the members still running: one select per row and sweep
+  (fused into the row's kernel) instead of two, and a member's V_k is found at the end by
+  the parity of its sweep count (the largest gain);
+- `_stopping.status` (one large fusion) runs only when some member of the tile might stop
+  (`_status`); the statistics themselves are computed every sweep, as before;
+- the transitions' part of the rounding constants (`p_consts`: row sums, counts) once per
+  solve; the members' part as one chain over the tile's rows, in the loop's first iteration
+  (where the tile is batch-last: outside, XLA reads the caller's layout with a stride);
+- Q, policy and the certificate in one `cond` after the loop (results materialised once).
+
+An `[S, T]` array for the values (one fusion for the whole sweep, with a concatenate or a
+gather of rows) measured slower: a stacking copy and two 25 us selects per sweep, and the
+gather form 2x the static rows.
+
+Per member exactly the loop of `ValueIteration` (`shared_tiles_kernel.solve_tile`): the same
+iterations, stopping rule, status, certificate; on the W1M tiles and the tests, identical
+bits to the first kernel (not promised: another program).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +42,6 @@ from jaxmdp._exec.shared_tiles_kernel import Static, _chain, _expected_rows
 from jaxmdp._solution import Status
 from jaxmdp._solvers import _stopping
 from jaxmdp._solvers.base import RUNNING
-
-OPTS = {"unroll": 1, "prefilter": True, "closure": False}
 
 
 class PConsts(NamedTuple):
@@ -106,8 +133,6 @@ def _status(new, old, prev_stats, g, tol, rule, swept, code_prev):
         code = _stopping.status(stats, mag[None], g, tol, rule, axis=0)
         return jnp.where(swept, code, code_prev)
 
-    if not OPTS["prefilter"]:
-        return stats, full((stats, mag))
     dtype = mag.dtype
     below, c = _stopping._coef(g)
     stat = _stopping.statistic(stats, g, rule)
@@ -135,7 +160,6 @@ def _always(g):
 
 
 class _Out(NamedTuple):
-    done: jax.Array  # [] bool: the fields below hold the tile's results
     values: jax.Array  # [S, T] corrected V
     q: jax.Array  # [A, S, T] corrected Q
     policy: jax.Array  # [S, T] int32
@@ -145,6 +169,11 @@ class _Out(NamedTuple):
 
 
 def solve_tile(probs, pc: PConsts, r_first, g, v0_first, tol, st: Static):
+    """One tile given batch first: `probs [E]` (the probabilities of `st.rows`' entries),
+    `pc` (`p_consts` of the transitions' rows), `r_first [T, S, A]`, `g [T]`, `v0_first
+    [T, S]` or None (zeros), `tol []` -> the `Solution` fields batch first (`values [T, S]`,
+    `q [T, S, A]`, `policy [T, S]` int32, `status`, `iterations` int32, `residual`,
+    `error_bound`, each `[T]`)."""
     tol = None if st.auto_tol else tol
     S, A = st.rows.num_states, st.rows.num_actions
     T = g.shape[0]
@@ -192,17 +221,16 @@ def solve_tile(probs, pc: PConsts, r_first, g, v0_first, tol, st: Static):
         qs = [[r[a, s] + g * ev[a][s] for s in range(S)] for a in range(A)]
         pol = jnp.stack([_argmax([qs[a][s] for a in range(A)]) for s in range(S)])
         q = jnp.stack([jnp.stack(x) for x in qs]) + shift
-        return _Out(jnp.bool_(True), jnp.stack(vk) + shift, q, pol, code, residual, bound)
+        return _Out(jnp.stack(vk) + shift, q, pol, code, residual, bound)
 
     def body(cr):
-        c, out, r = cr
+        c, r = cr
         # The rounding constants once, from the loop's own (batch-last) copy of the tile:
         # outside the loop XLA reads the tile in the caller's layout (a stride of S*A).
         rnd = lax.cond(c.k == 0, lambda r: _rounding(pc, r), lambda r: c.stats.rnd, r)
         c = c._replace(stats=c.stats._replace(rnd=rnd))
         c = step(c, r, flip=False)
-        c = step(c, r, flip=True)
-        return c, out, r
+        return step(c, r, flip=True), r
 
     invalid = ~((g >= 0) & (g <= 1))
     code0 = jnp.where(invalid, Status.INVALID_INPUT, RUNNING).astype(jnp.int32)
@@ -215,14 +243,16 @@ def solve_tile(probs, pc: PConsts, r_first, g, v0_first, tol, st: Static):
         v0 = tuple(v0_first[:, s] for s in range(S))
     none = jnp.zeros((T,), bool)
     c = _Carry(v0, v0, stats0, jnp.zeros((T,), jnp.int32), code0, none, jnp.int32(0))
-    out0 = None
 
     def cond(cr):
-        c, _, _ = cr
+        c, _ = cr
         return (c.k == 0) | jnp.any(c.swept)
 
     rewards = jnp.transpose(r_first, (2, 1, 0))
-    c, out, rewards = _interrupt.while_loop(cond, body, (c, out0, rewards), st.poll_every)
+    c, rewards = _interrupt.while_loop(cond, body, (c, rewards), st.poll_every)
+    # In a `cond`, so that its results are materialised once (XLA fused each into every
+    # consumer otherwise). The loop's rewards output is its input, which XLA forwards: the
+    # branch transposes the tile once more (0.1 ms; routes around it cost more, measured).
     out = lax.cond(_always(g), lambda a: finish(*a), lambda a: finish(*a), (c, rewards))
     return (
         out.values.T,
