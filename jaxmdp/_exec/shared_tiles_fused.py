@@ -156,7 +156,8 @@ def _argmax(qs):
 
 def _always(g):
     """A true predicate XLA cannot prove true (so a `cond` on it stays a `cond`)."""
-    return (lax.bitcast_convert_type(g[0], jnp.int32) | 1) != 0
+    bits = lax.bitcast_convert_type(g[0], jnp.dtype(f"int{8 * g.dtype.itemsize}"))
+    return (bits | 1) != 0
 
 
 class _Out(NamedTuple):
