@@ -8,7 +8,7 @@ W1M: the lecture world (slip 0.2) over 1,000 step rewards in [-2, 0] x 1,000 dis
   `max_iters=1` (fixed cost per tile) and to convergence; per member-sweep = the difference
   over the tile's sweeps;
 - the whole `jaxmdp.solve` of W1M with the plan's host threads, once with each kernel
-  (the host driver pointed at the first kernel through an adapter);
+  (`shared_tiles_host.FUSED_ENTRIES_MAX` set to pick the kernel);
 
 each the minimum and median of `--reps` runs, the two kernels alternating; plus the largest
 difference of the results and whether statuses and iteration counts agree.
@@ -105,27 +105,15 @@ def main(argv=None) -> None:
     _diff("  tile results", res["first kernel"], res["host kernel"])
 
     # The whole solve, the host driver pointed at either kernel.
-    class _First:
-        @staticmethod
-        def p_consts(prob_rows):
-            return prob_rows
-
-        @staticmethod
-        def solve_tile(probs, pc, r, g, v0, tol, st):
-            return first.solve_batch_first(probs, pc, r, g, v0, tol, st)
-
-        @staticmethod
-        def tile_program(probs, pc, r, g, v0, tol, *, st):
-            return first.tile_program(probs, pc, r, g, v0, tol, st=st)
-
-    drivers = {"first kernel": _First, "host kernel": shared_tiles_fused}
+    drivers = {"first kernel": -1, "host kernel": shared_tiles_host.FUSED_ENTRIES_MAX}
 
     def solve_with(k):
-        shared_tiles_host.shared_tiles_fused = drivers[k]
+        keep = shared_tiles_host.FUSED_ENTRIES_MAX
+        shared_tiles_host.FUSED_ENTRIES_MAX = drivers[k]
         try:
             return jax.block_until_ready(jaxmdp.solve(mdp, solver))
         finally:
-            shared_tiles_host.shared_tiles_fused = shared_tiles_fused
+            shared_tiles_host.FUSED_ENTRIES_MAX = keep
 
     out = {k: solve_with(k) for k in drivers}
     times = {k: [] for k in drivers}

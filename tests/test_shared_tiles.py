@@ -123,7 +123,6 @@ def test_host_kernel_matches_first_kernel_on_its_own_paths(rule, x64):
 
 def _compare_kernels(rule, dtype):
     from jaxmdp._exec import shared_rows, shared_tiles_fused, shared_tiles_kernel
-    from jaxmdp._solution import Solution
 
     rng = np.random.default_rng(0)
     one = gridworld(step_reward=-0.04, slip=0.2)
@@ -145,7 +144,7 @@ def _compare_kernels(rule, dtype):
     new = shared_tiles_fused.tile_program(probs, shared_tiles_fused.p_consts(rows), *args, st=st)
     ref = shared_tiles_kernel.tile_program(probs, rows, *args, st=st)
     assert int(jnp.sum(ref[3] == int(jaxmdp.Status.MAX_ITERATIONS))) > 0  # the cap is reached
-    new, ref = Solution(*new), Solution(*ref)
+    new, ref = jaxmdp.Solution(*new), jaxmdp.Solution(*ref)
     np.testing.assert_array_equal(new.status[:3], ref.status[:3])  # g = 1, 1.5, NaN
     np.testing.assert_array_equal(new.num_iters[:3], ref.num_iters[:3])
     sl = slice(3, None)
