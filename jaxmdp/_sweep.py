@@ -15,7 +15,7 @@ How it works:
    whole sweep if smaller) solved one after the other (`lax.map`); each tile is
    `vmap(builder)` then `solve`, so a tile whose members have all converged stops early.
    Exception (issue 15): value iteration with shared transitions on one device, where
-   `solve`'s plan for the built chunk is "shared_tiles" (`_solve_eagerly`): the chunk is built
+   `solve`'s plan for the built chunk is "shared_tiles" (`_sweep_eager`): the chunk is built
    by one jitted program and solved by `solve` on the concrete batch, so the transitions'
    structure is compiled in and tiles of members iterate in cache on host threads (W1M,
    10^6 lecture worlds: benchmarks/results/cpu-2core-sweep.md). Per member the same
@@ -73,14 +73,14 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from jaxmdp import _checkpoint
-from jaxmdp._exec import plan as plan_mod
+from jaxmdp import _checkpoint, _sweep_eager
 from jaxmdp._mdp import MDP
 from jaxmdp._solution import Solution
 from jaxmdp._solve import DEFAULT_MAX_ITERS, solve
 from jaxmdp._solvers.value_iteration import ValueIteration
+from jaxmdp._sweep_eager import chunk_args
 from jaxmdp._sweep_result import SweepResult
-from jaxmdp._sweep_setup import Setup, Spec, call_builder, chunk_params, prepare
+from jaxmdp._sweep_setup import Setup, Spec, call_builder, prepare
 
 # Compiled sweep programs kept (least recently used dropped first; see the module docstring).
 _PROGRAMS = 4
@@ -121,20 +121,26 @@ _programs: collections.OrderedDict = collections.OrderedDict()
 _programs_lock = threading.Lock()
 
 
-def _program(spec: Spec):
-    """The jitted program for `spec`; the `_PROGRAMS` most recently used are kept.
+def _cached(key, make: Callable):
+    """The compiled program kept under `key` (`make()` when there is none); the `_PROGRAMS`
+    most recently used are kept (the sweep programs and the eager path's build programs).
 
     A dropped program's executables (and the builder it holds) are freed with it: JAX keys its
     caches on the function object, which nothing else references.
     """
     with _programs_lock:
-        fn = _programs.pop(spec, None)
+        fn = _programs.pop(key, None)
         if fn is None:
-            fn = jax.jit(functools.partial(_build_and_solve, spec=spec))
-        _programs[spec] = fn
+            fn = make()
+        _programs[key] = fn
         while len(_programs) > _PROGRAMS:
             _programs.popitem(last=False)
         return fn
+
+
+def _program(spec: Spec):
+    """The jitted program for `spec` (build and solve of a chunk; kept by `_cached`)."""
+    return _cached(spec, lambda: jax.jit(functools.partial(_build_and_solve, spec=spec)))
 
 
 # -- devices -----------------------------------------------------------------------------------
@@ -151,74 +157,11 @@ def _to_host(x) -> np.ndarray:
 # -- the public entry points -------------------------------------------------------------------
 
 
-def _take(x, index):
-    """`x[index]`: one device's shard of a host array (`jax.make_array_from_callback`)."""
-    return x[index]
-
-
-def _chunk_args(setup: Setup, k: int):
-    params = chunk_params(setup, k)
-    if setup.spec.mesh is None:
-        return tuple(jax.device_put(p, setup.devices[0]) for p in params)
-    sharding = jax.sharding.NamedSharding(setup.spec.mesh, jax.sharding.PartitionSpec("batch"))
-    return tuple(
-        jax.make_array_from_callback((setup.chunk,), sharding, functools.partial(_take, p))
-        for p in params
-    )
-
-
-# -- shared transitions on one device: `solve`'s own plan ("shared_tiles") ---------------------
-
-
-def _build(params, spec: Spec) -> MDP:
-    """The chunk's MDPs: leaves that depend on no swept parameter stay unbatched."""
-    out_axes = MDP(*(0 if b else None for b in spec.batched))  # type: ignore[arg-type]
-    build = functools.partial(call_builder, spec.builder, spec.names)
-    return jax.vmap(lambda *q: build(q), out_axes=out_axes)(*params)
-
-
-def _eager_candidate(setup: Setup, solver) -> bool:
-    """Could `solve` on the built chunk plan "shared_tiles" (checked on the chunk itself)?
-    Value iteration, transitions shared by the sweep, one device of this process."""
-    spec = setup.spec
-    return (
-        type(solver) is ValueIteration
-        and not spec.batched[0]
-        and spec.mesh is None
-        and not setup.spans
-        and len(setup.devices) == 1
-    )
-
-
-def _solve_eagerly(setup: Setup, solver, k: int) -> Solution | None:
-    """Chunk `k` built by one jitted program and solved by `solve` on the concrete batch,
-    when its plan is "shared_tiles" (tiles of members iterated in cache on host threads, the
-    shared transitions compiled in: issue 15); None otherwise (the chunk then runs as one
-    program, where the transitions are traced and the plan is "shared_vi")."""
-    if not _eager_candidate(setup, solver):
-        return None
-    spec = setup.spec
-    with _programs_lock:
-        build = _programs.pop(("build", spec), None) or jax.jit(
-            functools.partial(_build, spec=spec)
-        )
-        _programs[("build", spec)] = build
-        while len(_programs) > _PROGRAMS:
-            _programs.popitem(last=False)
-    mdp = build(_chunk_args(setup, k))
-    devices = setup.devices[:1]
-    if plan_mod.make_plan(plan_mod.gather_facts(mdp, None, solver, devices=devices)).strategy != (
-        "shared_tiles"
-    ):
-        return None
-    return solve(mdp, solver, max_iters=spec.max_iters, devices=devices)
-
-
 def _run_chunk(setup: Setup, solver, k: int) -> Solution:
     """Solves chunk `k`; its members' results on the host (padding dropped)."""
-    sol = _solve_eagerly(setup, solver, k)
+    sol = _sweep_eager.solve_eagerly(setup, solver, k, _cached)
     if sol is None:
-        sol = _program(setup.spec)(_chunk_args(setup, k), solver)
+        sol = _program(setup.spec)(chunk_args(setup, k), solver)
     try:
         jax.block_until_ready(sol)
     except jax.errors.JaxRuntimeError as e:  # an allocation the estimate missed
@@ -448,4 +391,4 @@ def lower_sweep(
     if solver is None:
         solver = ValueIteration()
     setup = prepare(builder, solver, chunk_size, max_iters, devices, memory_limit, False, axes)
-    return _program(setup.spec).lower(_chunk_args(setup, 0), solver)
+    return _program(setup.spec).lower(chunk_args(setup, 0), solver)

@@ -108,3 +108,50 @@ def test_sparse_form_float64():
         got = jaxmdp.solve(mdp, solver)
         ref = _one_at_a_time(_world(True), solver)  # the dense member program
         _check(got, ref, mdp)
+
+
+@pytest.mark.parametrize(("rule", "x64"), [("span", False), ("sup", True)])
+def test_host_kernel_matches_first_kernel_on_its_own_paths(rule, x64):
+    """The host tiles' kernel (`shared_tiles_fused`) against the first kernel
+    (`shared_tiles_kernel`, still the traced/accelerator path) on one tile, through what the
+    public tests above do not reach: unavailable actions (-inf rewards: the masked rounding
+    constants), a warm start, `max_iters` reached mid-tile, a NaN discount, and both rules
+    (the status test is skipped on sweeps where no member can stop), float32 and float64."""
+    with jax.enable_x64(x64):
+        _compare_kernels(rule, np.float64 if x64 else np.float32)
+
+
+def _compare_kernels(rule, dtype):
+    from jaxmdp._exec import shared_rows, shared_tiles_fused, shared_tiles_kernel
+
+    rng = np.random.default_rng(0)
+    one = gridworld(step_reward=-0.04, slip=0.2)
+    P = jnp.asarray(one.transitions, dtype)
+    S, A = one.rewards.shape
+    T = 64
+    r = np.broadcast_to(np.asarray(one.rewards), (T, S, A)).copy()
+    r = (r + rng.uniform(-0.5, 0.5, (T, S, A))).astype(dtype)
+    r[: T // 2, 3, 1] = -np.inf  # action 1 unavailable in state 3 for half the tile
+    g = rng.uniform(0.5, 0.99, T).astype(dtype)
+    g[:4] = (1.0, 1.5, np.nan, 0.0)
+    v0 = rng.uniform(-1, 1, (T, S)).astype(dtype)
+    prep = shared_rows.prepare(P, plan_mod.SHARED_ROWS_MAX)
+    probs = jnp.asarray(prep.probs, dtype)
+    rows = shared_tiles._prob_rows(P, dtype)
+    tol = jnp.asarray(1e-4 if dtype == np.float32 else 1e-9, dtype)
+    st = shared_tiles_kernel.Static(prep.rows, rule, 40, False, False, 0)
+    args = (r, g, v0, tol)
+    new = shared_tiles_fused.tile_program(probs, shared_tiles_fused.p_consts(rows), *args, st=st)
+    ref = shared_tiles_kernel.tile_program(probs, rows, *args, st=st)
+    assert int(jnp.sum(ref[3] == int(jaxmdp.Status.MAX_ITERATIONS))) > 0  # the cap is reached
+    new, ref = jaxmdp.Solution(*new), jaxmdp.Solution(*ref)
+    np.testing.assert_array_equal(new.status[:3], ref.status[:3])  # g = 1, 1.5, NaN
+    np.testing.assert_array_equal(new.num_iters[:3], ref.num_iters[:3])
+    sl = slice(3, None)
+    assert_same_within_rounding(
+        jax.tree.map(lambda x: x[sl], new),
+        jax.tree.map(lambda x: x[sl], ref),
+        g[sl],
+        err_msg=f"host kernel, {rule}",
+    )
+    np.testing.assert_array_equal(new.error_bound, ref.error_bound)  # rounded to 8 bits

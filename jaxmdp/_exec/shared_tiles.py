@@ -12,8 +12,9 @@ batch-last kernel, NumPy's batched GEMM) leaves the machine mostly waiting. Here
 - the layout inside a tile is batch-last (`values [S, T]`, `rewards [A, S, T]`), produced
   from the caller's `[B, S, A]` rewards by one in-cache transpose per tile, and the tile's
   results go back the same way; nothing batch-sized is ever transposed;
-- the transitions' nonzero entries are compiled in as static row slices (`shared_rows`), so
-  one sweep is ONE fused pass per tile (the kernel: `shared_tiles_kernel`);
+- the transitions' nonzero entries are compiled in as static row slices (`shared_rows`): a
+  sweep is a few fused passes over the tile (the kernels: `shared_tiles_fused` for tiles
+  sliced on the host, `shared_tiles_kernel` inside one program);
 - concrete batches on CPU (`shared_tiles_host`): tiles are sliced on the host and each is
   its own small program, taken by host threads from a shared counter (XLA:CPU runs one
   program's loop on one core), results written into the batch's host buffers; traced

@@ -11,7 +11,8 @@ batch-sized enters a program:
 - the batch's inputs are read once as host arrays (`np.asarray` of a CPU array is a view);
   a tile is a contiguous slice of them (a view; the program's argument copy is the tile's
   only copy), or with a member order (by discount) a gather of the tile's members;
-- each tile is `shared_tiles_kernel.tile_program` (one compiled program for every tile of
+- each tile is `shared_tiles_fused.tile_program` (up to `FUSED_ENTRIES_MAX` transitions
+  entries; `shared_tiles_kernel.tile_program` above) (one compiled program for every tile of
   the same size), called from a host thread; threads take the next tile from a shared
   counter (tiles need different numbers of sweeps), and each dispatches its next tile
   before copying the previous one's results out, so the copies overlap the solves;
@@ -33,8 +34,26 @@ import jax
 import numpy as np
 
 from jaxmdp import _interrupt
-from jaxmdp._exec import shared_tiles_kernel
+from jaxmdp._exec import shared_tiles_fused, shared_tiles_kernel
 from jaxmdp._solution import Solution
+
+# Structures up to this many nonzero transitions entries run the host kernel
+# (`shared_tiles_fused`), larger ones the first kernel (`shared_tiles_kernel`): the host
+# kernel unrolls two sweeps per loop iteration, and its compile time grows faster with the
+# entries. Measured in one process (float32, loaded machine, first compile): the W1M lecture
+# world (104 entries) 15.5 s vs 11.0 s, 256 entries 39 s vs 16 s, 512 entries 80 s vs 27 s;
+# its run time per tile is 1.6-1.8x lower (benchmarks/results/cpu-2core-sweep.md).
+FUSED_ENTRIES_MAX = 160
+
+
+def _kernel(st):
+    """`(constants, program, traceable)` of the tile kernel for `st`: the host kernel's
+    `p_consts` of the rows, or the rows themselves for the first kernel."""
+    if st.rows.num_entries <= FUSED_ENTRIES_MAX:
+        fused = shared_tiles_fused
+        return fused.p_consts, fused.tile_program, fused.solve_tile
+    first = shared_tiles_kernel
+    return (lambda rows: rows), first.tile_program, first.solve_batch_first
 
 
 def on_host(*trees) -> bool:
@@ -79,12 +98,12 @@ def _flat(x, shape, dtype) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def _shapes(probs, prob_rows, tol, st, tile: int, dtype, has_v0: bool):
+def _shapes(probs, pc, tol, st, tile: int, dtype, has_v0: bool):
     S, A = st.rows.num_states, st.rows.num_actions
     return jax.eval_shape(
-        functools.partial(shared_tiles_kernel.solve_batch_first, st=st),
+        functools.partial(_kernel(st)[2], st=st),
         probs,
-        prob_rows,
+        pc,
         jax.ShapeDtypeStruct((tile, S, A), dtype),
         jax.ShapeDtypeStruct((tile,), dtype),
         jax.ShapeDtypeStruct((tile, S), dtype) if has_v0 else None,
@@ -92,10 +111,10 @@ def _shapes(probs, prob_rows, tol, st, tile: int, dtype, has_v0: bool):
     )
 
 
-def _result_shapes(probs, prob_rows, tol, st, tile, dtype, has_v0):
+def _result_shapes(probs, pc, tol, st, tile, dtype, has_v0):
     """The tile program's result shapes (tracing the unrolled kernel costs ~0.1 s: cached)."""
-    spec = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in (probs, prob_rows, tol)]
-    return _shapes(*spec, st, tile, np.dtype(dtype), has_v0)
+    spec = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), (probs, pc, tol))
+    return _shapes(spec[0], spec[1], spec[2], st, tile, np.dtype(dtype), has_v0)
 
 
 def solve(
@@ -115,7 +134,9 @@ def solve(
     tile = min(tile, B)
     n = -(-B // tile)
 
-    shapes = _result_shapes(probs, prob_rows, tol, st, tile, dtype, v0 is not None)
+    consts, program, _ = _kernel(st)
+    pc = consts(prob_rows)  # the host kernel: the transitions' rounding terms, once
+    shapes = _result_shapes(probs, pc, tol, st, tile, dtype, v0 is not None)
     # Results written in place, batch shape first; 64-byte aligned so that the `Solution`'s
     # arrays are these buffers themselves (`jax.device_put(may_alias=True)` aliases an aligned
     # host buffer on CPU; otherwise it copies: 0.6 s for W1M's 280 MB of results).
@@ -141,7 +162,7 @@ def solve(
             idx = members(i)
             r, gg = _take(R, idx), _take(g, idx)
             vv = None if v0 is None else _take(v0, idx)
-            res = shared_tiles_kernel.tile_program(probs, prob_rows, r, gg, vv, tol, st=st)
+            res = program(probs, pc, r, gg, vv, tol, st=st)
             if pending is not None:
                 store(*pending)
             pending = (idx, res)
