@@ -19,7 +19,7 @@ from _compare import assert_same_within_rounding
 
 import jaxmdp
 from jaxmdp._exec import plan as plan_mod
-from jaxmdp._exec import shared_tiles, threads
+from jaxmdp._exec import shared_tiles, shared_tiles_host, threads
 from jaxmdp._solve import DEFAULT_MAX_ITERS
 from jaxmdp._solvers.base import SolveContext
 from jaxmdp.models import gridworld
@@ -87,8 +87,13 @@ def test_gpu_plan_forced_on_cpu(float32_case, monkeypatch):
     _check(jaxmdp.solve(mdp, solver), ref, mdp)
 
 
-def test_host_threads_with_overlapping_parts_and_tiles(float32_case, monkeypatch):
+@pytest.mark.parametrize("kernel", ["first", "host"])
+def test_host_threads_with_overlapping_parts_and_tiles(float32_case, kernel, monkeypatch):
+    """Host-sliced tiles with either tile kernel (the host kernel is chosen from
+    `FUSED_MEMBERS_MIN` members: lowered here to this batch of 120)."""
     mdp, solver, ref = float32_case
+    if kernel == "host":
+        monkeypatch.setattr(shared_tiles_host, "FUSED_MEMBERS_MIN", 1)
     monkeypatch.setattr(shared_tiles, "SORT_BY_DISCOUNT", True)  # tiles gather their members
     # 120 members in 2 parts of 60, tiles of 64 -> one tile of 60 each; tile 32 -> 2 tiles
     # per part, the second overlapping the first (28 members computed twice).

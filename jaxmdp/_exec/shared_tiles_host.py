@@ -11,9 +11,10 @@ batch-sized enters a program:
 - the batch's inputs are read once as host arrays (`np.asarray` of a CPU array is a view);
   a tile is a contiguous slice of them (a view; the program's argument copy is the tile's
   only copy), or with a member order (by discount) a gather of the tile's members;
-- each tile is `shared_tiles_fused.tile_program` (up to `FUSED_ENTRIES_MAX` transitions
-  entries; `shared_tiles_kernel.tile_program` above) (one compiled program for every tile of
-  the same size), called from a host thread; threads take the next tile from a shared
+- each tile is `shared_tiles_fused.tile_program` (batches of `FUSED_MEMBERS_MIN` members or
+  more, up to `FUSED_ENTRIES_MAX` transitions entries; `shared_tiles_kernel.tile_program`
+  otherwise) (one compiled program for every tile of the same size), called from a host
+  thread; threads take the next tile from a shared
   counter (tiles need different numbers of sweeps), and each dispatches its next tile
   before copying the previous one's results out, so the copies overlap the solves;
 - results go straight into preallocated batch-first host arrays, which become the
@@ -44,12 +45,20 @@ from jaxmdp._solution import Solution
 # world (104 entries) 15.5 s vs 11.0 s, 256 entries 39 s vs 16 s, 512 entries 80 s vs 27 s;
 # its run time per tile is 1.6-1.8x lower (benchmarks/results/cpu-2core-sweep.md).
 FUSED_ENTRIES_MAX = 160
+# ... and batches of at least this many members: the host kernel's program also compiles
+# longer at the lecture world's size (first `jaxmdp.sweep` of 10^4 lecture worlds in a fresh
+# process, same machine, medians of 2: 3.55 s vs 1.9 s at XLA's defaults, 2.66 s vs 1.01 s
+# with the test suite's compile settings) and saves ~0.5 us per member and call (W1M: 1.05 s
+# -> 0.58 s). The tile program is cached per structure and tile, so any later call of any
+# batch size reuses it; below this size one call saves under 0.07 s, and the first kernel's
+# cheaper compile is worth more (README's sweep, the CLI's default sweep, the test suite).
+FUSED_MEMBERS_MIN = 2**17
 
 
-def _kernel(st):
-    """`(constants, program, traceable)` of the tile kernel for `st`: the host kernel's
-    `p_consts` of the rows, or the rows themselves for the first kernel."""
-    if st.rows.num_entries <= FUSED_ENTRIES_MAX:
+def _kernel(st, members: int):
+    """`(constants, program, traceable)` of the tile kernel for `st` and a batch of `members`:
+    the host kernel's `p_consts` of the rows, or the rows themselves for the first kernel."""
+    if st.rows.num_entries <= FUSED_ENTRIES_MAX and members >= FUSED_MEMBERS_MIN:
         fused = shared_tiles_fused
         return fused.p_consts, fused.tile_program, fused.solve_tile
     first = shared_tiles_kernel
@@ -98,10 +107,10 @@ def _flat(x, shape, dtype) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def _shapes(probs, pc, tol, st, tile: int, dtype, has_v0: bool):
+def _shapes(probs, pc, tol, st, tile: int, dtype, has_v0: bool, traceable):
     S, A = st.rows.num_states, st.rows.num_actions
     return jax.eval_shape(
-        functools.partial(_kernel(st)[2], st=st),
+        functools.partial(traceable, st=st),
         probs,
         pc,
         jax.ShapeDtypeStruct((tile, S, A), dtype),
@@ -111,10 +120,10 @@ def _shapes(probs, pc, tol, st, tile: int, dtype, has_v0: bool):
     )
 
 
-def _result_shapes(probs, pc, tol, st, tile, dtype, has_v0):
+def _result_shapes(probs, pc, tol, st, tile, dtype, has_v0, traceable):
     """The tile program's result shapes (tracing the unrolled kernel costs ~0.1 s: cached)."""
     spec = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), (probs, pc, tol))
-    return _shapes(spec[0], spec[1], spec[2], st, tile, np.dtype(dtype), has_v0)
+    return _shapes(spec[0], spec[1], spec[2], st, tile, np.dtype(dtype), has_v0, traceable)
 
 
 def solve(
@@ -134,9 +143,9 @@ def solve(
     tile = min(tile, B)
     n = -(-B // tile)
 
-    consts, program, _ = _kernel(st)
+    consts, program, traceable = _kernel(st, B)
     pc = consts(prob_rows)  # the host kernel: the transitions' rounding terms, once
-    shapes = _result_shapes(probs, pc, tol, st, tile, dtype, v0 is not None)
+    shapes = _result_shapes(probs, pc, tol, st, tile, dtype, v0 is not None, traceable)
     # Results written in place, batch shape first; 64-byte aligned so that the `Solution`'s
     # arrays are these buffers themselves (`jax.device_put(may_alias=True)` aliases an aligned
     # host buffer on CPU; otherwise it copies: 0.6 s for W1M's 280 MB of results).
