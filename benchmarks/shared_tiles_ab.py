@@ -8,7 +8,7 @@ W1M: the lecture world (slip 0.2) over 1,000 step rewards in [-2, 0] x 1,000 dis
   `max_iters=1` (fixed cost per tile) and to convergence; per member-sweep = the difference
   over the tile's sweeps;
 - the whole `jaxmdp.solve` of W1M with the plan's host threads, once with each kernel
-  (`shared_tiles_host.FUSED_ENTRIES_MAX` set to pick the kernel);
+  (`shared_tiles_host.FUSED_ENTRIES_MAX` set to pick the kernel, `FUSED_MEMBERS_MIN` to 1);
 
 each the minimum and median of `--reps` runs, the two kernels alternating; plus the largest
 difference of the results and whether statuses and iteration counts agree.
@@ -108,12 +108,13 @@ def main(argv=None) -> None:
     drivers = {"first kernel": -1, "host kernel": shared_tiles_host.FUSED_ENTRIES_MAX}
 
     def solve_with(k):
-        keep = shared_tiles_host.FUSED_ENTRIES_MAX
+        keep = shared_tiles_host.FUSED_ENTRIES_MAX, shared_tiles_host.FUSED_MEMBERS_MIN
         shared_tiles_host.FUSED_ENTRIES_MAX = drivers[k]
+        shared_tiles_host.FUSED_MEMBERS_MIN = 1  # the entries alone pick, at any --members
         try:
             return jax.block_until_ready(jaxmdp.solve(mdp, solver))
         finally:
-            shared_tiles_host.FUSED_ENTRIES_MAX = keep
+            shared_tiles_host.FUSED_ENTRIES_MAX, shared_tiles_host.FUSED_MEMBERS_MIN = keep
 
     out = {k: solve_with(k) for k in drivers}
     times = {k: [] for k in drivers}
