@@ -20,6 +20,9 @@ How it works:
    structure is compiled in and tiles of members iterate in cache on host threads (W1M,
    10^6 lecture worlds: benchmarks/results/cpu-2core-sweep.md). Per member the same
    iterations, status and certificate; values within rounding of the one-program form.
+   There a leaf that depends on a few axes only is built on their grid and its rows copied
+   to the members (`_sweep_eager._build_by_parts`), and a sweep of one chunk returns the
+   solve's own host arrays (no second copy of the results).
 4. Chunks: the batch is cut into equal chunks (whole numbers of tiles) that fit in memory
    (`_sweep_memory`: every buffer counted against the budgets of `_memory`, which respect
    `ulimit` and cgroup limits; `MemoryError` naming the size and the budget before anything
