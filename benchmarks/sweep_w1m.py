@@ -2,9 +2,11 @@
 rewards in [-2, 0] x discounts in [0.5, 0.99], tol 1e-3, float32, against the bare
 `jaxmdp.solve` of the same batch built beforehand, in the same process run.
 
-Rows (one timed run after one warm-up call, which also compiles):
+Rows (after one warm-up call each, which also compiles):
 - "solve (bare)": `jaxmdp.solve(mdp)` on the prebuilt batch (shared, concrete transitions);
 - "sweep": `jaxmdp.sweep(builder, ...)` (build, solve, result assembly on the host);
+  these two are timed `REPS` times each, alternately (bare, sweep, bare, ...), so that both
+  see the same load; the table gives medians;
 - "save": `SweepResult.save` (npz + csv) of that result, one run;
 - "csv only": the CSV part of `save` (`SweepResult._write_csv` into a file), one run;
 - "summary": `SweepResult.summary()`, one run;
@@ -27,15 +29,21 @@ import numpy as np
 
 from benchmarks.workloads import SIZES
 
+# Timed runs of the bare solve and of the sweep (after the warm-ups), taken alternately.
+REPS = 5
 
-def _time(fn, reps: int):
-    fn()  # warm-up (compile)
-    times = []
+
+def _alternate(fns, reps: int):
+    """`(last outputs, times)` of each function: one warm-up call each (compile), then `reps`
+    rounds calling each once, in turn (A/B under the same load)."""
+    outs = [fn() for fn in fns]
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(reps):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return out, times
+        for k, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            outs[k] = fn()
+            times[k].append(time.perf_counter() - t0)
+    return outs, times
 
 
 def run(scale: str, cfg) -> list[dict]:
@@ -49,7 +57,6 @@ def run(scale: str, cfg) -> list[dict]:
     steps = np.linspace(-2.0, 0.0, size["n_steps"]).astype(np.float32)
     gammas = np.linspace(0.5, 0.99, size["n_gamma"]).astype(np.float32)
     solver = jaxmdp.ValueIteration(tol=1e-3)
-    reps = 1  # after the warm-up; each sweep of 10^6 members takes tens of seconds here
 
     def builder(step_reward, discount):
         return gridworld(step_reward=step_reward, slip=0.2, discount=discount)
@@ -62,12 +69,16 @@ def run(scale: str, cfg) -> list[dict]:
         jnp.array(jnp.broadcast_to(jnp.asarray(gammas), shape)),
     )
     rows = []
-    sol, t_solve = _time(lambda: jax.block_until_ready(jaxmdp.solve(mdp, solver)), reps)
-    rows.append(_row("solve (bare)", t_solve))
-    res, t_sweep = _time(
-        lambda: jaxmdp.sweep(builder, solver, progress=False, step_reward=steps, discount=gammas),
-        reps,
+    (sol, res), (t_solve, t_sweep) = _alternate(
+        [
+            lambda: jax.block_until_ready(jaxmdp.solve(mdp, solver)),
+            lambda: jaxmdp.sweep(
+                builder, solver, progress=False, step_reward=steps, discount=gammas
+            ),
+        ],
+        REPS,
     )
+    rows.append(_row("solve (bare)", t_solve))
     rows.append(_row("sweep (build, solve, assemble)", t_sweep))
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
@@ -123,8 +134,9 @@ def table(rows: list[dict]) -> str:
         )
     if rows:
         r = rows[0]
+        ratio = rows[1]["median_s"] / r["median_s"] if len(rows) > 1 else float("nan")
         out.append(
-            f"\n{r['members']} members; sweep vs bare solve: max|dV| "
+            f"\n{r['members']} members; sweep / bare solve (medians): {ratio:.2f}x; max|dV| "
             f"{r['max_abs_diff_sweep_vs_solve']:.2g}, statuses equal: {r['status_equal']}"
         )
     return "\n".join(out)

@@ -20,6 +20,9 @@ How it works:
    structure is compiled in and tiles of members iterate in cache on host threads (W1M,
    10^6 lecture worlds: benchmarks/results/cpu-2core-sweep.md). Per member the same
    iterations, status and certificate; values within rounding of the one-program form.
+   There a leaf that depends on a few axes only is built on their grid and its rows copied
+   to the members (`_sweep_eager._build_by_parts`), and a sweep of one chunk returns the
+   solve's own host arrays (no second copy of the results).
 4. Chunks: the batch is cut into equal chunks (whole numbers of tiles) that fit in memory
    (`_sweep_memory`: every buffer counted against the budgets of `_memory`, which respect
    `ulimit` and cgroup limits; `MemoryError` naming the size and the budget before anything
@@ -327,18 +330,20 @@ def sweep(
 
 
 def _sweep_chunks(setup: Setup, solver, progress, store) -> SweepResult:
-    out_struct = jax.eval_shape(
-        _program(setup.spec),
-        tuple(jax.ShapeDtypeStruct((setup.chunk,), d) for d in setup.dtypes),
-        solver,
-    )
-    out = Solution(*(np.empty((setup.size, *x.shape[1:]), x.dtype) for x in out_struct))  # type: ignore[arg-type]
     bounds = [
         (k * setup.chunk, min(setup.chunk, setup.size - k * setup.chunk))
         for k in range(setup.num_chunks)
     ]
     stored: dict[int, Solution] = {}
+    out: Solution | None = None
     if store is not None:
+        # The chunks on disk are checked against the program's result structure (traced
+        # once: the one-program form's shapes; the eager path's are the same).
+        out_struct = jax.eval_shape(
+            _program(setup.spec),
+            tuple(jax.ShapeDtypeStruct((setup.chunk,), d) for d in setup.dtypes),
+            solver,
+        )
         stored = _checkpoint.read_chunks(store, bounds, out_struct)
     # One bar per job: process 0's (the chunks, hence the calls, are the same everywhere).
     shown = progress if jax.process_index() == 0 or not setup.spans else False
@@ -350,15 +355,24 @@ def _sweep_chunks(setup: Setup, solver, progress, store) -> SweepResult:
                 sol = _run_chunk(setup, solver, k)
                 if store is not None:
                     _checkpoint.write_chunk(store, k, start, sol)
-            for dst, src in zip(out, sol, strict=True):
-                dst[start : start + n] = src
+            if setup.num_chunks == 1:
+                # One chunk: its host arrays are the result (no second copy of the
+                # results: 280 MB for W1M, issue 15). They may be read-only views of the
+                # solve's buffers, as are a `Solution`'s arrays through `np.asarray`.
+                out = sol
+            else:
+                if out is None:  # the result's buffers, shaped after the first chunk's
+                    out = Solution(*(np.empty((setup.size, *x.shape[1:]), x.dtype) for x in sol))  # type: ignore[arg-type]
+                for dst, src in zip(out, sol, strict=True):
+                    dst[start : start + n] = src
             if bar is not None:
                 bar.update(n)
     finally:
         if bar is not None:
             bar.close()
+    assert out is not None
     grid = tuple(len(v) for v in setup.axes.values())
-    solution = Solution(*(x.reshape(grid + x.shape[1:]) for x in out))
+    solution = Solution(*(np.asarray(x).reshape(grid + x.shape[1:]) for x in out))  # type: ignore[arg-type]
     return SweepResult(
         axes=setup.axes,
         solution=solution,

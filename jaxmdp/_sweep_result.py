@@ -3,7 +3,9 @@
 Every field of the `Solution` is indexed by the swept axes in the order they were given
 (`result.values[i, j]` is the i-th value of the first axis and the j-th of the second), then
 by the usual core axes (`[..., S]`, `[..., S, A]`). Everything lives on the host (NumPy), so
-a result is cheap to keep, slice, tabulate and save.
+a result is cheap to keep, slice, tabulate and save. The arrays of a sweep may be read-only
+(a sweep of one chunk hands over the solve's own buffers instead of copying them): copy one
+(`np.array(result.values)`) before writing into it.
 
 Files: `save(path)` writes `<path>.npz` (everything, lossless: the source of truth) and
 `<path>.csv` (a table for reading, values at their certified precision) as one step through

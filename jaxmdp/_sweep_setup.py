@@ -309,12 +309,17 @@ def prepare(
     )
 
 
-def chunk_params(setup: Setup, k: int) -> list[np.ndarray]:
-    """Parameter values of chunk `k`, one array per axis (row-major; the padding repeats the
-    last member, as an edge-padded flat grid would)."""
+def chunk_index(setup: Setup, k: int) -> tuple[np.ndarray, ...]:
+    """Per axis, the coordinates (indices) of chunk `k`'s members (row-major; the padding
+    repeats the last member, as an edge-padded flat grid would)."""
     idx = np.minimum(np.arange(k * setup.chunk, (k + 1) * setup.chunk), setup.size - 1)
     grid = tuple(len(v) for v in setup.axes.values())
-    multi = np.unravel_index(idx, grid)
+    return np.unravel_index(idx, grid)
+
+
+def chunk_params(setup: Setup, k: int) -> list[np.ndarray]:
+    """Parameter values of chunk `k`, one array per axis (`chunk_index`)."""
+    multi = chunk_index(setup, k)
     return [
         np.asarray(v).astype(d)[i]
         for v, d, i in zip(setup.axes.values(), setup.dtypes, multi, strict=True)

@@ -264,6 +264,45 @@ def test_fields_are_indexed_by_the_axes_in_order(small):
     assert small.status.shape == small.num_iters.shape == small.residual.shape == (13, 3)
 
 
+def test_chunks_built_from_each_leafs_own_grid_match_the_built_batch():
+    """Rewards on the step rewards only, discount on the discounts only, both grids small
+    against the chunk: each chunk (the second one padded) takes its members' rows from the
+    leaves' own grids; every member equals the solve of the batch built by hand."""
+    solver = jaxmdp.ValueIteration(tol=1e-3)
+    steps = np.linspace(-2, 0, 30, dtype=np.float32)
+    discounts = np.linspace(0.5, 0.99, 16, dtype=np.float32)
+    result = jaxmdp.sweep(
+        lecture, solver, chunk_size=TILE, progress=False, step_reward=steps, discount=discounts
+    )
+    assert (result.num_chunks, result.chunk_size) == (2, TILE)  # 480 members, 32 of padding
+    one = lecture(steps, 0.0)  # rewards [30, S, A]
+    batch = jaxmdp.MDP(
+        one.transitions,
+        np.broadcast_to(np.asarray(one.rewards)[:, None], (30, 16, 11, 4)),
+        np.broadcast_to(discounts, (30, 16)),
+    )
+    assert_same_within_rounding(
+        result.solution, jaxmdp.solve(batch, solver), np.broadcast_to(discounts, (30, 16))
+    )
+
+
+def test_builder_that_ignores_its_parameters_gives_every_member_the_one_solve():
+    """No leaf depends on a swept axis: the sweep builds the MDP once (each leaf's own grid
+    is one point) and every member is that MDP."""
+    solver = jaxmdp.ValueIteration(tol=1e-3)
+    mdp = lecture(-0.5, 0.95)
+    result = jaxmdp.sweep(
+        lambda step_reward, discount: lecture(-0.5, 0.95),
+        solver,
+        step_reward=np.linspace(-2, 0, 5),
+        discount=np.array([0.5, 0.9, 0.99, 1.0]),
+    )
+    assert result.depends == {"transitions": (), "rewards": (), "discount": ()}
+    single = jaxmdp.solve(mdp, solver)
+    every = jax.tree.map(lambda x: np.broadcast_to(x, (5, 4, *np.shape(x))), single)
+    assert_same_within_rounding(result.solution, every, 0.95)
+
+
 def test_to_table_columns_and_rows(small):
     cols = small.to_table()
     assert list(cols)[:2] == ["step_reward", "discount"]
