@@ -67,12 +67,16 @@ while True:
         RESULTS[k % 2].save(path)
         k += 1
     except KeyboardInterrupt as e:  # report where the interrupt landed, wait to go on
+        # A repeated Ctrl-C (the test presses again when a loaded machine is slow to answer)
+        # must not land in this report and end the writer: ignored until it goes on.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         tb, names = e.__traceback__, []
         while tb is not None:
             names.append(tb.tb_frame.f_code.co_name)
             tb = tb.tb_next
         print("interrupted", int("save" in names), flush=True)
         sys.stdin.readline()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 """
 )
 
