@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 from jaxmdp._exec import plan as plan_mod
-from jaxmdp._exec.shared_tiles_host import _aligned
+from jaxmdp._exec.shared_tiles_host import aligned
 from jaxmdp._mdp import MDP
 from jaxmdp._solution import Solution
 from jaxmdp._solve import solve
@@ -108,7 +108,7 @@ def _build_by_parts(setup: Setup, k: int, build: Callable) -> MDP | None:
         rows = np.broadcast_to(rows, (setup.chunk,))
         for leaf in names:
             src = np.asarray(getattr(part, leaf))
-            dst = _aligned((setup.chunk, *src.shape[1:]), src.dtype)
+            dst = aligned((setup.chunk, *src.shape[1:]), src.dtype)
             # mode="clip": NumPy's unbuffered take (the rows are in range by construction).
             np.take(src, rows, axis=0, out=dst, mode="clip")
             # An aligned host buffer is aliased, not copied, by a CPU array.

@@ -81,7 +81,7 @@ def _stopping() -> bool:
     return _interrupt._STATE.abandoned > 0
 
 
-def _aligned(shape, dtype, align: int = 64) -> np.ndarray:
+def aligned(shape, dtype, align: int = 64) -> np.ndarray:
     """An uninitialised host array whose data starts on an `align`-byte boundary."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -149,7 +149,7 @@ def solve(
     # Results written in place, batch shape first; 64-byte aligned so that the `Solution`'s
     # arrays are these buffers themselves (`jax.device_put(may_alias=True)` aliases an aligned
     # host buffer on CPU; otherwise it copies: 0.6 s for W1M's 280 MB of results).
-    full = [_aligned(batch + s.shape[1:], s.dtype) for s in shapes]
+    full = [aligned(batch + s.shape[1:], s.dtype) for s in shapes]
     # Two-dimensional views: NumPy scatters whole rows ~8x faster than `[T, S, A]` blocks.
     out = [x.reshape(B, -1) for x in full]
     counter = itertools.count()  # `next` is atomic under the GIL: each tile taken once
