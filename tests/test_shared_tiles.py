@@ -105,6 +105,20 @@ def test_host_threads_with_overlapping_parts_and_tiles(float32_case, kernel, mon
     _check(got, ref, mdp)
 
 
+def test_host_tiles_as_blocks_of_the_grid(float32_case):
+    """Host-sliced tiles as blocks of the `[24, 5]` grid (`shared_tiles_host.blocks`): 5 x 3
+    members, the last block of each axis overlapping its neighbour (rows 20-24, columns
+    2-4), on two threads."""
+    mdp, solver, ref = float32_case
+    assert shared_tiles_host.blocks(mdp.batch_shape, 15) == (STEPS, len(GAMMAS), 5, 3)
+    p = _plan(mdp, solver)._replace(threads=2, tile=15)
+    ctx = SolveContext(undiscounted=True, zero_start=True, shared_transitions=True)
+    got = shared_tiles.solve(
+        mdp, None, solver, max_iters=DEFAULT_MAX_ITERS, ctx=ctx, plan=p, run_many=threads.run_many
+    )
+    _check(got, ref, mdp)
+
+
 def test_sparse_form_float64():
     with jax.enable_x64(True):
         mdp = _world(True, sparse=True)

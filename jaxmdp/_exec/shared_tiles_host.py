@@ -9,8 +9,10 @@ pre-sliced input (same process; benchmarks/results/cpu-2core-sweep.md). Here not
 batch-sized enters a program:
 
 - the batch's inputs are read once as host arrays (`np.asarray` of a CPU array is a view);
-  a tile is a contiguous slice of them (a view; the program's argument copy is the tile's
-  only copy), or with a member order (by discount) a gather of the tile's members;
+  a tile is a block of the batch's grid (`blocks`: a few rows of its last axis, copied into
+  one contiguous tile), a contiguous slice (a batch of one axis: a view, the program's
+  argument copy is the tile's only copy), or with a member order (by discount) a gather of
+  the tile's members;
 - each tile is `shared_tiles_fused.tile_program` (batches of `FUSED_MEMBERS_MIN` members or
   more, up to `FUSED_ENTRIES_MAX` transitions entries; `shared_tiles_kernel.tile_program`
   otherwise) (one compiled program for every tile of the same size), called from a host
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 
 import jax
 import numpy as np
@@ -53,6 +56,9 @@ FUSED_ENTRIES_MAX = 160
 # batch size reuses it; below this size one call saves under 0.07 s, and the first kernel's
 # cheaper compile is worth more (README's sweep, the CLI's default sweep, the test suite).
 FUSED_MEMBERS_MIN = 2**17
+
+# Tiles as blocks of the batch's grid (`blocks`); False: contiguous runs of members.
+BLOCKS = True
 
 
 def _kernel(st, members: int):
@@ -106,6 +112,29 @@ def _flat(x, shape, dtype) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def blocks(batch: tuple, tile: int):
+    """`(rows, cols, a, b)`: the flattened batch seen as a `[rows, cols]` grid (`cols` its last
+    axis) cut into blocks of `a x b` members (`a * b <= tile`, about square), or None for
+    contiguous tiles (a batch of one axis, or one tile). Members close on a sweep's grid
+    need similar numbers of sweeps (W1M: a member's count is a smooth function of step
+    reward and discount), and a tile runs until its slowest member stops: W1M's contiguous
+    tiles of 3,968 members (4 step rewards x every discount) ran 20.7 sweeps for members
+    that need 11.5, blocks of about 63 x 63 need 13 (simulated from the members' counts).
+    The blocks are balanced over each axis; the last of each row or column starts early
+    (as the last tile), so a few members are computed twice."""
+    if len(batch) < 2 or batch[-1] < 2:
+        return None
+    cols = int(batch[-1])
+    rows = int(np.prod(batch[:-1], dtype=np.int64))
+    if rows < 2 or rows * cols <= tile:
+        return None
+    nb = -(-cols // max(1, math.isqrt(tile)))
+    b = -(-cols // nb)
+    na = -(-rows // max(1, tile // b))
+    a = min(rows, -(-rows // na))
+    return rows, cols, a, b
+
+
 @functools.lru_cache(maxsize=32)
 def _shapes(probs, pc, tol, st, tile: int, dtype, has_v0: bool, traceable):
     S, A = st.rows.num_states, st.rows.num_actions
@@ -142,6 +171,12 @@ def solve(
         v0 = _flat(values0, batch + (S,), dtype).reshape(B, S)
     tile = min(tile, B)
     n = -(-B // tile)
+    grid = None if order is not None or not BLOCKS else blocks(batch, tile)
+    if grid is not None:
+        rows, cols, ba, bb = grid
+        nb = -(-cols // bb)
+        n = -(-rows // ba) * nb
+        tile = ba * bb
 
     consts, program, traceable = _kernel(st, B)
     pc = consts(prob_rows)  # the host kernel: the transitions' rounding terms, once
@@ -155,12 +190,28 @@ def solve(
     counter = itertools.count()  # `next` is atomic under the GIL: each tile taken once
 
     def members(i):
+        if grid is not None:  # block (i // nb, i % nb) of the grid: slices of rows and cols
+            r0 = min(i // nb * ba, rows - ba)
+            c0 = min(i % nb * bb, cols - bb)
+            return slice(r0, r0 + ba), slice(c0, c0 + bb)
         lo = min(i * tile, B - tile)
         return slice(lo, lo + tile) if order is None else order[lo : lo + tile]
 
+    def take(x, idx):
+        if grid is None:
+            return _take(x, idx)
+        # A block: `ba` runs of `bb` members copied into one contiguous tile.
+        return np.ascontiguousarray(x.reshape((rows, cols) + x.shape[1:])[idx]).reshape(
+            (tile,) + x.shape[1:]
+        )
+
     def store(idx, res):
         for dst, src in zip(out, res, strict=True):
-            dst[idx] = np.asarray(src).reshape(len(src), -1)
+            src = np.asarray(src).reshape(len(src), -1)
+            if grid is None:
+                dst[idx] = src
+            else:
+                dst.reshape(rows, cols, -1)[idx] = src.reshape(ba, bb, -1)
 
     def work(_k):
         pending = None
@@ -169,8 +220,8 @@ def solve(
             if i >= n:
                 break
             idx = members(i)
-            r, gg = _take(R, idx), _take(g, idx)
-            vv = None if v0 is None else _take(v0, idx)
+            r, gg = take(R, idx), take(g, idx)
+            vv = None if v0 is None else take(v0, idx)
             res = program(probs, pc, r, gg, vv, tol, st=st)
             if pending is not None:
                 store(*pending)
