@@ -123,6 +123,29 @@ def plan_chunks(size: int, limit: int, unit: int) -> tuple[int, int]:
     return -(-size // (num_chunks * unit)) * unit, num_chunks
 
 
+def progress_chunks(size: int, want: int, limit: int, unit: int, cols: int):
+    """`(chunk, num_chunks)` of a CPU sweep with `progress=True` whose transitions are
+    shared, or None for the usual equal chunks of about `want` members (`plan_chunks`).
+    Its chunks are solved by `solve` on host tiles (`_sweep_eager`), whose faster kernel
+    needs `FUSED_MEMBERS_MIN` members (`shared_tiles_host`: W1M's 21 chunks of 47,872
+    members ran the first kernel), and whose tiles are blocks of the grid when a chunk is
+    whole rows of the last axis (`cols` values; `_sweep_eager.grid_rows`). So, where the
+    sweep has room for two such chunks (at most `limit` members, whole `unit`s): whole rows
+    if that pads the sweep by at most 1/32 (W1M: 4 chunks of 256,000, 2.4% padding), else
+    equal chunks of at least that many members (W1M: 7 of 143,104)."""
+    from jaxmdp._exec.shared_tiles_host import FUSED_MEMBERS_MIN as least
+
+    if size < 2 * least or want >= least or limit < least:
+        return None
+    step = math.lcm(unit, cols)
+    for chunk in range(-(-least // step) * step, min(limit, size // 2) + 1, step):
+        if -(-size // chunk) * chunk - size <= size // 32:
+            return chunk, -(-size // chunk)
+    n = size // least
+    chunk = -(-size // (n * unit)) * unit
+    return (chunk, -(-size // chunk)) if chunk <= limit else None
+
+
 # -- devices and axes ------------------------------------------------------------------------
 
 
@@ -301,7 +324,11 @@ def prepare(
             limit = int(chunk_size)
     elif progress:  # several chunks so that the bar moves (same program, same results)
         limit = min(limit, -(-size // _PROGRESS_CHUNKS))
-    chunk, num_chunks = plan_chunks(size, limit, tile * n_dev)
+    chunks = None
+    if progress and forced is None and chunk_size is None:
+        if devs[0].platform == "cpu" and n_dev == 1 and not batched[0]:
+            chunks = progress_chunks(size, limit, mem.limit, tile, len(list(axes.values())[-1]))
+    chunk, num_chunks = chunks or plan_chunks(size, limit, tile * n_dev)
     mesh = jax.sharding.Mesh(np.array(devs), ("batch",)) if n_dev > 1 else None
     spec = Spec(builder, names, batched, int(max_iters), int(tile), mesh)  # type: ignore[arg-type]
     return Setup(

@@ -286,6 +286,34 @@ def test_chunks_built_from_each_leafs_own_grid_match_the_built_batch():
     )
 
 
+def test_progress_chunks_on_cpu_keep_the_host_kernel_and_whole_rows(monkeypatch):
+    """With `progress=True`, a CPU sweep sharing its transitions runs chunks of at least
+    `FUSED_MEMBERS_MIN` members (the host tiles' faster kernel), of whole rows of the last
+    axis where that pads little (tiles as blocks of the grid), else equal chunks."""
+    from jaxmdp import _sweep_setup
+    from jaxmdp._exec import shared_tiles_host
+
+    least = shared_tiles_host.FUSED_MEMBERS_MIN
+    chunks = _sweep_setup.progress_chunks
+    # W1M: 1,000 x 1,000 members, want ~1/20 each: 4 chunks of 256 rows (2.4% padding)
+    assert chunks(10**6, 50_000, 10**7, TILE, 1000) == (256_000, 4)
+    # rows of 3,001: whole rows would pad too much -> 7 equal chunks, each >= least
+    chunk, n = chunks(10**6, 50_000, 10**7, TILE, 3001)
+    assert (chunk, n) == (143_104, 7) and chunk >= least and chunk * n >= 10**6
+    assert chunks(2 * least - 1, 50_000, 10**7, TILE, 1000) is None  # no room for two
+    assert chunks(10**6, 50_000, least - 1, TILE, 1000) is None  # memory: smaller chunks
+    # through `prepare` (the threshold lowered to this small sweep: 30 x 16 members)
+    monkeypatch.setattr(shared_tiles_host, "FUSED_MEMBERS_MIN", 200)
+    axes = dict(
+        step_reward=np.linspace(-2, 0, 30, dtype=np.float32),
+        discount=np.linspace(0.5, 0.99, 16, dtype=np.float32),
+    )
+    setup = _sweep_setup.prepare(
+        lecture, jaxmdp.ValueIteration(tol=1e-3), None, 10**4, None, None, True, axes
+    )
+    assert (setup.chunk, setup.num_chunks) == (TILE, 2)  # 480 members: equal chunks >= 200
+
+
 def test_builder_that_ignores_its_parameters_gives_every_member_the_one_solve():
     """No leaf depends on a swept axis: the sweep builds the MDP once (each leaf's own grid
     is one point) and every member is that MDP."""
