@@ -13,6 +13,10 @@ The builder's arithmetic is the same, but XLA compiles it for another batch size
 members' MDPs are equal within rounding (bit for bit for the lecture world, checked on 10^5
 members), and the tests compare the results within rounding as for every other path.
 
+A chunk of whole rows of the sweep's last axis is built as a `[rows, cols]` grid
+(`grid_rows`), so that `solve`'s host tiles are blocks of nearby members, which need similar
+numbers of sweeps (`shared_tiles_host.blocks`); its results come back flat, in member order.
+
 Also the chunk's arguments on its devices (`chunk_args`), which both paths use. Compiled
 programs are kept by the caller's cache (`jaxmdp._sweep._cached`, passed in: no import cycle).
 """

@@ -176,8 +176,10 @@ def solve(mdp, values0, solver, *, max_iters: int, ctx, plan, run_many=None) -> 
 
 # Off: measured slower, before and after the host-sliced tiles (W1M, 10^6 members, same
 # process, 3 runs each; one thread: 2.11 s sorted vs 2.00 s unsorted, identical results).
-# On the lecture grid contiguous tiles already need few sweeps (5,244 tile-sweeps over 253
-# tiles unsorted, 4,187 sorted), less than the gathers and scatters cost. Tests force it on.
+# On the lecture grid contiguous tiles needed 5,244 tile-sweeps over 253 tiles, sorted
+# 4,187, which saved less than the gathers and scatters cost. The host driver's tiles are
+# blocks of the grid instead (`shared_tiles_host.blocks`: 3,187 over 255 tiles, copied as
+# slices). Tests force it on.
 SORT_BY_DISCOUNT = False
 
 
