@@ -111,6 +111,14 @@ def test_host_tiles_as_blocks_of_the_grid(float32_case):
     2-4), on two threads."""
     mdp, solver, ref = float32_case
     assert shared_tiles_host.blocks(mdp.batch_shape, 15) == (STEPS, len(GAMMAS), 5, 3)
+    # Larger grids: blocks of whole vectors (multiples of 64 members), about square unless
+    # an axis is short, at least half a tile; W1M and its progress chunks:
+    blocks = shared_tiles_host.blocks
+    assert blocks((1000, 1000), 3968) == (1000, 1000, 48, 72)
+    assert blocks((256, 1000), 3904) == (256, 1000, 64, 50)
+    assert blocks((1000, 10), 2560) == (1000, 10, 256, 10)  # W1: contiguous runs, in effect
+    assert blocks((10, 1000), 3968) == (10, 1000, 10, 256)
+    assert blocks((100,), 32) is None and blocks((10, 10), 100) is None
     p = _plan(mdp, solver)._replace(threads=2, tile=15)
     ctx = SolveContext(undiscounted=True, zero_start=True, shared_transitions=True)
     got = shared_tiles.solve(
