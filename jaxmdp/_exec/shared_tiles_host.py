@@ -123,7 +123,7 @@ def blocks(batch: tuple, tile: int):
     need similar numbers of sweeps (W1M: a member's count is a smooth function of step
     reward and discount), and a tile runs until its slowest member stops: W1M's contiguous
     tiles of 3,968 members (4 step rewards x every discount) ran 20.7 sweeps for members
-    that need 11.5, blocks of 67 x 59 run 12.5 (from the members' counts).
+    that need 11.5, blocks of 48 x 72 run 12.45 (from the members' counts).
 
     Blocks of whole vectors (`a * b` a multiple of `BLOCK_ALIGN`: W1M's 48 x 72 compute 1.6%
     of the members twice, 67 x 59 0.8%, but its tile program took ~10% longer per member),
