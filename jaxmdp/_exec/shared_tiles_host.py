@@ -116,7 +116,8 @@ def _flat(x, shape, dtype) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def blocks(batch: tuple, tile: int):
+@functools.lru_cache(maxsize=64)
+def blocks(batch: tuple, tile: int, align: int = SHARED_TILE_ALIGN):
     """`(rows, cols, a, b)`: the flattened batch seen as a `[rows, cols]` grid (`cols` its last
     axis) cut into blocks of `a x b` members (`a * b <= tile`, about square), or None for
     contiguous tiles (a batch of one axis, or one tile). Members close on a sweep's grid
@@ -125,7 +126,7 @@ def blocks(batch: tuple, tile: int):
     tiles of 3,968 members (4 step rewards x every discount) ran 20.7 sweeps for members
     that need 11.5, blocks of 48 x 72 run 12.45 (from the members' counts).
 
-    Blocks of whole vectors (`a * b` a multiple of `BLOCK_ALIGN`: W1M's 48 x 72 compute 1.6%
+    Blocks of whole vectors (`a * b` a multiple of `align`: W1M's 48 x 72 compute 1.6%
     of the members twice, 67 x 59 0.8%, but its tile program took ~10% longer per member),
     at least half a `tile`, sides within 4x of each other (more where an axis is too short
     for a square tile), computing the fewest members, the squarest on ties; else (a small grid)
@@ -140,8 +141,9 @@ def blocks(batch: tuple, tile: int):
     best = None
     # The squarest a tile can be on this grid (a narrow axis forces long blocks).
     least = max(1.0, tile / min(rows, cols) ** 2)
-    for b in range(1, min(cols, tile) + 1):
-        step = BLOCK_ALIGN // math.gcd(b, BLOCK_ALIGN)
+    # b / a <= 4 * least with a * b >= tile / 2 bounds b (W1M: 90 candidates).
+    for b in range(1, min(cols, tile, math.isqrt(int(2 * least * tile)) + 1) + 1):
+        step = align // math.gcd(b, align)
         a = min(tile // b, rows) // step * step
         aspect = max(a / b, b / a) if a else 0.0
         if a * b >= tile // 2 and aspect <= 4 * least:
@@ -193,7 +195,7 @@ def solve(
         v0 = _flat(values0, batch + (S,), dtype).reshape(B, S)
     tile = min(tile, B)
     n = -(-B // tile)
-    grid = None if order is not None or not BLOCKS else blocks(batch, tile)
+    grid = None if order is not None or not BLOCKS else blocks(tuple(batch), tile, BLOCK_ALIGN)
     if grid is not None:
         rows, cols, ba, bb = grid
         nb = -(-cols // bb)
