@@ -24,6 +24,13 @@ value arrays, its Q before it is written back), whatever the batch size; a broad
 overestimated W6 (1,000 variants of a 100x100 world) 6x, so the check refused batches that
 fit. Checked against XLA's buffer assignment in tests/test_footprint_shared.py.
 
+Value iteration on ONE sparse MDP (no batch axes) holds only `[S]` vectors beyond its
+inputs and outputs: each sweep writes V_k and never Q (`value_iteration._fused_backup`), and
+the certificate's rounding constants run in blocks of states (`_stopping.rounding`). The
+whole-member working set above (6 `[S, A]` + 12 `[S]`) estimated 1.68 GB at 10^7 states for
+0.28 GB of buffers; it is now counted as a few `[S]` vectors and one block's `[C, A]`
+arrays (checked against XLA's buffer assignment in tests/test_sparse_memory.py).
+
 Members running at once: the whole batch under one `vmap`, or a tile per host thread.
 Estimates are estimates (XLA may fuse some temporaries away, or keep a copy more): the
 budget check compares against half of what the system allows (`_memory.HOST_FRACTION`).
@@ -74,7 +81,20 @@ def _shared_work(mdp, batch: int, b: int) -> int:
     return work
 
 
-def solve_bytes(mdp, solver, *, members: int, batch: int, undiscounted: bool) -> int:
+def _single_sparse_vi_work(S: int, A: int, b: int) -> int:
+    """Bytes value iteration on one sparse MDP holds beyond inputs and outputs (module
+    docstring): V_(k-1) and the difference (two `[S]` vectors measured; four counted), and
+    the rounding constants' temporaries, about five `[C, A]` arrays of a block of C states
+    (six counted; the whole model's when it fits one block)."""
+    from jaxmdp._solvers._stopping import _ROUNDING_CHUNK
+
+    block = S if S <= _ROUNDING_CHUNK else _ROUNDING_CHUNK
+    return 4 * S * b + 6 * block * A * b
+
+
+def solve_bytes(
+    mdp, solver, *, members: int, batch: int, undiscounted: bool, single: bool = False
+) -> int:
     """Estimated peak bytes of `solve(mdp, solver)` beyond the inputs already on device.
 
     Args:
@@ -83,6 +103,8 @@ def solve_bytes(mdp, solver, *, members: int, batch: int, undiscounted: bool) ->
       members: members whose working sets exist at once.
       batch: members in total (outputs).
       undiscounted: some discount may be 1 (policy iteration's structure analysis runs).
+      single: one MDP without batch axes (`SolveContext.single`; a batch of one is vmapped
+        and keeps the whole-member working set).
     """
     S, A = int(mdp.num_states), int(mdp.num_actions)
     sparse = is_sparse(mdp.transitions)
@@ -95,6 +117,9 @@ def solve_bytes(mdp, solver, *, members: int, batch: int, undiscounted: bool) ->
         if not isinstance(x, (jax.Array, jax.core.Tracer)):
             copies += int(np.prod(np.shape(x))) * b
     name = type(solver).__name__
+    outputs = batch * (S * A + 2 * S + 8) * b
+    if single and sparse and name == "ValueIteration":
+        return int(copies + _single_sparse_vi_work(S, A, b) + outputs)
     work = 6 * S * A * b + 12 * S * b  # Q and its copies, value vectors
     if name == "PolicyIteration" and sparse:
         work += 64 * S * b  # the Krylov basis (jaxmdp._krylov: restart vectors of S)
@@ -108,15 +133,18 @@ def solve_bytes(mdp, solver, *, members: int, batch: int, undiscounted: bool) ->
         work += S * S * b
     elif name == "AndersonValueIteration":
         work += 2 * int(getattr(solver, "memory", 5)) * S * b
-    outputs = batch * (S * A + 2 * S + 8) * b
     if _shared_batch_last(mdp, solver, members, batch):
         return int(copies + _shared_work(mdp, batch, b) + outputs)
     return int(copies + members * work + outputs)
 
 
-def check(mdp, solver, *, members: int, batch: int, undiscounted: bool) -> None:
+def check(
+    mdp, solver, *, members: int, batch: int, undiscounted: bool, single: bool = False
+) -> None:
     """`MemoryError` (naming the size and the budget) if the estimate exceeds the budget."""
-    need = solve_bytes(mdp, solver, members=members, batch=batch, undiscounted=undiscounted)
+    need = solve_bytes(
+        mdp, solver, members=members, batch=batch, undiscounted=undiscounted, single=single
+    )
     if need < 16 << 20:  # not worth reading /proc for a small solve
         return
     S, A = int(mdp.num_states), int(mdp.num_actions)

@@ -196,6 +196,7 @@ def solve(
         members=members * (plan.threads if plan.strategy == "threads" else 1),
         batch=int(np.prod(batch)),
         undiscounted=ctx.undiscounted,
+        single=ctx.single,
     )
     go = lambda: dispatch.run(  # noqa: E731
         plan,

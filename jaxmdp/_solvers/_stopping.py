@@ -414,10 +414,12 @@ def corrected(stats: DiffStats, new_values, q, discount):
     return new_values + shift, q + shift, bound
 
 
-def vi_result(stats: DiffStats, new_values, q, discount, rule: str):
-    """The `SolverResult` of a value-iteration-family state (VI, modified PI, soft VI)."""
+def vi_result(stats: DiffStats, new_values, q, discount, rule: str, policy=None):
+    """The `SolverResult` of a value-iteration-family state (VI, modified PI, soft VI).
+    `policy`: the greedy policy of `q` if the caller has it already (default: its argmax)."""
     from jaxmdp._solvers.base import SolverResult
 
     shift, bound, residual = report(stats, new_values, discount, rule)
-    policy = jnp.argmax(q, axis=-1).astype(jnp.int32)
+    if policy is None:
+        policy = jnp.argmax(q, axis=-1).astype(jnp.int32)
     return SolverResult(new_values + shift, q + shift, policy, residual, bound)

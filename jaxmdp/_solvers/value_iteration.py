@@ -13,14 +13,34 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxmdp import _bellman
+from jaxmdp import _operators as ops
 from jaxmdp._solvers import _stopping
 from jaxmdp._solvers.base import check_choice, check_tol, register_solver
 
 
 class VIState(NamedTuple):
     values: jax.Array  # [S] latest iterate V_k
-    q: jax.Array  # [S, A] Q computed from V_{k-1}: V_k = max_a q
+    q: jax.Array | None  # [S, A] Q computed from V_{k-1}: V_k = max_a q (None: `prev`)
     stats: _stopping.DiffStats
+    prev: jax.Array | None = None  # [S] V_{k-1}, carried instead of Q (`_fused_backup`)
+
+
+def _fused_backup(mdp, ctx) -> bool:
+    """One sparse MDP: each sweep computes V_k = max_a Q in one pass over the successor
+    lists and never writes Q; `result` computes Q once from the carried V_{k-1}.
+
+    Carrying Q cost a write and a read of an `[S, A]` array per sweep and a separate
+    reduce over actions (XLA:CPU does not fuse a reduce with its producer). The backup
+    sits in a `lax.cond` (the zero-start branch), whose result XLA materialises: outside
+    one, the difference and statistics that consume V_k pulled the backup into their own
+    fusions, and XLA then wrote the K gathers out as arrays. Batches (`vmap` turns the
+    cond into a select) and the dense form keep carrying Q.
+
+    The certificate is unchanged: the Q bound of `_stopping` holds for any computed
+    `r + g P V` of the same V_{k-1} (fact 1 bounds each entry's rounding, whatever program
+    computes it), and so does the greedy policy's; `values` are the loop's V_k.
+    """
+    return bool(ctx.single) and ops.form(mdp.transitions) == "sparse"
 
 
 @register_solver(static=("rule",))
@@ -63,33 +83,58 @@ class ValueIteration:
         check_choice("ValueIteration", "rule", self.rule, _stopping.RULES)
 
     def init(self, mdp, values0, ctx):
-        q = jnp.zeros(mdp.rewards.shape, values0.dtype)
         rnd = _stopping.rounding(mdp.transitions, mdp.rewards)
-        return VIState(
-            values0, q, _stopping.initial_stats(values0.dtype, track_stall=True, rnd=rnd)
-        )
+        stats = _stopping.initial_stats(values0.dtype, track_stall=True, rnd=rnd)
+        if _fused_backup(mdp, ctx):
+            return VIState(values0, None, stats, values0)
+        return VIState(values0, jnp.zeros(mdp.rewards.shape, values0.dtype), stats)
 
     def step(self, mdp, state, ctx):
-        if ctx.single:
-            # V = 0 exactly (the first sweep from the default start): Q = R, no pass over P
-            # (one MDP of S=2048: one of four sweeps). Under vmap a cond computes both
-            # branches, so batches skip the test.
-            zero = jnp.all(state.values == 0)
-            r = jnp.asarray(mdp.rewards, state.q.dtype)
-            q = lax.cond(zero, lambda: r, lambda: _bellman.q_values(mdp, state.values))
-        else:
-            q = _bellman.q_values(mdp, state.values)
-        new = jnp.max(q, axis=-1)
-        return VIState(
-            new,
-            q,
-            _stopping.diff_stats(
-                new, state.values, prev=state.stats, discount=mdp.discount, rule=self.rule
-            ),
+        values = state.values
+        stats = lambda new: _stopping.diff_stats(  # noqa: E731
+            new, values, prev=state.stats, discount=mdp.discount, rule=self.rule
         )
+        if not ctx.single:
+            q = _bellman.q_values(mdp, values)
+            new = jnp.max(q, axis=-1)
+            return VIState(new, q, stats(new))
+        # V = 0 exactly (the first sweep from the default start): Q = R, no pass over P
+        # (one MDP of S=2048: one of four sweeps). Under vmap a cond computes both
+        # branches, so batches skip the test. Only the first sweep (statistics still at
+        # their initial inf) tests V, so later sweeps make no pass over V for it; a V that
+        # becomes 0 later takes the other branch, whose result is then R exactly too.
+        first = state.stats.dmax == jnp.inf
+        zero = lax.cond(first, lambda: jnp.all(values == 0), lambda: jnp.bool_(False))
+        r = jnp.asarray(mdp.rewards, values.dtype)
+        if state.q is None:  # `_fused_backup`
+            new = lax.cond(
+                zero, lambda: _bellman.max_actions(r), lambda: _bellman.backup_values(mdp, values)
+            )
+            return VIState(new, None, stats(new), values)
+        q = lax.cond(zero, lambda: r, lambda: _bellman.q_values(mdp, values))
+        new = jnp.max(q, axis=-1)
+        return VIState(new, q, stats(new))
 
     def status(self, mdp, state, ctx):
         return _stopping.status(state.stats, state.values, mdp.discount, self.tol, self.rule)
 
     def result(self, mdp, state, ctx):
-        return _stopping.vi_result(state.stats, state.values, state.q, mdp.discount, self.rule)
+        q = state.q
+        if q is None:  # `_fused_backup`: Q of the last sweep, from the V it backed up
+            # In a `lax.cond` too (Q = R when that V is 0, as in `step`): the conditional's
+            # result is one array, whereas a bare Q was fused into both of its consumers
+            # (the shifted output, the argmax) and XLA wrote its K gathers out as three
+            # more `[S, A]` temporaries (tests/test_sparse_memory.py).
+            prev = state.prev
+            r = jnp.asarray(mdp.rewards, prev.dtype)
+
+            def greedy(q):
+                return q, jnp.argmax(q, axis=-1).astype(jnp.int32)
+
+            q, policy = lax.cond(
+                jnp.all(prev == 0), lambda: greedy(r), lambda: greedy(_bellman.q_values(mdp, prev))
+            )
+            return _stopping.vi_result(
+                state.stats, state.values, q, mdp.discount, self.rule, policy=policy
+            )
+        return _stopping.vi_result(state.stats, state.values, q, mdp.discount, self.rule)
