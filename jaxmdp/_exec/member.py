@@ -75,7 +75,9 @@ def single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Solu
 
     # In slices that check for Ctrl-C (ctx.poll_every > 0: launched by `solve`, _interrupt).
     loop = _interrupt.while_loop
-    state, it, code = loop(cond, body, (state, jnp.int32(0), code), ctx.poll_every)
+    # Batches map this loop (`vmap`): the check's predicate is batched (`while_loop`).
+    carry = (state, jnp.int32(0), code)
+    state, it, code = loop(cond, body, carry, ctx.poll_every, batched=not ctx.single)
     return finish(solver, mdp_diff, mdp, state, it, code, ctx)
 
 
