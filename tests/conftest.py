@@ -10,6 +10,7 @@ test body; arrays must be built in the body, not at import time).
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import shutil
 import subprocess
@@ -87,6 +88,17 @@ LONGEST_FILES = (
 def pytest_collection_modifyitems(items):
     rank = {name: k for k, name in enumerate(LONGEST_FILES)}
     items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FILES)))
+
+
+def pytest_collection_finish(session):
+    # Tracing allocates many short-lived objects, so Python's cyclic collector runs often,
+    # and each full collection walked every object the imports made (JAX, NumPy, pandas,
+    # the test modules). Frozen after collection, those are skipped; and collections run
+    # less often. Garbage made later is collected as before. Measured: 0-7% less CPU time
+    # for tracing-heavy test files (four A/B pairs of the same files, alternating, load 3).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def random_mdp_arrays(
