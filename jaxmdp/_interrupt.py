@@ -67,55 +67,52 @@ def _stop_requested(k):
     return jax.pure_callback(_poll, shape, k, vmap_method="broadcast_all")
 
 
-def while_loop(cond_fun, body_fun, init_val, every: int = 0, *, batched: bool = False):
+def checked_loop(cond_fun, body_fun, init_val):
+    """`lax.while_loop` that asks for a stop after each `body_fun` where the loop goes on
+    (and stops there if one came), so a loop of one body makes no host call. `cond_fun`
+    must not be batched (under `vmap` the check's `lax.cond` would become a select that
+    always calls the host: ~0.2 ms each here)."""
+
+    def c(x):
+        return cond_fun(x[1]) & ~x[2]
+
+    def b(x):
+        k, carry, _ = x
+        carry = body_fun(carry)
+        # `k` (the count of bodies run) ties the check to this body.
+        no = lambda k: jnp.zeros(jnp.shape(k), jnp.bool_)  # noqa: E731
+        return k + 1, carry, lax.cond(cond_fun(carry), _stop_requested, no, k + 1)
+
+    return lax.while_loop(c, b, (jnp.int32(0), init_val, jnp.bool_(False)))[1]
+
+
+def slice_loop(cond_fun, body_fun, init_val, every: int):
+    """At most `every` iterations of `lax.while_loop(cond_fun, body_fun, init_val)`."""
+
+    def c(x):
+        return (x[0] < every) & cond_fun(x[1])
+
+    def b(x):
+        return x[0] + 1, body_fun(x[1])
+
+    return lax.while_loop(c, b, (jnp.int32(0), init_val))[1]
+
+
+def while_loop(cond_fun, body_fun, init_val, every: int = 0):
     """`lax.while_loop` that, with `every > 0`, checks for a stop request after each full
     slice of `every` iterations (and stops there if one came). Same iterations otherwise.
 
-    An outer loop of slices, each an inner loop of at most `every` iterations followed by
-    the check, which runs only where the loop goes on, so a loop that ends within its first
-    slice (most solves) makes no host call: each costs ~0.2 ms of thread hops here.
-
-    `batched`: the loop runs under `vmap` (a member's loop mapped over a batch). Its
-    predicate is then batched and a `lax.cond` becomes a select that always calls the host,
-    so the first slice runs as a loop of its own before the outer loop, which checks before
-    each later slice (the body is then traced and compiled twice: 25% of
-    tests/test_exec_plan.py's CPU time when every loop was built so). Otherwise (one MDP,
-    the tile and shared-transition loops on explicit batches) one copy of the body, and the
-    check in a real conditional.
+    An outer loop of slices (`checked_loop`), each an inner loop of at most `every`
+    iterations, then the check where the loop goes on: a loop that ends within its first
+    slice (most solves) makes no host call, and the body is traced and compiled once.
+    `cond_fun` must not be batched: a member's loop mapped over a batch is sliced outside
+    its `vmap` instead (`jaxmdp._exec.member.batch_fn`). An earlier form, which ran the
+    first slice as a loop of its own ahead of the outer loop, compiled the body twice
+    (tests/test_exec_plan.py: 25% of its CPU time).
     """
     if every <= 0:
         return lax.while_loop(cond_fun, body_fun, init_val)
-
-    def slice_(carry, stop):
-        def c(x):
-            return (x[0] < every) & cond_fun(x[1]) & ~stop
-
-        def b(x):
-            return x[0] + 1, body_fun(x[1])
-
-        return lax.while_loop(c, b, (jnp.int32(0), carry))
-
-    def outer_cond(x):
-        return cond_fun(x[1]) & ~x[2]
-
-    if batched:
-
-        def outer_body(x):
-            k, carry, _ = x
-            stop = _stop_requested(k)
-            k, carry = slice_(carry, stop)
-            return k, carry, stop
-
-        k, carry = slice_(init_val, jnp.bool_(False))
-        return lax.while_loop(outer_cond, outer_body, (k, carry, jnp.bool_(False)))[1]
-
-    def checked_body(x):
-        k, carry = slice_(x[1], jnp.bool_(False))
-        # `k` (the slice's iteration count) ties the check to the slice just run.
-        no = lambda k: jnp.zeros(jnp.shape(k), jnp.bool_)  # noqa: E731
-        return k, carry, lax.cond(cond_fun(carry), _stop_requested, no, k)
-
-    return lax.while_loop(outer_cond, checked_body, (jnp.int32(0), init_val, jnp.bool_(False)))[1]
+    return checked_loop(cond_fun, lambda c: slice_loop(cond_fun, body_fun, c, every), init_val)
 
 
 def slice_iterations(work_per_iteration: float) -> int:

@@ -106,18 +106,19 @@ def flatten(tree, batch_shape, carried_axes):
 
 
 def vmap_batch(fn, tree, carried_axes):
-    """`fn(tree, solver)` of one member, mapped over every batch axis some leaf carries.
+    """`fn(tree, carry, solver)` of one member, mapped over every batch axis some leaf
+    carries.
 
-    One `vmap` per batch axis (innermost last), each leaf mapped only on its carried axes;
-    `tree` is the squeezed `(mdp, values0)` (for its structure only). The solver is not
-    mapped.
+    One `vmap` per batch axis (innermost last), each leaf of `tree` mapped only on its
+    carried axes, `carry` (a member's loop state, or None) on every mapped axis; `tree` is
+    the squeezed `(mdp, values0)` (for its structure only). The solver is not mapped.
     """
     treedef = jax.tree.structure(tree)
     n = len(carried_axes[0]) if carried_axes else 0
     for axis in reversed(range(n)):
         flags = [0 if row[axis] else None for row in carried_axes]
         if any(a is not None for a in flags):
-            fn = jax.vmap(fn, in_axes=(jax.tree.unflatten(treedef, flags), None))
+            fn = jax.vmap(fn, in_axes=(jax.tree.unflatten(treedef, flags), 0, None))
     return fn
 
 

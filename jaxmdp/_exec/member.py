@@ -59,10 +59,8 @@ def finish(solver, mdp_diff: MDP, mdp: MDP, state, it, code, ctx: SolveContext) 
     )
 
 
-def single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Solution:
-    """Solve ONE MDP: the while loop (batches vmap it, tile it, or run it in the ladder)."""
-    mdp_diff, mdp, values0, code = prepare(mdp, values0)
-    state = solver.init(mdp, values0, ctx)
+def _loop(mdp, solver, max_iters: int, ctx: SolveContext):
+    """`(cond, body)` of one member's loop over `(state, iterations, code)`."""
 
     def cond(carry):
         _, it, code = carry
@@ -73,11 +71,17 @@ def single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Solu
         state = solver.step(mdp, state, ctx)
         return state, it + 1, solver.status(mdp, state, ctx)
 
+    return cond, body
+
+
+def single(mdp: MDP, values0, solver, max_iters: int, ctx: SolveContext) -> Solution:
+    """Solve ONE MDP: the while loop (batches vmap it, tile it, or run it in the ladder)."""
+    mdp_diff, mdp, values0, code = prepare(mdp, values0)
+    state = solver.init(mdp, values0, ctx)
+    cond, body = _loop(mdp, solver, max_iters, ctx)
     # In slices that check for Ctrl-C (ctx.poll_every > 0: launched by `solve`, _interrupt).
-    loop = _interrupt.while_loop
-    # Batches map this loop (`vmap`): the check's predicate is batched (`while_loop`).
     carry = (state, jnp.int32(0), code)
-    state, it, code = loop(cond, body, carry, ctx.poll_every, batched=not ctx.single)
+    state, it, code = _interrupt.while_loop(cond, body, carry, ctx.poll_every)
     return finish(solver, mdp_diff, mdp, state, it, code, ctx)
 
 
@@ -87,5 +91,47 @@ def member_fn(max_iters: int, ctx: SolveContext):
     def fn(tree, solver):
         mdp, values0 = tree
         return single(mdp, values0, solver, max_iters, ctx)
+
+    return fn
+
+
+def batch_fn(max_iters: int, ctx: SolveContext, vmap_):
+    """`((mdp, values0), solver) -> Solution` of a batch: `single` mapped over it.
+
+    `vmap_(f)` maps a member's `f(tree, carry, solver)` over the batch (`tree` on its batch
+    axes, `carry` on every mapped axis, `solver` not). Without Ctrl-C checks that is
+    `member_fn` mapped. With them (`ctx.poll_every > 0`) the slices and checks run outside
+    the `vmap`, on whether any member still runs (`_interrupt.checked_loop`), each slice a
+    mapped loop of at most `poll_every` iterations per member: inside the `vmap` the check
+    would be batched, so either called the host after every slice (a select) or needed a
+    second copy of the loop. Each member runs the iterations of its own loop either way.
+    """
+    if ctx.poll_every <= 0:
+        one = member_fn(max_iters, ctx)
+        return lambda tree, solver: vmap_(lambda t, _c, s: one(t, s))(tree, None, solver)
+
+    def start(tree, _carry, solver):
+        _, mdp, values0, code = prepare(*tree)
+        return solver.init(mdp, values0, ctx), jnp.int32(0), code
+
+    def running(tree, carry, solver):
+        return _loop(prepare(*tree)[1], solver, max_iters, ctx)[0](carry)
+
+    def advance(tree, carry, solver):
+        cond, body = _loop(prepare(*tree)[1], solver, max_iters, ctx)
+        return _interrupt.slice_loop(cond, body, carry, ctx.poll_every)
+
+    def end(tree, carry, solver):
+        mdp_diff, mdp, _, _ = prepare(*tree)
+        return finish(solver, mdp_diff, mdp, *carry, ctx)
+
+    def fn(tree, solver):
+        carry = vmap_(start)(tree, None, solver)
+        carry = _interrupt.checked_loop(
+            lambda c: jnp.any(vmap_(running)(tree, c, solver)),
+            lambda c: vmap_(advance)(tree, c, solver),
+            carry,
+        )
+        return vmap_(end)(tree, carry, solver)
 
     return fn

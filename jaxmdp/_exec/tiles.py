@@ -45,10 +45,11 @@ def _options() -> dict | None:
 
 def _run_tiles(flat, axes, solver, fn, tile: int, start, count: int) -> Solution:
     """Tiles `start .. start + count - 1` of `tile` members each, one after the other
-    (`lax.map`), each tile vmapped and run to convergence. Returns the members flattened:
+    (`lax.map`), each tile vmapped and run to convergence (`fn`: `member.batch_fn` given
+    all but its mapping). Returns the members flattened:
     `[count * tile, ...]`. Tiles are sliced where they lie, so a part of the batch costs
     no copy of the rest."""
-    tile_fn = jax.vmap(fn, in_axes=(axes, None))
+    tile_fn = fn(lambda f: jax.vmap(f, in_axes=(axes, 0, None)))
     leaves, treedef = jax.tree.flatten(flat)
     mapped = jax.tree.leaves(axes, is_leaf=lambda a: a is None)
 
@@ -72,7 +73,7 @@ def _batch(tree, solver, *, max_iters: int, ctx, plan) -> Solution:
     """Every tile of the batch, in one program; `Solution` with `plan.batch_shape`."""
     flat, axes = _flat(tree, plan)
     count = int(np.prod(plan.batch_shape)) // plan.tile
-    fn = member.member_fn(max_iters, ctx)
+    fn = functools.partial(member.batch_fn, max_iters, ctx)
     out = _run_tiles(flat, axes, solver, fn, plan.tile, 0, count)
     return Solution(*(jnp.reshape(x, plan.batch_shape + x.shape[1:]) for x in out))
 
@@ -80,7 +81,7 @@ def _batch(tree, solver, *, max_iters: int, ctx, plan) -> Solution:
 def _part(tree, start, solver, *, max_iters: int, ctx, plan, count: int) -> Solution:
     """One host thread's share: `count` tiles from tile `start`, flattened `[count * tile]`."""
     flat, axes = _flat(tree, plan)
-    fn = member.member_fn(max_iters, ctx)
+    fn = functools.partial(member.batch_fn, max_iters, ctx)
     return _run_tiles(flat, axes, solver, fn, plan.tile, start, count)
 
 

@@ -20,7 +20,7 @@ from jaxmdp._solution import Solution
 def solve_batch(tree, solver, *, max_iters: int, ctx, plan) -> Solution:
     """`Solution` with `plan.batch_shape` for `(mdp, values0)` (not jitted: callers do)."""
     tree = layout.squeeze(tree, plan.batch_shape, plan.carried)
-    fn = layout.vmap_batch(member.member_fn(max_iters, ctx), tree, plan.carried)
+    fn = member.batch_fn(max_iters, ctx, lambda f: layout.vmap_batch(f, tree, plan.carried))
     return layout.restore(fn(tree, solver), plan.batch_shape, member.SOLUTION_CORES)
 
 

@@ -68,12 +68,12 @@ def _backward_jit(tree, *, horizon: int, batch_shape, carried) -> FiniteHorizonS
     """The batch laid out as `jaxmdp.solve` lays it out (`jaxmdp._exec.layout`): one vmap
     per carried batch axis, shared leaves unmapped."""
 
-    def fn(tree, _):
+    def fn(tree, _carry, _solver):
         mdp, terminal = tree
         return _single(mdp, terminal, horizon)
 
     tree = layout.squeeze(tree, batch_shape, carried)
-    out = layout.vmap_batch(fn, tree, carried)(tree, None)
+    out = layout.vmap_batch(fn, tree, carried)(tree, None, None)
     return layout.restore(out, batch_shape, _CORES)
 
 
