@@ -83,6 +83,10 @@ WHITE_BOX = {
     "test_blocked.py": {"jaxmdp._exec", "jaxmdp._solvers.base"},
     "test_shared_tiles.py": {"jaxmdp._exec", "jaxmdp._solve", "jaxmdp._solvers.base"},
     "test_sweep_csv.py": {"jaxmdp._sweep_csv"},
+    # the one-pass sparse sweep's pieces, against the plain expressions
+    "test_sparse_sweep.py": {"jaxmdp._solvers", "jaxmdp._solvers.base"},
+    # the progress chunks' arithmetic and the host kernel's member threshold
+    "test_sweep.py": {"jaxmdp._exec"},
 }
 
 
