@@ -167,9 +167,10 @@ def _compare_kernels(rule, dtype):
     rows = shared_tiles._prob_rows(P, dtype)
     tol = jnp.asarray(1e-4 if dtype == np.float32 else 1e-9, dtype)
     st = shared_tiles_kernel.Static(prep.rows, rule, 40, False, False, 0)
-    args = (r, g, v0, tol)
-    new = shared_tiles_fused.tile_program(probs, shared_tiles_fused.p_consts(rows), *args, st=st)
-    ref = shared_tiles_kernel.tile_program(probs, rows, *args, st=st)
+    pc = shared_tiles_fused.p_consts(rows)
+    r_last = np.ascontiguousarray(r.transpose(2, 1, 0))  # the host kernel's layout
+    new = shared_tiles_fused.tile_program(probs, pc, r_last, g, v0, tol, st=st)
+    ref = shared_tiles_kernel.tile_program(probs, rows, r, g, v0, tol, st=st)
     assert int(jnp.sum(ref[3] == int(jaxmdp.Status.MAX_ITERATIONS))) > 0  # the cap is reached
     new, ref = jaxmdp.Solution(*new), jaxmdp.Solution(*ref)
     np.testing.assert_array_equal(new.status[:3], ref.status[:3])  # g = 1, 1.5, NaN
