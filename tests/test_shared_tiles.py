@@ -105,11 +105,15 @@ def test_host_threads_with_overlapping_parts_and_tiles(float32_case, kernel, mon
     _check(got, ref, mdp)
 
 
-def test_host_tiles_as_blocks_of_the_grid(float32_case):
+@pytest.mark.parametrize("kernel", ["first", "host"])
+def test_host_tiles_as_blocks_of_the_grid(float32_case, kernel, monkeypatch):
     """Host-sliced tiles as blocks of the `[24, 5]` grid (`shared_tiles_host.blocks`): 5 x 3
     members, the last block of each axis overlapping its neighbour (rows 20-24, columns
-    2-4), on two threads."""
+    2-4), on two threads, with either tile kernel (the host kernel's rewards copied batch
+    last from the block)."""
     mdp, solver, ref = float32_case
+    if kernel == "host":
+        monkeypatch.setattr(shared_tiles_host, "FUSED_MEMBERS_MIN", 1)
     assert shared_tiles_host.blocks(mdp.batch_shape, 15) == (STEPS, len(GAMMAS), 5, 3)
     # Larger grids: blocks of whole vectors (multiples of 64 members), about square unless
     # an axis is short, at least half a tile; W1M and its progress chunks:
