@@ -79,7 +79,7 @@ def main(argv=None) -> None:
     kernels = {
         "first kernel": lambda mi: first.tile_program(probs, rows, r, g, None, tol, st=st(mi)),
         "host kernel": lambda mi: shared_tiles_fused.tile_program(
-            probs, pc, r, g, None, tol, st=st(mi)
+            probs, pc, np.ascontiguousarray(r.transpose(2, 1, 0)), g, None, tol, st=st(mi)
         ),
     }
     res = {k: [np.asarray(x) for x in f(10**6)] for k, f in kernels.items()}

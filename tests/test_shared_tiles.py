@@ -105,11 +105,15 @@ def test_host_threads_with_overlapping_parts_and_tiles(float32_case, kernel, mon
     _check(got, ref, mdp)
 
 
-def test_host_tiles_as_blocks_of_the_grid(float32_case):
+@pytest.mark.parametrize("kernel", ["first", "host"])
+def test_host_tiles_as_blocks_of_the_grid(float32_case, kernel, monkeypatch):
     """Host-sliced tiles as blocks of the `[24, 5]` grid (`shared_tiles_host.blocks`): 5 x 3
     members, the last block of each axis overlapping its neighbour (rows 20-24, columns
-    2-4), on two threads."""
+    2-4), on two threads, with either tile kernel (the host kernel's rewards copied batch
+    last from the block)."""
     mdp, solver, ref = float32_case
+    if kernel == "host":
+        monkeypatch.setattr(shared_tiles_host, "FUSED_MEMBERS_MIN", 1)
     assert shared_tiles_host.blocks(mdp.batch_shape, 15) == (STEPS, len(GAMMAS), 5, 3)
     # Larger grids: blocks of whole vectors (multiples of 64 members), about square unless
     # an axis is short, at least half a tile; W1M and its progress chunks:
@@ -167,9 +171,10 @@ def _compare_kernels(rule, dtype):
     rows = shared_tiles._prob_rows(P, dtype)
     tol = jnp.asarray(1e-4 if dtype == np.float32 else 1e-9, dtype)
     st = shared_tiles_kernel.Static(prep.rows, rule, 40, False, False, 0)
-    args = (r, g, v0, tol)
-    new = shared_tiles_fused.tile_program(probs, shared_tiles_fused.p_consts(rows), *args, st=st)
-    ref = shared_tiles_kernel.tile_program(probs, rows, *args, st=st)
+    pc = shared_tiles_fused.p_consts(rows)
+    r_last = np.ascontiguousarray(r.transpose(2, 1, 0))  # the host kernel's layout
+    new = shared_tiles_fused.tile_program(probs, pc, r_last, g, v0, tol, st=st)
+    ref = shared_tiles_kernel.tile_program(probs, rows, r, g, v0, tol, st=st)
     assert int(jnp.sum(ref[3] == int(jaxmdp.Status.MAX_ITERATIONS))) > 0  # the cap is reached
     new, ref = jaxmdp.Solution(*new), jaxmdp.Solution(*ref)
     np.testing.assert_array_equal(new.status[:3], ref.status[:3])  # g = 1, 1.5, NaN

@@ -16,9 +16,11 @@ batches and accelerators), measured on one W1M tile of 3,968 members in one proc
 - `_stopping.status` (one large fusion) runs only when some member of the tile might stop
   (`_status`); the statistics themselves are computed every sweep, as before;
 - the transitions' part of the rounding constants (`p_consts`: row sums, counts) once per
-  solve; the members' part as one chain over the tile's rows, in the loop's first iteration
-  (where the tile is batch-last: outside, XLA reads the caller's layout with a stride);
-- Q, policy and the certificate in one `cond` after the loop (results materialised once).
+  solve; the members' part as one chain over the tile's rows, in the loop's first iteration;
+- Q, policy and the certificate in one `cond` after the loop (results materialised once);
+- the rewards come in batch last (`[A, S, T]`, copied so by the host from its block): the
+  program transposed a batch-first tile twice (for the loop, and again for the final Q,
+  XLA forwarding the loop's copy to its input).
 
 An `[S, T]` array for the values (one fusion for the whole sweep, with a concatenate or a
 gather of rows) measured slower: a stacking copy and two 25 us selects per sweep, and the
@@ -169,16 +171,17 @@ class _Out(NamedTuple):
     bound: jax.Array  # [T]
 
 
-def solve_tile(probs, pc: PConsts, r_first, g, v0_first, tol, st: Static):
-    """One tile given batch first: `probs [E]` (the probabilities of `st.rows`' entries),
-    `pc` (`p_consts` of the transitions' rows), `r_first [T, S, A]`, `g [T]`, `v0_first
-    [T, S]` or None (zeros), `tol []` -> the `Solution` fields batch first (`values [T, S]`,
-    `q [T, S, A]`, `policy [T, S]` int32, `status`, `iterations` int32, `residual`,
-    `error_bound`, each `[T]`)."""
+def solve_tile(probs, pc: PConsts, r, g, v0_first, tol, st: Static):
+    """One tile: `probs [E]` (the probabilities of `st.rows`' entries), `pc` (`p_consts` of
+    the transitions' rows), the rewards batch last `r [A, S, T]` (the host copies its block
+    in this layout: transposed here, the tile was transposed twice, once for the loop and
+    once for the final Q), `g [T]`, `v0_first [T, S]` or None (zeros), `tol []` -> the
+    `Solution` fields batch first (`values [T, S]`, `q [T, S, A]`, `policy [T, S]` int32,
+    `status`, `iterations` int32, `residual`, `error_bound`, each `[T]`)."""
     tol = None if st.auto_tol else tol
     S, A = st.rows.num_states, st.rows.num_actions
     T = g.shape[0]
-    dtype = r_first.dtype
+    dtype = r.dtype
 
     def greedy(r, vrows):
         ev = _expected_rows(st.rows, probs, vrows)
@@ -211,23 +214,25 @@ def solve_tile(probs, pc: PConsts, r_first, g, v0_first, tol, st: Static):
 
     def finish(c, r):
         # A member's V_k is in `c.prev` after an odd number of sweeps (`step`'s ping-pong).
+        # V_k and the policy as whole `[S, T]` arrays (the rows stacked once, then one select;
+        # the argmax over the stacked Q): per-row forms were 11 kernels each, every policy
+        # row re-deriving its state's Q. Same bits; time not measurably different.
         odd = (c.it % 2) == 1
-        vk = [jnp.where(odd, b, a) for a, b in zip(c.values, c.prev, strict=True)]
+        vk = jnp.where(odd, jnp.stack(c.prev), jnp.stack(c.values))
         prev = [jnp.where(odd, a, b) for a, b in zip(c.values, c.prev, strict=True)]
         code = jnp.where(c.code == RUNNING, Status.MAX_ITERATIONS, c.code).astype(jnp.int32)
-        mag = _chain([jnp.abs(x) for x in vk], jnp.maximum)
+        mag = jnp.max(jnp.abs(vk), axis=0)  # a max: exact in any order
         shift, bound, residual = _stopping.report(c.stats, mag[None], g, st.rule, axis=0)
         # Q from V_{k-1} (V_k = max_a Q) and the policy before the shift, as `vi_result`.
         ev = _expected_rows(st.rows, probs, prev)
-        qs = [[r[a, s] + g * ev[a][s] for s in range(S)] for a in range(A)]
-        pol = jnp.stack([_argmax([qs[a][s] for a in range(A)]) for s in range(S)])
-        q = jnp.stack([jnp.stack(x) for x in qs]) + shift
-        return _Out(jnp.stack(vk) + shift, q, pol, code, residual, bound)
+        q = jnp.stack([jnp.stack([r[a, s] + g * ev[a][s] for s in range(S)]) for a in range(A)])
+        pol = _argmax([q[a] for a in range(A)])
+        return _Out(vk + shift, q + shift, pol, code, residual, bound)
 
     def body(cr):
         c, r = cr
-        # The rounding constants once, from the loop's own (batch-last) copy of the tile:
-        # outside the loop XLA reads the tile in the caller's layout (a stride of S*A).
+        # The rounding constants once, in the loop's first iteration (measured when the
+        # tile came in batch first and was transposed for the loop; kept: same bits).
         rnd = lax.cond(c.k == 0, lambda r: _rounding(pc, r), lambda r: c.stats.rnd, r)
         c = c._replace(stats=c.stats._replace(rnd=rnd))
         c = step(c, r, flip=False)
@@ -249,12 +254,10 @@ def solve_tile(probs, pc: PConsts, r_first, g, v0_first, tol, st: Static):
         c, _ = cr
         return (c.k == 0) | jnp.any(c.swept)
 
-    rewards = jnp.transpose(r_first, (2, 1, 0))
-    c, rewards = _interrupt.while_loop(cond, body, (c, rewards), st.poll_every)
+    c, r = _interrupt.while_loop(cond, body, (c, r), st.poll_every)
     # In a `cond`, so that its results are materialised once (XLA fused each into every
-    # consumer otherwise). The loop's rewards output is its input, which XLA forwards: the
-    # branch transposes the tile once more (0.1 ms; routes around it cost more, measured).
-    out = lax.cond(_always(g), lambda a: finish(*a), lambda a: finish(*a), (c, rewards))
+    # consumer otherwise).
+    out = lax.cond(_always(g), lambda a: finish(*a), lambda a: finish(*a), (c, r))
     return (
         out.values.T,
         jnp.transpose(out.q, (2, 1, 0)),

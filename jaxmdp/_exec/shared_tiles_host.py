@@ -10,9 +10,9 @@ batch-sized enters a program:
 
 - the batch's inputs are read once as host arrays (`np.asarray` of a CPU array is a view);
   a tile is a block of the batch's grid (`blocks`: a few rows of its last axis, copied into
-  one contiguous tile), a contiguous slice (a batch of one axis: a view, the program's
-  argument copy is the tile's only copy), or with a member order (by discount) a gather of
-  the tile's members;
+  one contiguous tile), a contiguous slice (a batch of one axis: a view for the first
+  kernel), or with a member order (by discount) a gather of the tile's members; the host
+  kernel's rewards are copied batch last (`[A, S, T]`, the layout its loop runs in);
 - each tile is `shared_tiles_fused.tile_program` (batches of `FUSED_MEMBERS_MIN` members or
   more, up to `FUSED_ENTRIES_MAX` transitions entries; `shared_tiles_kernel.tile_program`
   otherwise) (one compiled program for every tile of the same size), called from a host
@@ -66,13 +66,14 @@ BLOCK_ALIGN = SHARED_TILE_ALIGN
 
 
 def _kernel(st, members: int):
-    """`(constants, program, traceable)` of the tile kernel for `st` and a batch of `members`:
-    the host kernel's `p_consts` of the rows, or the rows themselves for the first kernel."""
+    """`(constants, program, traceable, rewards_last)` of the tile kernel for `st` and a batch
+    of `members`: the host kernel's `p_consts` of the rows, or the rows themselves for the
+    first kernel; `rewards_last`: the program takes a tile's rewards as `[A, S, T]`."""
     if st.rows.num_entries <= FUSED_ENTRIES_MAX and members >= FUSED_MEMBERS_MIN:
         fused = shared_tiles_fused
-        return fused.p_consts, fused.tile_program, fused.solve_tile
+        return fused.p_consts, fused.tile_program, fused.solve_tile, True
     first = shared_tiles_kernel
-    return (lambda rows: rows), first.tile_program, first.solve_batch_first
+    return (lambda rows: rows), first.tile_program, first.solve_batch_first, False
 
 
 def on_host(*trees) -> bool:
@@ -160,23 +161,25 @@ def blocks(batch: tuple, tile: int, align: int = SHARED_TILE_ALIGN):
 
 
 @functools.lru_cache(maxsize=32)
-def _shapes(probs, pc, tol, st, tile: int, dtype, has_v0: bool, traceable):
+def _shapes(probs, pc, tol, st, tile: int, dtype, has_v0: bool, traceable, rewards_last: bool):
     S, A = st.rows.num_states, st.rows.num_actions
     return jax.eval_shape(
         functools.partial(traceable, st=st),
         probs,
         pc,
-        jax.ShapeDtypeStruct((tile, S, A), dtype),
+        jax.ShapeDtypeStruct((A, S, tile) if rewards_last else (tile, S, A), dtype),
         jax.ShapeDtypeStruct((tile,), dtype),
         jax.ShapeDtypeStruct((tile, S), dtype) if has_v0 else None,
         tol,
     )
 
 
-def _result_shapes(probs, pc, tol, st, tile, dtype, has_v0, traceable):
+def _result_shapes(probs, pc, tol, st, tile, dtype, has_v0, traceable, rewards_last):
     """The tile program's result shapes (tracing the unrolled kernel costs ~0.1 s: cached)."""
     spec = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), (probs, pc, tol))
-    return _shapes(spec[0], spec[1], spec[2], st, tile, np.dtype(dtype), has_v0, traceable)
+    return _shapes(
+        spec[0], spec[1], spec[2], st, tile, np.dtype(dtype), has_v0, traceable, rewards_last
+    )
 
 
 def solve(
@@ -202,9 +205,11 @@ def solve(
         n = -(-rows // ba) * nb
         tile = ba * bb
 
-    consts, program, traceable = _kernel(st, B)
+    consts, program, traceable, rewards_last = _kernel(st, B)
     pc = consts(prob_rows)  # the host kernel: the transitions' rounding terms, once
-    shapes = _result_shapes(probs, pc, tol, st, tile, dtype, v0 is not None, traceable)
+    shapes = _result_shapes(
+        probs, pc, tol, st, tile, dtype, v0 is not None, traceable, rewards_last
+    )
     # Results written in place, batch shape first; 64-byte aligned so that the `Solution`'s
     # arrays are these buffers themselves (`jax.device_put(may_alias=True)` aliases an aligned
     # host buffer on CPU; otherwise it copies: 0.6 s for W1M's 280 MB of results).
@@ -229,6 +234,17 @@ def solve(
             (tile,) + x.shape[1:]
         )
 
+    def take_rewards(idx):
+        if not rewards_last:
+            return take(R, idx)
+        # The host kernel takes `[A, S, T]`: one transposing copy of the block here costs
+        # less than the program's two transposes of a batch-first tile (measured).
+        if grid is None:
+            block = _take(R, idx)
+        else:
+            block = R.reshape(rows, cols, S, A)[idx]
+        return np.ascontiguousarray(np.moveaxis(block, (-1, -2), (0, 1))).reshape(A, S, tile)
+
     def store(idx, res):
         for dst, src in zip(out, res, strict=True):
             src = np.asarray(src).reshape(len(src), -1)
@@ -244,7 +260,7 @@ def solve(
             if i >= n:
                 break
             idx = members(i)
-            r, gg = take(R, idx), take(g, idx)
+            r, gg = take_rewards(idx), take(g, idx)
             vv = None if v0 is None else take(v0, idx)
             res = program(probs, pc, r, gg, vv, tol, st=st)
             if pending is not None:
