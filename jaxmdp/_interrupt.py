@@ -73,17 +73,17 @@ def checked_loop(cond_fun, body_fun, init_val):
     must not be batched (under `vmap` the check's `lax.cond` would become a select that
     always calls the host: ~0.2 ms each here)."""
 
-    def c(x):
-        return cond_fun(x[1]) & ~x[2]
-
+    # The carry holds whether the loop goes on (`cond_fun` and no stop request), so
+    # `cond_fun` runs once per body: for the check, and for the loop's own test.
     def b(x):
         k, carry, _ = x
         carry = body_fun(carry)
+        on = cond_fun(carry)
         # `k` (the count of bodies run) ties the check to this body.
         no = lambda k: jnp.zeros(jnp.shape(k), jnp.bool_)  # noqa: E731
-        return k + 1, carry, lax.cond(cond_fun(carry), _stop_requested, no, k + 1)
+        return k + 1, carry, on & ~lax.cond(on, _stop_requested, no, k + 1)
 
-    return lax.while_loop(c, b, (jnp.int32(0), init_val, jnp.bool_(False)))[1]
+    return lax.while_loop(lambda x: x[2], b, (jnp.int32(0), init_val, cond_fun(init_val)))[1]
 
 
 def slice_loop(cond_fun, body_fun, init_val, every: int):
