@@ -42,6 +42,21 @@ TINY = textwrap.dedent(
     scaling = kernels.SCALING["quick"]
     scaling["B"], scaling["S"] = ([16], {"S": 16, "A": 4}), ([16], {"B": 16, "A": 4})
 
+    # Timing budgets spin the CPU without proving more: the minimum repetitions (5 per row,
+    # 7 per acceleration row, the peers' 4 MDPs per loop), one memory size, two alternations
+    # of the sweep rows (run.py's `--quick` values otherwise).
+    import dataclasses
+    from benchmarks import _harness, acceleration, limits, sweep_w1m
+
+    quick_config = _harness.Config.make
+    _harness.Config.make = lambda quick, device: dataclasses.replace(
+        quick_config(quick, device), rep_budget_s=0.0, peer_budget_s=0.0, pause_s=0.0
+    )
+    limits.HOST_SIZES_MIB_QUICK = (1,)
+    sweep_w1m.REPS = 2
+    quick_acceleration = acceleration.run
+    acceleration.run = lambda **kw: quick_acceleration(**{**kw, "budget_s": 0.0})
+
     from benchmarks.run import main
 
     sys.exit(main(sys.argv[1:]))
