@@ -6,6 +6,7 @@ Each test stands in a temporary directory holding a crafted `benchmarks/run.py` 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -55,27 +56,78 @@ def results_snapshot() -> set[str]:
     return {p.name for p in results.iterdir()} if results.is_dir() else set()
 
 
-def test_runs_the_checkouts_benchmarks_not_the_cwds(trap):
-    proc = jaxmdp_cli(["--help"], cwd=trap)
+# One interpreter for several `jaxmdp bench` calls that fail or stop early (each would
+# start Python and JAX again): `python -c` also puts the cwd first on sys.path. A marker line
+# on both streams opens each call's output; the bench's own child (`--help`) writes to the
+# same streams, in order.
+CALLS = """
+import json, sys
+from jaxmdp.cli import main
+
+for args in json.loads(sys.argv[1]):
+    print("--- call ---", flush=True)
+    print("--- call ---", file=sys.stderr, flush=True)
+    try:
+        code = main(["bench", *args])
+    except SystemExit as e:  # argparse's own exits
+        code = e.code
+    sys.stderr.flush()
+    print("--- exit", code, flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def early_calls(tmp_path_factory):
+    """{name: CompletedProcess} of three calls in one interpreter standing in one trap
+    directory, and whether the source tree's results folder stayed as it was."""
+    trap = tmp_path_factory.mktemp("trap")
+    bench = trap / "benchmarks"
+    bench.mkdir()
+    (bench / "__init__.py").write_text(CRAFTED)
+    (bench / "run.py").write_text(CRAFTED)
+    (trap / "file").write_text("")
+    calls = {
+        "help": ["--help"],
+        "no out": ["--quick"],
+        "unwritable out": ["--quick", "--out", str(trap / "file" / "r.json")],
+    }
+    before = results_snapshot()
+    proc = subprocess.run(
+        [sys.executable, "-c", CALLS, json.dumps(list(calls.values()))],
+        cwd=trap,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    outs = proc.stdout.split("--- call ---\n")[1:]
+    errs = proc.stderr.split("--- call ---\n")[1:]
+    assert len(outs) == len(errs) == len(calls), (proc.stdout[-3000:], proc.stderr[-3000:])
+    done = {}
+    for name, out, err in zip(calls, outs, errs, strict=True):
+        out, _, code = out.rstrip("\n").rpartition("--- exit ")
+        done[name] = subprocess.CompletedProcess(calls[name], int(code), out, err)
+    assert not (trap / "FOREIGN_CODE_RAN").exists()
+    return done, results_snapshot() == before
+
+
+def test_runs_the_checkouts_benchmarks_not_the_cwds(early_calls):
+    proc = early_calls[0]["help"]
     assert proc.returncode == 0, proc.stderr
     assert "--quick" in proc.stdout  # the real benchmarks/run.py's help
-    assert not (trap / "FOREIGN_CODE_RAN").exists()
 
 
-def test_a_run_needs_out_and_writes_nowhere_else(trap):
-    before = results_snapshot()
-    proc = jaxmdp_cli(["--quick"], cwd=trap)
+def test_a_run_needs_out_and_writes_nowhere_else(early_calls):
+    proc = early_calls[0]["no out"]
     assert proc.returncode == 2
     assert "--out" in proc.stderr and "Traceback" not in proc.stderr
-    assert not (trap / "FOREIGN_CODE_RAN").exists()
-    assert results_snapshot() == before  # nothing written into the source tree
+    assert early_calls[1]  # nothing written into the source tree
 
 
-def test_unwritable_out_is_refused_before_running(trap):
-    (trap / "file").write_text("")
-    proc = jaxmdp_cli(["--quick", "--out", str(trap / "file" / "r.json")], cwd=trap)
+def test_unwritable_out_is_refused_before_running(early_calls):
+    proc = early_calls[0]["unwritable out"]
     assert proc.returncode == 2 and "--out" in proc.stderr
-    assert not (trap / "FOREIGN_CODE_RAN").exists()
 
 
 def test_an_installation_without_the_checkout_is_refused(trap, tmp_path_factory):
