@@ -87,7 +87,8 @@ def sweeps():
     save("mpi_one", jaxmdp.sweep(lecture, mpi, devices=1, **small))
     save("mpi_four", jaxmdp.sweep(lecture, mpi, **small))
 
-    compiled = jaxmdp.lower_sweep(lecture, solver, **small).compile()
+    # the batched sweep's program again (default devices: all): a compilation cache hit
+    compiled = jaxmdp.lower_sweep(lecture, solver, **axes).compile()
     out["sharding"] = list(compiled.input_shardings[0][0][0].spec)
     return out
 """
