@@ -7,7 +7,7 @@ values are within its promised distance of the float64 V*.
 The harness runs as `python -m benchmarks.run --quick` does, at smaller sizes still (`TINY`:
 the quick workloads, kernels and scaling points shrunk in place before `main` runs), which
 keep every row kind of the quick run and cost a third less; and at its fewest repetitions
-(no timing budgets: the subprocess 16.8 -> 11.0 CPU-s, one shell, load 5). A renamed size
+(no timing budgets: 17.6 -> 14.5 CPU-s, A/B alternating twice at load 4-7). A renamed size
 table fails here loudly (`KeyError`), never silently at full size.
 """
 
