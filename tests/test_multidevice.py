@@ -30,8 +30,9 @@ import jaxmdp
 # mask, set before JAX starts), so its 4 host devices exhaust the pool on any machine. With
 # `jaxmdp._linalg`'s unbatched calls these solves finished (3 of 3 runs, ~10 s on a loaded
 # 2-core machine, then over 2 host devices); with the batched kernels patched back in, the
-# first solve hung (2 of 2 runs, killed at 60 s). The timeout turns a hang into a failure.
-# It runs first, as it did in a process of its own.
+# first solve hung (2 of 2 runs over 2 devices, killed at 60 s; 1 of 1 run of this script's
+# 4 devices, killed at 90 s). The timeout turns a hang into a failure. It runs first, as it
+# did in a process of its own.
 WATCHDOG = """
 def watchdog():
     rng = np.random.default_rng(0)
