@@ -29,6 +29,7 @@ rule and its measurements: `jaxmdp.models._form`). `form=` overrides the rule.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -60,25 +61,10 @@ def _float_dtype():
     return jnp.result_type(float)  # float32, or float64 under jax_enable_x64
 
 
-def _entry_rewards(grid: GridLayout, step_reward, terminal_rewards, cell_rewards, dtype):
-    """`[..., S]`: the reward for entering each state.
-
-    Batch axes are broadcast explicitly (`broadcast_to`), so the builder also runs under
-    `jax_numpy_rank_promotion="raise"`.
-    """
-    num_states = grid.num_states
-    step = jnp.asarray(step_reward, dtype)
-    batches = [step.shape]
-    picked = None
-    if cell_rewards is not None:
-        cell_rewards = jnp.asarray(cell_rewards, dtype)
-        if cell_rewards.shape[-2:] != grid.shape:
-            raise ValueError(
-                f"cell_rewards must have shape [..., H, W] = [..., {grid.shape[0]}, "
-                f"{grid.shape[1]}] to match the layout; got {cell_rewards.shape}."
-            )
-        picked = cell_rewards[..., grid._state_rows, grid._state_cols]  # [..., S]
-        batches.append(picked.shape[:-1])
+def _terminal_exits(grid: GridLayout, terminal_rewards) -> tuple[tuple, np.ndarray]:
+    """`(exits, slot)`: the entry reward of each kind of terminal cell (one value or array
+    per symbol, in code-point order) and `slot [S]`, each state's index into them (0 for
+    non-terminal states)."""
     terminal = np.asarray(grid.terminal_states, np.int64)
     symbol_of = grid._symbols[terminal].astype(np.int64)  # code point of each terminal
     kinds = sorted(set(symbol_of.tolist()))
@@ -91,21 +77,37 @@ def _entry_rewards(grid: GridLayout, step_reward, terminal_rewards, cell_rewards
             f"terminal cells {missing} need a reward: pass terminal_rewards={{symbol: reward}} "
             "(only '+' and '-' have defaults, +1 and -1)."
         )
-    exits = [jnp.asarray(rewards[ch], dtype) for ch in symbols]
-    batches.extend(x.shape for x in exits)
+    slot = np.zeros(grid.num_states, dtype=np.int32)
+    slot[terminal] = np.searchsorted(np.asarray(kinds), symbol_of)
+    return tuple(rewards[ch] for ch in symbols), slot
+
+
+def _entry_rewards(tables: dict, step_reward, exits: tuple, cell_rewards, dtype) -> jax.Array:
+    """`[..., S]`: the reward for entering each state (traced, inside `_numbers`).
+
+    Batch axes are broadcast explicitly (`broadcast_to`), so the builder also runs under
+    `jax_numpy_rank_promotion="raise"`.
+    """
+    num_states = tables["slot"].shape[0]
+    step = jnp.asarray(step_reward, dtype)
+    batches = [step.shape]
+    picked = None
+    if cell_rewards is not None:
+        cell_rewards = jnp.asarray(cell_rewards, dtype)
+        picked = cell_rewards[..., tables["rows"], tables["cols"]]  # [..., S]
+        batches.append(picked.shape[:-1])
+    values = [jnp.asarray(x, dtype) for x in exits]
+    batches.extend(x.shape for x in values)
     batch = np.broadcast_shapes(*batches)
     shape = (*batch, num_states)
     entry = jnp.broadcast_to(step[..., None], shape)
     if picked is not None:
         entry = entry + jnp.broadcast_to(picked, shape)
-    if not symbols:
+    if not values:
         return entry
-    values = jnp.stack([jnp.broadcast_to(x, batch) for x in exits], axis=-1)  # [..., U]
-    is_terminal = np.zeros(num_states, dtype=bool)
-    is_terminal[terminal] = True
-    slot = np.zeros(num_states, dtype=np.int32)
-    slot[terminal] = np.searchsorted(np.asarray(kinds), symbol_of)
-    return jnp.where(jnp.broadcast_to(is_terminal, shape), values[..., slot], entry)
+    stacked = jnp.stack([jnp.broadcast_to(x, batch) for x in values], axis=-1)  # [..., U]
+    is_terminal = jnp.broadcast_to(tables["terminal"], shape)
+    return jnp.where(is_terminal, stacked[..., tables["slot"]], entry)
 
 
 def _successors(nxt: jax.Array, slip, deterministic: bool, dtype) -> SparseTransitions:
@@ -123,13 +125,12 @@ def _successors(nxt: jax.Array, slip, deterministic: bool, dtype) -> SparseTrans
     if deterministic:
         probs = jnp.ones((*slip.shape, S, 4, 1), dtype)
         return SparseTransitions(nxt[:, :, None], probs)
-    # One jitted program from the [S, 4] table: XLA fuses the slot masks, the three
-    # probability slabs and their stack into the outputs, where eager ops materialised each
-    # ([S, 4, 3] index and probability temporaries: most of a 10^7-state world's build).
+    # Inside `_numbers`' one program: XLA fuses the slot masks, the three probability slabs
+    # and their stack into the outputs, where eager ops materialised each ([S, 4, 3] index
+    # and probability temporaries: most of a 10^7-state world's build).
     return _slots(nxt, slip)
 
 
-@jax.jit
 def _slots(nxt: jax.Array, slip: jax.Array) -> SparseTransitions:
     """`_successors` for a random `slip` `[...]`: `next_states [S, 4, 3]`, `probs
     [..., S, 4, 3]` from the move table `nxt [S, 4]`.
@@ -156,7 +157,6 @@ def _slots(nxt: jax.Array, slip: jax.Array) -> SparseTransitions:
     return SparseTransitions(jnp.stack(targets, axis=-2), jnp.stack(probs, axis=-2))
 
 
-@jax.jit
 def _move_rewards(weights, entry, nxt, is_terminal) -> jax.Array:
     """`[..., S, 4]` expected reward of each move: `weights [..., 4, 4]` (action, direction),
     `entry [..., S]` rewards for entering each state, `nxt [S, 4]` moves, 0 from terminal
@@ -179,6 +179,29 @@ def _move_rewards(weights, entry, nxt, is_terminal) -> jax.Array:
 def _lift(x: np.ndarray, ndim: int, dtype) -> jax.Array:
     """A constant with `ndim` leading unit axes, to broadcast against batched parameters."""
     return jnp.asarray(x, dtype).reshape((1,) * ndim + x.shape)
+
+
+@functools.partial(jax.jit, static_argnames=("deterministic", "dense"))
+def _numbers(tables, step_reward, slip, discount, exits, cell_rewards, *, deterministic, dense):
+    """`(transitions, rewards, discount)` of a layout's tables (`gridworld`), in JAX's default
+    float dtype: one compiled program per layout size, batch shape and form. Built op by op,
+    a first 4x3 world ran ~30 small programs (one per operation and shape): 0.8 CPU-seconds
+    before anything was solved, more than the solve (DECISIONS 23)."""
+    dtype = _float_dtype()
+    nxt = tables["nxt"]
+    slip = jnp.asarray(slip, dtype)
+    chance = slip[..., None, None]
+    intended, slips = _lift(_INTENDED, slip.ndim, dtype), _lift(_SLIPS, slip.ndim, dtype)
+    # weights[..., a, d]: probability that action a moves in direction d.
+    weights = (1 - chance) * intended + (chance / 2) * slips
+    transitions: jax.Array | SparseTransitions = _successors(nxt, slip, deterministic, dtype)
+    if dense:
+        transitions = to_dense(transitions)
+    entry = _entry_rewards(tables, step_reward, exits, cell_rewards, dtype)
+    # Expected reward over where the move lands; computed from the table rather than from
+    # `transitions` so each landing cell's reward enters once per direction, exactly.
+    rewards = _move_rewards(weights, entry, nxt, tables["terminal"])
+    return transitions, rewards, jnp.asarray(discount, dtype)
 
 
 def gridworld(
@@ -236,24 +259,28 @@ def gridworld(
     if cell_rewards is not None:
         check_real("cell_rewards", cell_rewards)
     check_form(form)
-    dtype = _float_dtype()
-    # [S, 4] int32 on the device, once: both programs below read it (the NumPy table is
-    # dropped here, so the build holds one copy, not three).
-    nxt = jnp.asarray(grid.next_states, jnp.int32)
+    if cell_rewards is not None and tuple(np.shape(cell_rewards)[-2:]) != grid.shape:
+        raise ValueError(
+            f"cell_rewards must have shape [..., H, W] = [..., {grid.shape[0]}, "
+            f"{grid.shape[1]}] to match the layout; got {tuple(np.shape(cell_rewards))}."
+        )
+    exits, slot = _terminal_exits(grid, terminal_rewards)
+    # The layout's [S]-long tables are arguments, not constants of the program (a 10^7-state
+    # world's would be hundreds of MB inside its HLO), put on the device one at a time so
+    # that no NumPy copy outlives its transfer (the move table is 160 MB at 10^7 states).
+    tables = dict(
+        nxt=jnp.asarray(grid.next_states, jnp.int32),
+        terminal=jnp.asarray(grid._is_terminal),
+        slot=jnp.asarray(slot),
+        rows=jnp.asarray(grid._state_rows),
+        cols=jnp.asarray(grid._state_cols),
+    )
+    del slot
     deterministic = not is_traced(slip) and not np.any(np.asarray(slip))
-    slip = jnp.asarray(slip, dtype)
-    chance = slip[..., None, None]
-    intended, slips = _lift(_INTENDED, slip.ndim, dtype), _lift(_SLIPS, slip.ndim, dtype)
-    # weights[..., a, d]: probability that action a moves in direction d.
-    weights = (1 - chance) * intended + (chance / 2) * slips
-    transitions: jax.Array | SparseTransitions = _successors(nxt, slip, deterministic, dtype)
-    if wants_dense(form, grid.num_states):
-        transitions = to_dense(transitions)
-    entry = _entry_rewards(grid, step_reward, terminal_rewards, cell_rewards, dtype)
-    # Expected reward over where the move lands; computed from the table rather than from
-    # `transitions` so each landing cell's reward enters once per direction, exactly.
-    rewards = _move_rewards(weights, entry, nxt, jnp.asarray(grid._is_terminal))
-    del nxt
+    transitions, rewards, gamma = _numbers(
+        tables, step_reward, slip, discount, exits, cell_rewards,
+        deterministic=deterministic, dense=wants_dense(form, grid.num_states),
+    )  # fmt: skip
     info = ModelInfo(
         name="gridworld",
         action_names=ACTION_NAMES,
@@ -261,4 +288,4 @@ def gridworld(
         layout=grid,
         terminal_states=grid.terminal_states,
     )
-    return MDP(transitions, rewards, jnp.asarray(discount, dtype), info=info)
+    return MDP(transitions, rewards, gamma, info=info)
