@@ -121,7 +121,8 @@ def test_grid_world_sparse_lp_matches_policy_iteration(monkeypatch, x64):
     """A 400-state grid world: the LP gets the sparse [S*A, S] matrix (4 nonzeros a row
     at most: slip), not S^2 A dense entries."""
     layout = "\n".join(["." * 20] * 19 + ["." * 19 + "+"])
-    mdp = models.gridworld(layout, step_reward=-0.1, slip=0.2, discount=0.98)
+    # Built under jit: one program instead of about forty eager ones (the world is only input).
+    mdp = jax.jit(lambda: models.gridworld(layout, step_reward=-0.1, slip=0.2, discount=0.98))()
     seen = {}
     import scipy.optimize
     import scipy.sparse
@@ -224,7 +225,7 @@ def test_against_pymdptoolbox_lp(x64):
 
 
 def test_not_traceable_and_not_the_jitted_driver(x64):
-    mdp = models.gridworld(discount=0.9)
+    mdp = models.gridworld(discount=0.95, slip=0.2)  # the world of the sparse test below
     with pytest.raises(TypeError, match="host"):
         jax.jit(lambda m: LinearProgramming().host_solve(m))(mdp)
     # jaxmdp.solve recognises a host solver and hands the MDP to it (not the jitted loop).
@@ -247,10 +248,10 @@ def test_hyperparameters_are_checked():
         LinearProgramming(time_limit="10")
 
 
-def test_missing_scipy_names_the_extra(monkeypatch):
+def test_missing_scipy_names_the_extra(monkeypatch, x64):
     monkeypatch.setitem(sys.modules, "scipy.optimize", None)
     with pytest.raises(ImportError, match=r"jaxmdp-solver\[lp\]"):
-        lp(models.gridworld(discount=0.9))
+        lp(jaxmdp.MDP(np.full((2, 1, 2), 0.5), np.zeros((2, 1)), 0.5))
 
 
 def test_sparse_transitions_match_dense(x64):

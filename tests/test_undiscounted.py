@@ -53,13 +53,16 @@ def test_improper_policy_reported_as_infinite_not_garbage():
 
 
 def test_zero_reward_cycle_is_pinned_to_zero():
-    # Two states swapping forever with zero reward, a third leading into them with reward 2.
-    P = np.zeros((3, 1, 3))
-    P[0, 0, 1] = P[1, 0, 0] = 1
-    P[2, 0, 0] = 1
-    R = np.array([[0.0], [0.0], [2.0]])
-    v = bellman.evaluate_policy(jaxmdp.make_mdp(P, R, 1.0), np.zeros(3, int))
-    np.testing.assert_allclose(np.asarray(v), [0.0, 0.0, 2.0])
+    # Two states swapping forever with zero reward, a third leading into them with reward 2,
+    # and an absorbing fourth. The chain's shape (4 states, 2 actions; action 1 unused), so
+    # the eager evaluation reuses the programs compiled above.
+    P = np.zeros((4, 2, 4))
+    P[0, :, 1] = P[1, :, 0] = 1
+    P[2, :, 0] = 1
+    P[3, :, 3] = 1
+    R = np.array([[0.0, 0.0], [0.0, 0.0], [2.0, 2.0], [0.0, 0.0]])
+    v = bellman.evaluate_policy(jaxmdp.make_mdp(P, R, 1.0), np.zeros(4, int))
+    np.testing.assert_allclose(np.asarray(v), [0.0, 0.0, 2.0, 0.0])
 
 
 @pytest.mark.parametrize(
