@@ -74,6 +74,7 @@ def test_random_mdps_float64_match_the_oracle(rng, x64):
         sol = lp(jaxmdp.MDP(P, np.broadcast_to(R, (4, *R.shape)), discounts))
         assert sol.values.shape == (4, R.shape[0]) and sol.values.dtype == jnp.float64
         assert (np.asarray(sol.status) == Status.SUCCESS).all()
+        sol = jax.device_get(sol)  # members indexed in NumPy: no eager slicing programs
         for k, g in enumerate(discounts):
             V_star, pol_star, Q_star = ref.policy_iteration(P, R, g)
             bound = float(sol.error_bound[k])
@@ -142,7 +143,7 @@ def test_grid_world_sparse_lp_matches_policy_iteration(monkeypatch, x64):
     np.testing.assert_allclose(sol.values, pi.values, rtol=0, atol=1e-9)
     # The world is symmetric, so actions tie exactly (down/right towards the corner) and
     # either may come out of rounding: compare what the policies are worth, not the actions.
-    P, R = np.asarray(jaxmdp.to_dense(mdp.transitions)), np.asarray(mdp.rewards)
+    P, R = np.asarray(jax.jit(jaxmdp.to_dense)(mdp.transitions)), np.asarray(mdp.rewards)
     worth = ref.evaluate_policy(P, R, 0.98, np.asarray(sol.policy))
     np.testing.assert_allclose(worth, pi.values, rtol=0, atol=1e-9)
 
@@ -224,8 +225,13 @@ def test_against_pymdptoolbox_lp(x64):
         np.testing.assert_allclose(raw["V"], sol.values, rtol=1e-6, atol=1e-6)
 
 
+# The slippery 4x3 world of the tests below, built under jit: one program instead of about
+# thirty eager ones (it is only their input).
+_world = jax.jit(lambda: models.gridworld(discount=0.95, slip=0.2))
+
+
 def test_not_traceable_and_not_the_jitted_driver(x64):
-    mdp = models.gridworld(discount=0.95, slip=0.2)  # the world of the sparse test below
+    mdp = _world()
     with pytest.raises(TypeError, match="host"):
         jax.jit(lambda m: LinearProgramming().host_solve(m))(mdp)
     # jaxmdp.solve recognises a host solver and hands the MDP to it (not the jitted loop).
@@ -256,7 +262,7 @@ def test_missing_scipy_names_the_extra(monkeypatch, x64):
 
 def test_sparse_transitions_match_dense(x64):
     """The sparse form goes to HiGHS as CSR built from the successor lists, no dense P."""
-    mdp = models.gridworld(discount=0.95, slip=0.2)
+    mdp = _world()
     sparse = mdp._replace(transitions=jaxmdp.to_sparse(mdp.transitions))
     batch = sparse._replace(rewards=jnp.stack([mdp.rewards, 2 * mdp.rewards]))
     got = jaxmdp.solve(batch, LinearProgramming())
