@@ -14,6 +14,9 @@ from jaxmdp.models import GridLayout, from_gymnasium, gridworld
 
 DENSE_MAX_STATES = 64  # the size rule as models.gridworld documents it
 
+# One program per shape for the dense views below (eager, `to_dense` is about ten programs).
+to_dense = jax.jit(jaxmdp.to_dense)
+
 # Walls, edges, two terminal kinds and cells next to several of them: every way two slip
 # directions can land in the same cell (merged slots) occurs.
 LAYOUT = "S..#....\n.#.#.##+\n.#...#..\n...#..-.\n##....#.\n"
@@ -33,34 +36,38 @@ def test_sparse_gridworld_equals_dense_reference():
     grid = GridLayout(LAYOUT)
     slips = np.array([0.0, 0.1, 0.3])
     with jax.enable_x64(True):
-        batch = gridworld(grid, step_reward=-0.04, slip=jnp.asarray(slips), form="sparse")
-        dense = gridworld(grid, step_reward=-0.04, slip=0.3, form="dense")
-        still = gridworld(grid, slip=0.0, form="sparse")
+        # Under jit: one program per world instead of about twenty eager ones (same code;
+        # the eager build is the next-but-one test's).
+        batch = jax.jit(
+            lambda: gridworld(grid, step_reward=-0.04, slip=jnp.asarray(slips), form="sparse")
+        )()
+        dense = jax.jit(lambda: gridworld(grid, step_reward=-0.04, slip=0.3, form="dense"))()
+        still = jax.jit(lambda: gridworld(grid, slip=0.0, form="sparse"))()
         P = batch.transitions
         assert isinstance(P, jaxmdp.SparseTransitions) and still.transitions.num_successors == 1
         assert P.next_states.dtype == jnp.int32 and P.next_states.shape == (grid.num_states, 4, 3)
         assert P.probs.shape == (3, grid.num_states, 4, 3)  # one structure shared by the batch
+        dense_batch = np.asarray(to_dense(P))  # members are read in NumPy below
         for i, slip in enumerate(slips):
             reference = _reference_transitions(grid, slip)
-            member = jaxmdp.SparseTransitions(P.next_states, P.probs[i])
-            np.testing.assert_allclose(jaxmdp.to_dense(member), reference, rtol=0, atol=1e-15)
+            np.testing.assert_allclose(dense_batch[i], reference, rtol=0, atol=1e-15)
             # every successor appears once in its row (merged slots become padding)
-            ns, pr = np.asarray(P.next_states), np.asarray(P.probs[i])
+            ns, pr = np.asarray(P.next_states), np.asarray(P.probs)[i]
             srt = np.sort(np.where(pr > 0, ns, -1 - np.arange(3)), axis=-1)  # padding: < 0
             assert (srt[..., 1:] != srt[..., :-1]).all()
         np.testing.assert_allclose(dense.transitions, _reference_transitions(grid, 0.3), atol=1e-15)
-        np.testing.assert_array_equal(
-            jaxmdp.to_dense(still.transitions), _reference_transitions(grid, 0)
-        )
-        np.testing.assert_array_equal(batch.rewards[2], dense.rewards)
+        np.testing.assert_array_equal(to_dense(still.transitions), _reference_transitions(grid, 0))
+        np.testing.assert_array_equal(np.asarray(batch.rewards)[2], dense.rewards)
         jaxmdp.validate_mdp(batch)
 
 
 def test_form_rule():
-    small = gridworld(slip=0.2)  # the lecture world: 11 states, dense
+    # The form is chosen while tracing: eval_shape shows it without building the arrays.
+    small = jax.eval_shape(lambda: gridworld(slip=0.2))  # the lecture world: 11 states, dense
     assert not isinstance(small.transitions, jaxmdp.SparseTransitions)
     side = int(np.ceil(np.sqrt(DENSE_MAX_STATES + 1)))
-    big = gridworld("." * side + "+\n" + ("." * (side + 1) + "\n") * (side - 1), slip=0.2)
+    layout = "." * side + "+\n" + ("." * (side + 1) + "\n") * (side - 1)
+    big = jax.eval_shape(lambda: gridworld(layout, slip=0.2))
     assert big.num_states > DENSE_MAX_STATES
     assert isinstance(big.transitions, jaxmdp.SparseTransitions)
     with pytest.raises(ValueError, match="form"):
@@ -111,5 +118,5 @@ def test_gymnasium_table_sparse_equals_dense():
         assert isinstance(sparse.transitions, jaxmdp.SparseTransitions)
         assert sparse.transitions.num_successors == 2
         assert not isinstance(small.transitions, jaxmdp.SparseTransitions)
-        np.testing.assert_array_equal(jaxmdp.to_dense(sparse.transitions), dense.transitions)
+        np.testing.assert_array_equal(to_dense(sparse.transitions), dense.transitions)
         np.testing.assert_array_equal(sparse.rewards, dense.rewards)
