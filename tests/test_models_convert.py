@@ -33,10 +33,14 @@ def _quantecon_puterman():
     ]
 
 
+# One program per shape for the dense views (eager, `to_dense` is about ten programs).
+to_dense = jax.jit(jaxmdp.to_dense)
+
+
 def _assert_mdps_equal(a, b):
     for x, y in zip(a, b, strict=True):
         x, y = (
-            jaxmdp.to_dense(z) if isinstance(z, jaxmdp.SparseTransitions) else z for z in (x, y)
+            to_dense(z) if isinstance(z, jaxmdp.SparseTransitions) else z for z in (x, y)
         )
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
@@ -71,7 +75,8 @@ def random_batch():
 
 
 def _member(batch, i):
-    return jax.tree.map(lambda x: x[i], batch)
+    # Sliced in NumPy, then on the device again: no eager slicing programs.
+    return jax.tree.map(lambda x: jnp.asarray(np.asarray(x)[i]), batch)
 
 
 @pytest.mark.parametrize("form, sparse", FORMS)
@@ -88,7 +93,7 @@ def test_round_trip(random_batch, form, sparse):
             assert float(back.discount) == float(mdp.discount)
             available = np.isfinite(np.asarray(mdp.rewards))
             assert isinstance(back.transitions, jaxmdp.SparseTransitions) == (form == "sa_pairs")
-            P, Q = np.asarray(mdp.transitions), np.asarray(jaxmdp.to_dense(back.transitions))
+            P, Q = np.asarray(mdp.transitions), np.asarray(to_dense(back.transitions))
             np.testing.assert_array_equal(Q[available], P[available])
             # A pair missing from the state-action form comes back as a self-loop.
             for s, a in zip(*np.nonzero(~available), strict=True):
@@ -98,7 +103,7 @@ def test_round_trip(random_batch, form, sparse):
 
 def test_quantecon_solve_agrees_with_ours(random_batch):
     with jax.enable_x64(True):
-        ours = jaxmdp.check(jaxmdp.solve(random_batch, jaxmdp.PolicyIteration()))
+        ours = jax.device_get(jaxmdp.check(jaxmdp.solve(random_batch, jaxmdp.PolicyIteration())))
         for i in range(6):
             form, sparse = FORMS[i % 3]
             ddp = to_quantecon(_member(random_batch, i), form=form, sparse=sparse)
