@@ -39,9 +39,7 @@ to_dense = jax.jit(jaxmdp.to_dense)
 
 def _assert_mdps_equal(a, b):
     for x, y in zip(a, b, strict=True):
-        x, y = (
-            to_dense(z) if isinstance(z, jaxmdp.SparseTransitions) else z for z in (x, y)
-        )
+        x, y = (to_dense(z) if isinstance(z, jaxmdp.SparseTransitions) else z for z in (x, y))
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 

@@ -17,7 +17,6 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from jaxmdp import plot  # noqa: E402
 
-
 # The lecture world the tests solve directly, built under jit: one program instead of about
 # forty eager ones (it is only the plots' input).
 lecture = jax.jit(lambda: models.gridworld(step_reward=-0.04, slip=0.2, discount=0.9))

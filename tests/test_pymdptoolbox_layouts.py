@@ -19,7 +19,6 @@ sparse = pytest.importorskip("scipy.sparse")
 import mdptoolbox.example  # noqa: E402
 import mdptoolbox.mdp  # noqa: E402
 
-
 # One program per shape for the dense views (eager, `to_dense` is about ten programs).
 to_dense = jax.jit(jaxmdp.to_dense)
 
