@@ -6,7 +6,6 @@ discount 1 with every solver)."""
 from __future__ import annotations
 
 import exact_reference as exact
-import jax
 import numpy as np
 import pytest
 from conftest import random_mdp_arrays
@@ -77,8 +76,7 @@ def test_shared_transitions_fast_path_detects_it():
 def test_mixed_batch_and_proper_episodic_members_are_unaffected():
     """A batch mixing the lecture world (proper: every policy that matters terminates, so
     an absorbing zero-reward state keeps min d <= 0 <= max d) with a runaway copy."""
-    # Built under jit: one program instead of about forty eager ones (the world is only input).
-    world = jax.jit(lambda: models.gridworld(step_reward=-0.04, slip=0.2))()
+    world = models.gridworld(step_reward=-0.04, slip=0.2)
     P = np.asarray(world.transitions, np.float64)
     R = np.asarray(world.rewards, np.float64)
     runaway = np.where(np.isfinite(R), 1.0, R)  # +1 everywhere, terminal states included

@@ -122,8 +122,7 @@ def test_grid_world_sparse_lp_matches_policy_iteration(monkeypatch, x64):
     """A 400-state grid world: the LP gets the sparse [S*A, S] matrix (4 nonzeros a row
     at most: slip), not S^2 A dense entries."""
     layout = "\n".join(["." * 20] * 19 + ["." * 19 + "+"])
-    # Built under jit: one program instead of about forty eager ones (the world is only input).
-    mdp = jax.jit(lambda: models.gridworld(layout, step_reward=-0.1, slip=0.2, discount=0.98))()
+    mdp = models.gridworld(layout, step_reward=-0.1, slip=0.2, discount=0.98)
     seen = {}
     import scipy.optimize
     import scipy.sparse
@@ -225,9 +224,9 @@ def test_against_pymdptoolbox_lp(x64):
         np.testing.assert_allclose(raw["V"], sol.values, rtol=1e-6, atol=1e-6)
 
 
-# The slippery 4x3 world of the tests below, built under jit: one program instead of about
-# thirty eager ones (it is only their input).
-_world = jax.jit(lambda: models.gridworld(discount=0.95, slip=0.2))
+def _world():
+    """The slippery 4x3 world of the two tests below (one build program between them)."""
+    return models.gridworld(discount=0.95, slip=0.2)
 
 
 def test_not_traceable_and_not_the_jitted_driver(x64):

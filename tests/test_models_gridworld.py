@@ -179,13 +179,12 @@ def test_russell_norvig_utilities_and_policy():
 
 def test_terminal_and_cell_rewards():
     layout = "S.A\n.#B\n..."
-    cells = np.array([[0.0, 0.5, 99.0], [0.0, 99.0, 99.0], [0.0, 0.0, 0.25]])
-    # Under jit: one program for this world's shape instead of about thirty eager ones.
-    mdp = jax.jit(
-        lambda c: gridworld(
-            layout, step_reward=-1.0, terminal_rewards={"A": 5.0, "B": -3.0}, cell_rewards=c
-        )
-    )(cells)
+    mdp = gridworld(
+        layout,
+        step_reward=-1.0,
+        terminal_rewards={"A": 5.0, "B": -3.0},
+        cell_rewards=jnp.array([[0.0, 0.5, 99.0], [0.0, 99.0, 99.0], [0.0, 0.0, 0.25]]),
+    )
     grid = GridLayout(layout)
     s, R = grid.state_of, np.asarray(mdp.rewards)
     assert grid.terminal_states == (s(0, 2), s(1, 2))
@@ -243,16 +242,11 @@ def _member(mdp, i):
 
 
 def test_vmap_terminal_rewards_and_dtype():
-    # Under jit (one program each; eager, every op of the build is a program of its own).
-    rewards = jax.jit(jax.vmap(lambda r: gridworld(terminal_rewards={"+": r}).rewards))(
-        jnp.arange(3.0)
-    )
+    rewards = jax.vmap(lambda r: gridworld(terminal_rewards={"+": r}).rewards)(jnp.arange(3.0))
     assert rewards.shape == (3, 11, 4)
     np.testing.assert_allclose(np.asarray(rewards)[:, GRID.state_of(0, 2), RIGHT], [0, 1, 2])
     # Batch axes of different parameters broadcast together, NumPy style.
-    mixed = jax.jit(gridworld, static_argnames="slip")(
-        step_reward=jnp.zeros(2), slip=0.1, cell_rewards=jnp.ones((3, 1, 3, 4))
-    )
+    mixed = gridworld(step_reward=jnp.zeros(2), slip=0.1, cell_rewards=jnp.ones((3, 1, 3, 4)))
     assert mixed.rewards.shape == (3, 2, 11, 4) and mixed.transitions.shape == (11, 4, 11)
     assert np.asarray(mixed.rewards)[0, 0, GRID.state_of(2, 0), UP] == pytest.approx(1.0)
     # The dtype is decided when tracing: eval_shape checks it without compiling a world.

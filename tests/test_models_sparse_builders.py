@@ -36,13 +36,9 @@ def test_sparse_gridworld_equals_dense_reference():
     grid = GridLayout(LAYOUT)
     slips = np.array([0.0, 0.1, 0.3])
     with jax.enable_x64(True):
-        # Under jit: one program per world instead of about twenty eager ones (same code;
-        # the eager build is the next-but-one test's).
-        batch = jax.jit(
-            lambda: gridworld(grid, step_reward=-0.04, slip=jnp.asarray(slips), form="sparse")
-        )()
-        dense = jax.jit(lambda: gridworld(grid, step_reward=-0.04, slip=0.3, form="dense"))()
-        still = jax.jit(lambda: gridworld(grid, slip=0.0, form="sparse"))()
+        batch = gridworld(grid, step_reward=-0.04, slip=jnp.asarray(slips), form="sparse")
+        dense = gridworld(grid, step_reward=-0.04, slip=0.3, form="dense")
+        still = gridworld(grid, slip=0.0, form="sparse")
         P = batch.transitions
         assert isinstance(P, jaxmdp.SparseTransitions) and still.transitions.num_successors == 1
         assert P.next_states.dtype == jnp.int32 and P.next_states.shape == (grid.num_states, 4, 3)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import jax
 import numpy as np
 import pytest
 
@@ -26,11 +25,6 @@ def lecture(step_reward, discount):
     return models.gridworld(step_reward=step_reward, slip=0.2, discount=discount)
 
 
-# The worlds the tests solve directly, built under jit: one program (traced parameters)
-# instead of about forty eager ones per shape; they are only the plots' input.
-lecture_jit = jax.jit(lecture)
-
-
 @pytest.fixture(scope="module")
 def small_sweep():
     return jaxmdp.sweep(
@@ -42,7 +36,7 @@ def small_sweep():
 
 
 def test_gridworld_heatmap_with_arrows(tmp_path):
-    sol = jaxmdp.solve(lecture_jit(-0.04, 1.0))
+    sol = jaxmdp.solve(lecture(-0.04, 1.0))
     ax = plot.gridworld(sol.values, sol.policy, title="R&N 4x3", path=tmp_path / "g.png")
     assert_png(tmp_path / "g.png")
     assert len(ax.texts) >= 11  # one value per state (plus terminal symbols)
@@ -95,7 +89,7 @@ def test_convergence_history_matches_solve_and_plots(tmp_path):
     solver = jaxmdp.ValueIteration(tol=1e-4)
     histories = {}
     for g in (0.9, 0.99):
-        mdp = lecture_jit(-0.04, g)
+        mdp = lecture(-0.04, g)
         sol = jaxmdp.solve(mdp, solver)
         hist = jaxmdp.convergence_history(mdp, solver, 200)
         assert hist.residual.shape == (200,) and hist.values.shape == (200, 11)
@@ -110,7 +104,7 @@ def test_convergence_history_matches_solve_and_plots(tmp_path):
 
 
 def test_convergence_history_rejects_batches():
-    batch = lecture_jit(np.array([-1.0, -0.5]), 0.9)
+    batch = models.gridworld(step_reward=np.array([-1.0, -0.5]))
     with pytest.raises(ValueError, match="one MDP"):
         jaxmdp.convergence_history(batch)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 
-import jax
 import numpy as np
 import pytest
 
@@ -16,10 +15,6 @@ pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
 
 from jaxmdp import plot  # noqa: E402
-
-# The lecture world the tests solve directly, built under jit: one program instead of about
-# forty eager ones (it is only the plots' input).
-lecture = jax.jit(lambda: models.gridworld(step_reward=-0.04, slip=0.2, discount=0.9))
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +32,7 @@ def sweep():
 def test_every_function_draws_into_the_callers_axes(sweep, tmp_path):
     fig = Figure(figsize=(12, 8))
     grid_ax, phase_ax, conv_ax, *panels = fig.subplots(2, 3).ravel()
-    mdp = lecture()
+    mdp = models.gridworld(step_reward=-0.04, slip=0.2, discount=0.9)
     sol = jaxmdp.solve(mdp)
     assert plot.gridworld(sol, ax=grid_ax) is grid_ax
     assert plot.phase_diagram(sweep, ax=phase_ax, legend=False) is phase_ax
@@ -80,7 +75,7 @@ def test_values_are_labelled_at_the_certified_precision():
     # Nothing certified (e.g. value iteration at discount 1): shown as is.
     assert "-3.81e-07" in labels(plot.gridworld(values))
     # A Solution brings its own bound.
-    sol = jaxmdp.solve(lecture())
+    sol = jaxmdp.solve(models.gridworld(step_reward=-0.04, slip=0.2, discount=0.9))
     assert float(sol.error_bound) < 1e-3
     assert "0" in labels(plot.gridworld(sol))
 
