@@ -46,8 +46,8 @@ def test_bad_layouts_raise(bad):
         GridLayout(bad)
 
 
-# The tests below build their worlds in float64 unless the dtype is the point: the eager
-# builds of one shape and dtype share their compiled programs (about forty per set).
+# The tests below build their worlds in float64 unless the dtype is the point: builds of
+# one shape and dtype share their compiled programs.
 
 
 def test_deterministic_moves_and_rewards():
@@ -220,7 +220,7 @@ def _leaves_close(a, b, atol=1e-6):
 def test_vmap_and_broadcast_match_loop(name, grid_values):
     base = dict(step_reward=-0.04, slip=0.1, discount=0.9)
     build = jax.jit(lambda x: gridworld(**{**base, name: x}))
-    with jax.enable_x64(True):  # the eager `one` shares the slippery float64 world's programs
+    with jax.enable_x64(True):  # `one` shares the slippery float64 world's programs
         # Members are taken in NumPy (device_get): no eager slicing programs per shape.
         batched = jax.device_get(jax.vmap(build)(jnp.asarray(grid_values)))
         broadcast = jax.device_get(gridworld(**{**base, name: jnp.asarray(grid_values)}))
