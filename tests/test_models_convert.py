@@ -33,13 +33,11 @@ def _quantecon_puterman():
     ]
 
 
-# One program per shape for the dense views (eager, `to_dense` is about ten programs).
-to_dense = jax.jit(jaxmdp.to_dense)
-
-
 def _assert_mdps_equal(a, b):
     for x, y in zip(a, b, strict=True):
-        x, y = (to_dense(z) if isinstance(z, jaxmdp.SparseTransitions) else z for z in (x, y))
+        x, y = (
+            jaxmdp.to_dense(z) if isinstance(z, jaxmdp.SparseTransitions) else z for z in (x, y)
+        )
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
@@ -91,7 +89,7 @@ def test_round_trip(random_batch, form, sparse):
             assert float(back.discount) == float(mdp.discount)
             available = np.isfinite(np.asarray(mdp.rewards))
             assert isinstance(back.transitions, jaxmdp.SparseTransitions) == (form == "sa_pairs")
-            P, Q = np.asarray(mdp.transitions), np.asarray(to_dense(back.transitions))
+            P, Q = np.asarray(mdp.transitions), np.asarray(jaxmdp.to_dense(back.transitions))
             np.testing.assert_array_equal(Q[available], P[available])
             # A pair missing from the state-action form comes back as a self-loop.
             for s, a in zip(*np.nonzero(~available), strict=True):

@@ -17,10 +17,6 @@ from jaxmdp.models import random_mdp
 
 S, A = 9, 3  # garnet's default branching is ceil(sqrt(9)) = 3
 
-# One program per shape for the dense view of the Garnet samples (eager, `to_dense` is about
-# ten small programs per shape).
-to_dense = jax.jit(jaxmdp.to_dense)
-
 
 # Garnet's gamma sampler is the dense one on [S, A, k] rows (another compile, not another
 # path), so only the dense kind runs it here.
@@ -36,12 +32,12 @@ def test_valid_and_reproducible(kind, concentration):
     else:
         assert mdp.transitions.shape == (S, A, S)
     assert mdp.rewards.shape == (S, A)
-    assert to_dense(mdp.transitions).dtype == mdp.rewards.dtype == jnp.result_type(float)
+    assert jaxmdp.to_dense(mdp.transitions).dtype == mdp.rewards.dtype == jnp.result_type(float)
     assert float(mdp.discount) == pytest.approx(0.95)
     jaxmdp.validate_mdp(mdp)
     R = np.asarray(mdp.rewards)
     assert (R >= -2.0).all() and (R <= 3.0).all() and R.std() > 0.5
-    P = np.asarray(to_dense(mdp.transitions))
+    P = np.asarray(jaxmdp.to_dense(mdp.transitions))
     support = (P > 0).sum(-1)
     full = S if kind == "dense" else 3  # garnet's default k = ceil(sqrt(S))
     # Peaked rows (small concentration) may have entries that underflow to exactly 0.
@@ -50,12 +46,12 @@ def test_valid_and_reproducible(kind, concentration):
     for x, y in zip(jax.tree.leaves(mdp), jax.tree.leaves(again), strict=True):
         np.testing.assert_array_equal(x, y)
     other = random_mdp(jax.random.key(1), S, A, **kwargs)
-    assert not np.array_equal(to_dense(other.transitions), P)
+    assert not np.array_equal(jaxmdp.to_dense(other.transitions), P)
 
 
 def test_garnet_single_successor_is_deterministic():
     P = np.asarray(
-        to_dense(random_mdp(jax.random.key(2), S, A, kind="garnet", num_successors=1)[0])
+        jaxmdp.to_dense(random_mdp(jax.random.key(2), S, A, kind="garnet", num_successors=1)[0])
     )
     assert ((P == 1.0).sum(-1) == 1).all() and ((P == 0.0).sum(-1) == S - 1).all()
 

@@ -14,9 +14,6 @@ from jaxmdp.models import GridLayout, from_gymnasium, gridworld
 
 DENSE_MAX_STATES = 64  # the size rule as models.gridworld documents it
 
-# One program per shape for the dense views below (eager, `to_dense` is about ten programs).
-to_dense = jax.jit(jaxmdp.to_dense)
-
 # Walls, edges, two terminal kinds and cells next to several of them: every way two slip
 # directions can land in the same cell (merged slots) occurs.
 LAYOUT = "S..#....\n.#.#.##+\n.#...#..\n...#..-.\n##....#.\n"
@@ -43,7 +40,7 @@ def test_sparse_gridworld_equals_dense_reference():
         assert isinstance(P, jaxmdp.SparseTransitions) and still.transitions.num_successors == 1
         assert P.next_states.dtype == jnp.int32 and P.next_states.shape == (grid.num_states, 4, 3)
         assert P.probs.shape == (3, grid.num_states, 4, 3)  # one structure shared by the batch
-        dense_batch = np.asarray(to_dense(P))  # members are read in NumPy below
+        dense_batch = np.asarray(jaxmdp.to_dense(P))  # members are read in NumPy below
         for i, slip in enumerate(slips):
             reference = _reference_transitions(grid, slip)
             np.testing.assert_allclose(dense_batch[i], reference, rtol=0, atol=1e-15)
@@ -52,7 +49,9 @@ def test_sparse_gridworld_equals_dense_reference():
             srt = np.sort(np.where(pr > 0, ns, -1 - np.arange(3)), axis=-1)  # padding: < 0
             assert (srt[..., 1:] != srt[..., :-1]).all()
         np.testing.assert_allclose(dense.transitions, _reference_transitions(grid, 0.3), atol=1e-15)
-        np.testing.assert_array_equal(to_dense(still.transitions), _reference_transitions(grid, 0))
+        np.testing.assert_array_equal(
+            jaxmdp.to_dense(still.transitions), _reference_transitions(grid, 0)
+        )
         np.testing.assert_array_equal(np.asarray(batch.rewards)[2], dense.rewards)
         jaxmdp.validate_mdp(batch)
 
@@ -114,5 +113,5 @@ def test_gymnasium_table_sparse_equals_dense():
         assert isinstance(sparse.transitions, jaxmdp.SparseTransitions)
         assert sparse.transitions.num_successors == 2
         assert not isinstance(small.transitions, jaxmdp.SparseTransitions)
-        np.testing.assert_array_equal(to_dense(sparse.transitions), dense.transitions)
+        np.testing.assert_array_equal(jaxmdp.to_dense(sparse.transitions), dense.transitions)
         np.testing.assert_array_equal(sparse.rewards, dense.rewards)

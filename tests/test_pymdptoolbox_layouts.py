@@ -19,9 +19,6 @@ sparse = pytest.importorskip("scipy.sparse")
 import mdptoolbox.example  # noqa: E402
 import mdptoolbox.mdp  # noqa: E402
 
-# One program per shape for the dense views (eager, `to_dense` is about ten programs).
-to_dense = jax.jit(jaxmdp.to_dense)
-
 
 def _object_array(items):
     out = np.empty(len(items), dtype=object)
@@ -96,7 +93,7 @@ def test_every_layout_converts_to_the_same_mdp(name, P, R, discount):
                 # scipy.sparse matrices stay sparse (successor lists), dense ones dense
                 sparse_in = p_name.endswith(("csr", "coo"))
                 assert isinstance(mdp.transitions, jaxmdp.SparseTransitions) == sparse_in, where
-                dense = np.asarray(to_dense(mdp.transitions))
+                dense = np.asarray(jaxmdp.to_dense(mdp.transitions))
                 np.testing.assert_array_equal(dense, reference_T, where)
                 np.testing.assert_allclose(
                     np.asarray(mdp.rewards), expected, rtol=1e-13, atol=1e-15, err_msg=where
