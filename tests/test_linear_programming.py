@@ -74,6 +74,7 @@ def test_random_mdps_float64_match_the_oracle(rng, x64):
         sol = lp(jaxmdp.MDP(P, np.broadcast_to(R, (4, *R.shape)), discounts))
         assert sol.values.shape == (4, R.shape[0]) and sol.values.dtype == jnp.float64
         assert (np.asarray(sol.status) == Status.SUCCESS).all()
+        sol = jax.device_get(sol)  # members indexed in NumPy: no eager slicing programs
         for k, g in enumerate(discounts):
             V_star, pol_star, Q_star = ref.policy_iteration(P, R, g)
             bound = float(sol.error_bound[k])
@@ -223,8 +224,13 @@ def test_against_pymdptoolbox_lp(x64):
         np.testing.assert_allclose(raw["V"], sol.values, rtol=1e-6, atol=1e-6)
 
 
+def _world():
+    """The slippery 4x3 world of the two tests below (one build program between them)."""
+    return models.gridworld(discount=0.95, slip=0.2)
+
+
 def test_not_traceable_and_not_the_jitted_driver(x64):
-    mdp = models.gridworld(discount=0.9)
+    mdp = _world()
     with pytest.raises(TypeError, match="host"):
         jax.jit(lambda m: LinearProgramming().host_solve(m))(mdp)
     # jaxmdp.solve recognises a host solver and hands the MDP to it (not the jitted loop).
@@ -247,15 +253,15 @@ def test_hyperparameters_are_checked():
         LinearProgramming(time_limit="10")
 
 
-def test_missing_scipy_names_the_extra(monkeypatch):
+def test_missing_scipy_names_the_extra(monkeypatch, x64):
     monkeypatch.setitem(sys.modules, "scipy.optimize", None)
     with pytest.raises(ImportError, match=r"jaxmdp-solver\[lp\]"):
-        lp(models.gridworld(discount=0.9))
+        lp(jaxmdp.MDP(np.full((2, 1, 2), 0.5), np.zeros((2, 1)), 0.5))
 
 
 def test_sparse_transitions_match_dense(x64):
     """The sparse form goes to HiGHS as CSR built from the successor lists, no dense P."""
-    mdp = models.gridworld(discount=0.95, slip=0.2)
+    mdp = _world()
     sparse = mdp._replace(transitions=jaxmdp.to_sparse(mdp.transitions))
     batch = sparse._replace(rewards=jnp.stack([mdp.rewards, 2 * mdp.rewards]))
     got = jaxmdp.solve(batch, LinearProgramming())

@@ -46,8 +46,13 @@ def test_bad_layouts_raise(bad):
         GridLayout(bad)
 
 
+# The tests below build their worlds in float64 unless the dtype is the point: builds of
+# one shape and dtype share their compiled programs.
+
+
 def test_deterministic_moves_and_rewards():
-    mdp = gridworld(step_reward=-0.1)
+    with jax.enable_x64(True):
+        mdp = gridworld(step_reward=-0.1)
     P, R = np.asarray(mdp.transitions), np.asarray(mdp.rewards)
     assert P.shape == (11, 4, 11) and R.shape == (11, 4) and mdp.discount.shape == ()
     s = GRID.state_of
@@ -74,7 +79,8 @@ def test_deterministic_moves_and_rewards():
 
 
 def test_slip_goes_perpendicular():
-    mdp = gridworld(step_reward=-0.5, slip=0.2)
+    with jax.enable_x64(True):
+        mdp = gridworld(step_reward=-0.5, slip=0.2)
     P, R = np.asarray(mdp.transitions), np.asarray(mdp.rewards)
     np.testing.assert_allclose(P.sum(-1), 1.0, atol=1e-6)
     s = GRID.state_of
@@ -187,10 +193,15 @@ def test_terminal_and_cell_rewards():
     assert R[s(0, 0), RIGHT] == pytest.approx(-0.5)  # step + cell reward of (0, 1)
     assert R[s(2, 1), RIGHT] == pytest.approx(-0.75)
     assert R[s(0, 0), UP] == pytest.approx(-1.0)  # bump: (0, 0) has no cell reward
+    # Raised while tracing: eval_shape checks them without compiling the world.
     with pytest.raises(ValueError, match="terminal_rewards"):
-        gridworld(layout)  # 'A' and 'B' have no default reward
+        jax.eval_shape(lambda: gridworld(layout))  # 'A' and 'B' have no default reward
     with pytest.raises(ValueError, match="cell_rewards"):
-        gridworld(layout, terminal_rewards={"A": 1, "B": 1}, cell_rewards=jnp.zeros((2, 2)))
+        jax.eval_shape(
+            lambda: gridworld(
+                layout, terminal_rewards={"A": 1, "B": 1}, cell_rewards=jnp.zeros((2, 2))
+            )
+        )
 
 
 def _leaves_close(a, b, atol=1e-6):
@@ -209,12 +220,14 @@ def _leaves_close(a, b, atol=1e-6):
 def test_vmap_and_broadcast_match_loop(name, grid_values):
     base = dict(step_reward=-0.04, slip=0.1, discount=0.9)
     build = jax.jit(lambda x: gridworld(**{**base, name: x}))
-    batched = jax.vmap(build)(jnp.asarray(grid_values))
-    broadcast = gridworld(**{**base, name: jnp.asarray(grid_values)})
-    for i, x in enumerate(grid_values):
-        one = gridworld(**{**base, name: float(x)})
-        _leaves_close(jax.tree.map(lambda leaf, i=i: leaf[i], batched), one)
-        _leaves_close(_member(broadcast, i), one)
+    with jax.enable_x64(True):  # `one` shares the slippery float64 world's programs
+        # Members are taken in NumPy (device_get): no eager slicing programs per shape.
+        batched = jax.device_get(jax.vmap(build)(jnp.asarray(grid_values)))
+        broadcast = jax.device_get(gridworld(**{**base, name: jnp.asarray(grid_values)}))
+        for i, x in enumerate(grid_values):
+            one = gridworld(**{**base, name: float(x)})
+            _leaves_close(jax.tree.map(lambda leaf, i=i: leaf[i], batched), one)
+            _leaves_close(_member(broadcast, i), one)
     # Only slip changes the transitions, so other sweeps keep one shared [S, A, S] array.
     assert broadcast.transitions.ndim == (4 if name == "slip" else 3)
 
@@ -231,14 +244,15 @@ def _member(mdp, i):
 def test_vmap_terminal_rewards_and_dtype():
     rewards = jax.vmap(lambda r: gridworld(terminal_rewards={"+": r}).rewards)(jnp.arange(3.0))
     assert rewards.shape == (3, 11, 4)
-    np.testing.assert_allclose(rewards[:, GRID.state_of(0, 2), RIGHT], [0.0, 1.0, 2.0])
+    np.testing.assert_allclose(np.asarray(rewards)[:, GRID.state_of(0, 2), RIGHT], [0, 1, 2])
     # Batch axes of different parameters broadcast together, NumPy style.
     mixed = gridworld(step_reward=jnp.zeros(2), slip=0.1, cell_rewards=jnp.ones((3, 1, 3, 4)))
     assert mixed.rewards.shape == (3, 2, 11, 4) and mixed.transitions.shape == (11, 4, 11)
-    assert mixed.rewards[0, 0, GRID.state_of(2, 0), UP] == pytest.approx(1.0)
-    assert gridworld().rewards.dtype == jnp.result_type(float)
+    assert np.asarray(mixed.rewards)[0, 0, GRID.state_of(2, 0), UP] == pytest.approx(1.0)
+    # The dtype is decided when tracing: eval_shape checks it without compiling a world.
+    assert jax.eval_shape(gridworld).rewards.dtype == jnp.result_type(float)
     with jax.enable_x64(True):
-        assert gridworld().transitions.dtype == jnp.float64
+        assert jax.eval_shape(gridworld).transitions.dtype == jnp.float64
 
 
 def test_render():

@@ -50,15 +50,19 @@ def test_missing_action_is_unavailable():
 
 def test_frozen_lake_goal_reward_counted_once():
     env = gymnasium.make("FrozenLake-v1", is_slippery=False)
-    mdp, info = from_gymnasium(env, 0.9, return_info=True)
+    # float64: the policy iteration program of FrozenLake's shape is then the one the
+    # rollout test below uses (float32 conversion is checked in the test above).
+    with jax.enable_x64(True):
+        mdp, info = from_gymnasium(env, 0.9, return_info=True)
+        sol = jaxmdp.check(jaxmdp.solve(mdp, jaxmdp.PolicyIteration()))
+        # The same MDP from the environment id.
+        by_id = from_gymnasium("FrozenLake-v1", 0.9, make_kwargs=dict(is_slippery=False))
     # Holes and goal are absorbing with zero reward in P already: no extra state.
     assert info == GymnasiumInfo(16, None) and mdp.num_states == 16
-    assert mdp.rewards[14, 2] == 1.0  # right from 14 enters the goal
-    np.testing.assert_array_equal(mdp.rewards[15], 0.0)
-    sol = jaxmdp.check(jaxmdp.solve(mdp, jaxmdp.PolicyIteration()))
+    rewards = np.asarray(mdp.rewards)
+    assert rewards[14, 2] == 1.0  # right from 14 enters the goal
+    np.testing.assert_array_equal(rewards[15], 0.0)
     np.testing.assert_allclose(np.asarray(sol.values)[[15, 14, 10]], [0.0, 1.0, 0.9], rtol=1e-6)
-    # The same MDP from the environment id.
-    by_id = from_gymnasium("FrozenLake-v1", 0.9, make_kwargs=dict(is_slippery=False))
     for x, y in zip(mdp, by_id, strict=True):
         np.testing.assert_array_equal(x, y)
 
@@ -111,11 +115,15 @@ def _rollouts(env, policy, gamma, episodes, seed):
 
 # (env id, make kwargs, discount, episodes). The time limit is raised to 1000 steps so that
 # truncation costs at most gamma**1000 * max|V| (< 1e-3 below): the MDP has no time limit.
+# The episodes (Python steps of the real env, most of these tests' time) only set the
+# stderr; the 4-stderr bound keeps a false failure at about 6e-5 per env (normal
+# approximation) at any count. Standard errors with these counts: about 0.01, 0.01, 0,
+# 0.005 and 0.09 (the exact check against the P dict is the precise one).
 ENVS = [
-    ("FrozenLake-v1", dict(is_slippery=True), 0.99, 2000),
-    ("FrozenLake8x8-v1", dict(is_slippery=True), 0.99, 1000),
+    ("FrozenLake-v1", dict(is_slippery=True), 0.99, 1000),
+    ("FrozenLake8x8-v1", dict(is_slippery=True), 0.99, 500),
     ("CliffWalking-v1", dict(), 0.99, 20),  # deterministic: every return is the same
-    ("CliffWalking-v1", dict(is_slippery=True), 0.9, 1000),
+    ("CliffWalking-v1", dict(is_slippery=True), 0.9, 500),
     ("Taxi-v4", dict(), 0.99, 1000),  # deterministic, random start among 300 states
 ]
 

@@ -40,27 +40,29 @@ def test_sparse_gridworld_equals_dense_reference():
         assert isinstance(P, jaxmdp.SparseTransitions) and still.transitions.num_successors == 1
         assert P.next_states.dtype == jnp.int32 and P.next_states.shape == (grid.num_states, 4, 3)
         assert P.probs.shape == (3, grid.num_states, 4, 3)  # one structure shared by the batch
+        dense_batch = np.asarray(jaxmdp.to_dense(P))  # members are read in NumPy below
         for i, slip in enumerate(slips):
             reference = _reference_transitions(grid, slip)
-            member = jaxmdp.SparseTransitions(P.next_states, P.probs[i])
-            np.testing.assert_allclose(jaxmdp.to_dense(member), reference, rtol=0, atol=1e-15)
+            np.testing.assert_allclose(dense_batch[i], reference, rtol=0, atol=1e-15)
             # every successor appears once in its row (merged slots become padding)
-            ns, pr = np.asarray(P.next_states), np.asarray(P.probs[i])
+            ns, pr = np.asarray(P.next_states), np.asarray(P.probs)[i]
             srt = np.sort(np.where(pr > 0, ns, -1 - np.arange(3)), axis=-1)  # padding: < 0
             assert (srt[..., 1:] != srt[..., :-1]).all()
         np.testing.assert_allclose(dense.transitions, _reference_transitions(grid, 0.3), atol=1e-15)
         np.testing.assert_array_equal(
             jaxmdp.to_dense(still.transitions), _reference_transitions(grid, 0)
         )
-        np.testing.assert_array_equal(batch.rewards[2], dense.rewards)
+        np.testing.assert_array_equal(np.asarray(batch.rewards)[2], dense.rewards)
         jaxmdp.validate_mdp(batch)
 
 
 def test_form_rule():
-    small = gridworld(slip=0.2)  # the lecture world: 11 states, dense
+    # The form is chosen while tracing: eval_shape shows it without building the arrays.
+    small = jax.eval_shape(lambda: gridworld(slip=0.2))  # the lecture world: 11 states, dense
     assert not isinstance(small.transitions, jaxmdp.SparseTransitions)
     side = int(np.ceil(np.sqrt(DENSE_MAX_STATES + 1)))
-    big = gridworld("." * side + "+\n" + ("." * (side + 1) + "\n") * (side - 1), slip=0.2)
+    layout = "." * side + "+\n" + ("." * (side + 1) + "\n") * (side - 1)
+    big = jax.eval_shape(lambda: gridworld(layout, slip=0.2))
     assert big.num_states > DENSE_MAX_STATES
     assert isinstance(big.transitions, jaxmdp.SparseTransitions)
     with pytest.raises(ValueError, match="form"):

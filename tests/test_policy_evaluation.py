@@ -39,7 +39,10 @@ def test_a_row_swap_gives_nan_not_a_wrong_value():
     a matrix that is not diagonally dominant, whose factorisation must pivot."""
     P = jnp.asarray([[[0.0, 5.0]], [[1.0, 0.0]]])  # [S=2, A=1, S]: rows are not stochastic
     mdp = jaxmdp.MDP(P, jnp.asarray([[1.0], [2.0]]), jnp.asarray(0.9))
-    v = evaluate_policy(mdp, jnp.zeros(2, jnp.int32), undiscounted=False)
+    # Under jit, as in the test above and in a solve (eager, each operation compiles).
+    v = jax.jit(evaluate_policy, static_argnames="undiscounted")(
+        mdp, jnp.zeros(2, jnp.int32), undiscounted=False
+    )
     assert np.isnan(np.asarray(v)).all()
 
 

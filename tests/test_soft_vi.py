@@ -89,12 +89,13 @@ def test_gradients_are_those_of_the_soft_fixed_point():
         def values(r):
             return jaxmdp.solve(jaxmdp.MDP(jnp.asarray(P), r, jnp.asarray(G)), solver).values
 
-        r0 = jnp.asarray(R)
-        jac_rev = np.asarray(jax.jacrev(values)(r0))
-        jac_fwd = np.asarray(jax.jacfwd(values)(r0))
+        # Each derivative under jit: one program (eager, every op around the solve's vmapped
+        # derivative would be a program of its own).
+        jac_rev = np.asarray(jax.jit(jax.jacrev(values))(R))
+        jac_fwd = np.asarray(jax.jit(jax.jacfwd(values))(R))
         dr = np.zeros_like(R)
         dr[s, a] = h
-        fd = (np.asarray(values(r0 + dr)) - np.asarray(values(r0 - dr))) / (2 * h)
+        fd = (np.asarray(values(R + dr)) - np.asarray(values(R - dr))) / (2 * h)
     np.testing.assert_allclose(jac_rev, expected, atol=1e-9)
     np.testing.assert_allclose(jac_fwd, expected, atol=1e-9)
     np.testing.assert_allclose(fd, expected[:, s, a], atol=1e-7)
@@ -112,7 +113,7 @@ def test_batch_equals_loop_and_shares_transitions():
         assert batch.values.shape == (3, S) and batch.q_values.shape == (3, S, A)
         for b in range(3):
             one = jaxmdp.solve(jaxmdp.make_mdp(P, rewards[b], discounts[b]), solver)
-            member = jaxmdp.Solution(*(x[b] for x in batch))
+            member = jaxmdp.Solution(*(np.asarray(x)[b] for x in batch))  # no eager slicing
             assert_same_within_rounding(member, one, discounts[b], err_msg=f"member {b}")
 
 

@@ -76,12 +76,13 @@ def test_rounding_constants_in_blocks_match_one_pass(monkeypatch):
         # The planted row sum matters: without it the bound is far smaller.
         exact = jaxmdp.solve(_planted(50, 3, 3, np.float64, off=0.0), vi, max_iters=10_000)
         assert float(exact.error_bound) < 0.1 * float(whole.error_bound)
-        batch = jax.tree.map(lambda x: jnp.stack([x, x]), mdp)  # per-member P: vmapped
+        # Per-member P: vmapped (stacked in NumPy: no eager programs).
+        batch = jax.tree.map(lambda x: jnp.asarray(np.stack([x, x])), mdp)
         monkeypatch.setattr("jaxmdp._solvers._stopping._ROUNDING_CHUNK", 16)
         # Another static max_iters: a new trace, which reads the patched block size.
         blocked = jaxmdp.solve(mdp, vi, max_iters=10_001)
         stacked = jaxmdp.solve(batch, vi, max_iters=10_002)
-    for sol in (blocked, jax.tree.map(lambda x: x[1], stacked)):
+    for sol in (blocked, jax.tree.map(lambda x: np.asarray(x)[1], stacked)):
         np.testing.assert_allclose(sol.error_bound, whole.error_bound, rtol=1e-12)
         np.testing.assert_allclose(sol.values, whole.values, rtol=0, atol=1e-9)
         assert int(sol.num_iters) == int(whole.num_iters)

@@ -9,6 +9,7 @@ exact in any order, so it equals `jnp.max` exactly.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -42,8 +43,12 @@ def test_fused_sweep_matches_the_sweep_that_carries_q(monkeypatch, start):
     mdp = _mdp()
     solver = jaxmdp.ValueIteration(tol=1e-3)
     ctx = SolveContext(undiscounted=False, single=True)
-    assert solver.init(mdp, jnp.zeros(S), ctx).q is None  # one sparse MDP: the fused sweep
-    assert solver.init(mdp, jnp.zeros(S), ctx._replace(single=False)).q is not None
+    # Traced only (eval_shape): whether the state carries Q is decided while tracing, and
+    # the eager init would compile each of its operations.
+    state = jax.eval_shape(lambda: solver.init(mdp, jnp.zeros(S), ctx))
+    assert state.q is None  # one sparse MDP: the fused sweep
+    state = jax.eval_shape(lambda: solver.init(mdp, jnp.zeros(S), ctx._replace(single=False)))
+    assert state.q is not None
     # "given": a nonzero start, so no sweep takes the Q = R branch.
     values0 = None if start == "zeros" else jnp.linspace(-1.0, 1.0, S, dtype=jnp.float32)
     fused = jaxmdp.solve(mdp, solver, values0=values0)
@@ -95,5 +100,5 @@ def test_gather_sum_reads_inside_values_for_invalid_indices():
     values = jnp.arange(1.0, 6.0)  # S = 5
     ns = jnp.asarray([[0, 4, -1], [7, 2, 2**31 - 1]], jnp.int32)
     pr = jnp.asarray([[0.5, 0.25, 0.25], [0.5, 0.25, 0.25]], jnp.float32)
-    out = np.asarray(ops._gather_sum(ns, pr, values))
+    out = np.asarray(jax.jit(ops._gather_sum)(ns, pr, values))  # as in a solve: under jit
     np.testing.assert_allclose(out, [0.5 * 1 + 0.25 * 5 + 0.25 * 5, 0.5 * 5 + 0.25 * 3 + 0.25 * 5])

@@ -26,6 +26,11 @@ def _chain(step, n=4):
     return P, R
 
 
+# As inside a solve, under jit: one program per shape (the function has no branch on
+# concrete values, so the eager call runs the same code, one program per operation).
+evaluate_policy = jax.jit(bellman.evaluate_policy)
+
+
 @pytest.fixture(autouse=True)
 def _x64():
     with jax.enable_x64(True):
@@ -35,31 +40,34 @@ def _x64():
 def test_proper_policy_exact_evaluation_pins_absorbing_state():
     P, R = _chain(-0.5)
     mdp = jaxmdp.make_mdp(P, R, 1.0)
-    v = bellman.evaluate_policy(mdp, np.array([1, 1, 1, 0]))
+    v = evaluate_policy(mdp, np.array([1, 1, 1, 0]))
     np.testing.assert_allclose(np.asarray(v), [0.0, 0.5, 1.0, 0.0])
 
 
 def test_improper_policy_reported_as_infinite_not_garbage():
     P, R = _chain(-0.5)
     mdp = jaxmdp.make_mdp(P, R, 1.0)
-    v = np.asarray(bellman.evaluate_policy(mdp, np.array([1, 0, 1, 0])))
+    v = np.asarray(evaluate_policy(mdp, np.array([1, 0, 1, 0])))
     # State 1 bumps forever: -inf; state 0 reaches it: -inf; state 2 exits; exit is 0.
     assert v[0] == -np.inf and v[1] == -np.inf
     np.testing.assert_allclose(v[2:], [1.0, 0.0])
     # Positive step reward: the bumping states accumulate +inf.
     P, R = _chain(+0.5)
-    v = np.asarray(bellman.evaluate_policy(jaxmdp.make_mdp(P, R, 1.0), np.array([0, 0, 0, 0])))
+    v = np.asarray(evaluate_policy(jaxmdp.make_mdp(P, R, 1.0), np.array([0, 0, 0, 0])))
     assert np.all(v[:3] == np.inf) and v[3] == 0
 
 
 def test_zero_reward_cycle_is_pinned_to_zero():
-    # Two states swapping forever with zero reward, a third leading into them with reward 2.
-    P = np.zeros((3, 1, 3))
-    P[0, 0, 1] = P[1, 0, 0] = 1
-    P[2, 0, 0] = 1
-    R = np.array([[0.0], [0.0], [2.0]])
-    v = bellman.evaluate_policy(jaxmdp.make_mdp(P, R, 1.0), np.zeros(3, int))
-    np.testing.assert_allclose(np.asarray(v), [0.0, 0.0, 2.0])
+    # Two states swapping forever with zero reward, a third leading into them with reward 2,
+    # and an absorbing fourth. The chain's shape (4 states, 2 actions; action 1 unused), so
+    # the evaluation reuses the program compiled above.
+    P = np.zeros((4, 2, 4))
+    P[0, :, 1] = P[1, :, 0] = 1
+    P[2, :, 0] = 1
+    P[3, :, 3] = 1
+    R = np.array([[0.0, 0.0], [0.0, 0.0], [2.0, 2.0], [0.0, 0.0]])
+    v = evaluate_policy(jaxmdp.make_mdp(P, R, 1.0), np.zeros(4, int))
+    np.testing.assert_allclose(np.asarray(v), [0.0, 0.0, 2.0, 0.0])
 
 
 @pytest.mark.parametrize(
