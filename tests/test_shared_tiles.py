@@ -95,10 +95,9 @@ def test_host_threads_with_overlapping_parts_and_tiles(float32_case, kernel, mon
     if kernel == "host":
         monkeypatch.setattr(shared_tiles_host, "FUSED_MEMBERS_MIN", 1)
     monkeypatch.setattr(shared_tiles, "SORT_BY_DISCOUNT", True)  # tiles gather their members
-    # 120 members in 3 parts of 40, tiles of 64 -> one tile of 40 each; tile 15 -> 3 tiles
-    # per part, the third overlapping the second (5 members computed twice). Tiles of 15
-    # members as in `test_host_tiles_as_blocks_of_the_grid`: the same tile programs.
-    p = _plan(mdp, solver)._replace(threads=3, tile=15)
+    # 120 members in 2 parts of 60, tiles of 64 -> one tile of 60 each; tile 32 -> 2 tiles
+    # per part, the second overlapping the first (28 members computed twice).
+    p = _plan(mdp, solver)._replace(threads=2, tile=32)
     ctx = SolveContext(undiscounted=True, zero_start=True, shared_transitions=True)
     got = shared_tiles.solve(
         mdp, None, solver, max_iters=DEFAULT_MAX_ITERS, ctx=ctx, plan=p, run_many=threads.run_many
