@@ -583,10 +583,17 @@ def test_default_dtype_is_float32(rng):
 
 
 @pytest.mark.programs
-@EACH_CLASS
+@pytest.mark.parametrize(
+    "solver",
+    [s for s in ONE_PER_CLASS if type(s) in (jaxmdp.ValueIteration, jaxmdp.PolicyIteration)],
+    ids=solver_id,
+)
 def test_batch_of_one_with_size_one_transitions_axis(solver, rng):
     """`transitions [1, S, A, S]` with rewards `[1, S, A]`: a batch of one (it once crashed the
-    shared-transitions path, which expected `[S, A, S]`)."""
+    shared-transitions path, which expected `[S, A, S]`). The axis is read by the layout,
+    before any solver's step: value iteration (its own shared-transitions kernels) and one
+    solver of the common member loop (each solver's step in that loop, shared transitions
+    and a batch shape, is `test_multi_axis_batch_broadcasts`)."""
     with jax.enable_x64(True):
         P, R = random_mdp_arrays(rng, S5, A3, batch=(1,))
         one = jaxmdp.solve(jaxmdp.make_mdp(P, R, np.array([0.9])), solver)
