@@ -114,19 +114,33 @@ def test_accelerator_plans_match_the_cpu_plan(solver, kind, problems, monkeypatc
         assert _jaxpr(mdp, solver, "tpu", monkeypatch) == gpu  # one program for both
 
 
+# Sparse transitions per member: the CPU plan's two strategies, tiles on host threads (value
+# iteration, Anderson with its smaller tiles) and tiles in one program (one host thread; the
+# strategy of policy iteration, whose LAPACK calls stay off the threads: each solver's
+# step inside the tiles is the dense cells' above, and policy iteration's sparse member loop,
+# vmapped as on an accelerator, is compared with the dense form in test_sparse_solvers.py).
+SPARSE_CASES = [
+    (jaxmdp.ValueIteration(tol=1e-8), None),
+    (jaxmdp.ValueIteration(tol=1e-8), "1"),
+    (jaxmdp.AndersonValueIteration(), None),
+]
+
+
 @pytest.mark.parametrize(
-    "solver",
-    [jaxmdp.ValueIteration(tol=1e-8), jaxmdp.PolicyIteration(), jaxmdp.AndersonValueIteration()],
-    ids=solver_id,
+    ("solver", "threads"),
+    SPARSE_CASES,
+    ids=[f"{solver_id(s)}-{'one-thread' if t else 'threads'}" for s, t in SPARSE_CASES],
 )
-def test_accelerator_plans_on_sparse_members(solver, problems, monkeypatch):
+def test_accelerator_plans_on_sparse_members(solver, threads, problems, monkeypatch):
     """Sparse transitions per member: CPU tiles vs the accelerators' vmapped loop."""
     mdp = problems["sparse_own"]
     solver = _relaxed(solver)
+    if threads:
+        monkeypatch.setenv("JAXMDP_CPU_THREADS", threads)
     cpu = _solve(mdp, solver, "cpu", monkeypatch)
     forced = _solve(mdp, solver, "gpu", monkeypatch)
     _same_within_rounding(forced, cpu, float(np.max(np.asarray(mdp.discount))))
-    if isinstance(solver, jaxmdp.ValueIteration):  # as above: one solver shows the tiling
+    if threads:  # as above: one case shows the tiling
         assert _scans(mdp, solver, "cpu", monkeypatch) > _scans(mdp, solver, "gpu", monkeypatch)
 
 
