@@ -85,8 +85,8 @@ def _same_within_rounding(a, b, g_max):
 
 
 # Per-member transitions: every solver class (each has its own step inside the tiles and
-# inside the vmapped loop; value iteration's sup rule is the span rule's program with another
-# stopping statistic, the same plans). Shared transitions: the accelerators' plan differs
+# inside the vmapped loop; value iteration's sup rule runs the span rule's code with another
+# stopping statistic, in the same plans). Shared transitions: the accelerators' plan differs
 # from the CPU's only for value iteration (shared tiles; `make_plan`); every other solver
 # vmaps one loop over the batch on every backend, so its accelerator plan is the CPU's
 # program (it compiled once for all three backends here), run by the CPU tests of shared

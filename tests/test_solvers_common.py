@@ -221,7 +221,7 @@ def test_edge_shapes_match_reference(solver, shape, rng):
 @EACH_CLASS
 def test_eager_matches_jit(solver, rng):
     """The eager run dispatches every operation of every sweep from Python, so its cost is
-    its number of sweeps: g = 0.5 (about 20 sweeps; 130 at g = 0.9) runs the same code.
+    its number of sweeps: g = 0.5 (a few tens; over a hundred at g = 0.9) runs the same code.
     (Policy iteration's first policy, greedy after its initial sweeps, is already optimal
     here at either discount: one evaluation.)"""
     g = 0.5

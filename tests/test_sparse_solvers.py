@@ -172,7 +172,7 @@ def _same(sparse, dense, dtype, g_max):
 
 # One cell per compiled path (each cell compiles a sparse and a dense program). float64: a
 # single MDP and a batch sharing P, for every solver class; the sup rule of value iteration
-# is the span rule's program with another stopping statistic (held to its promise on the
+# runs the span rule's code with another stopping statistic (held to its promise on the
 # sparse form in `test_matches_numpy_reference`), so it runs once, on the single MDP.
 # float32: the single MDP, for the classes whose sparse step has its own arithmetic where
 # float32 rounding shows (the gather backup, policy iteration's GMRES, Gauss-Seidel's
