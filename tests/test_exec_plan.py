@@ -24,6 +24,10 @@ import jaxmdp
 from jaxmdp import models
 
 ACCELERATORS = ["gpu", "tpu"]
+# A solve's plan tells the accelerators apart from the CPU only (`make_plan`; a sweep's
+# tile width differs per backend): the TPU plan of a solve is the GPU's program (checked in
+# `test_accelerator_plans_match_the_cpu_plan[own-ValueIteration-span]`), so the solve tests
+# run "gpu".
 S, A = 16, 4  # float64: 8 KiB of transitions per member, CPU tiles of 128 (Anderson 32)
 B = 256
 
@@ -53,11 +57,16 @@ def _solve(mdp, solver, backend, monkeypatch, **kw):
         return jax.block_until_ready(jaxmdp.solve(mdp, solver, **kw))
 
 
-def _scans(mdp, solver, backend, monkeypatch) -> int:
-    """`scan` loops in the program the plan builds (CPU tiles are a `lax.map`)."""
+def _jaxpr(mdp, solver, backend, monkeypatch) -> str:
+    """The program the plan builds, as text."""
     monkeypatch.setenv("JAXMDP_PLAN_BACKEND", backend)
     with jax.enable_x64(True):
-        return str(jax.make_jaxpr(lambda m: jaxmdp.solve(m, solver))(mdp)).count("scan[")
+        return str(jax.make_jaxpr(lambda m: jaxmdp.solve(m, solver))(mdp))
+
+
+def _scans(mdp, solver, backend, monkeypatch) -> int:
+    """`scan` loops in the program the plan builds (CPU tiles are a `lax.map`)."""
+    return _jaxpr(mdp, solver, backend, monkeypatch).count("scan[")
 
 
 def _same_within_rounding(a, b, g_max):
@@ -75,33 +84,64 @@ def _same_within_rounding(a, b, g_max):
         )
 
 
-@pytest.mark.parametrize("solver", ALL_SOLVERS, ids=solver_id)
-@pytest.mark.parametrize("kind", ["own", "shared"])
+# Per-member transitions: every solver class (each has its own step inside the tiles and
+# inside the vmapped loop; value iteration's sup rule runs the span rule's code with another
+# stopping statistic, in the same plans). Shared transitions: the accelerators' plan differs
+# from the CPU's only for value iteration (shared tiles; `make_plan`); every other solver
+# vmaps one loop over the batch on every backend, so its accelerator plan is the CPU's
+# program (it compiled once for all three backends here), run by the CPU tests of shared
+# transitions.
+ONE_PER_CLASS = [s for s in ALL_SOLVERS if getattr(s, "rule", "span") == "span"]
+PLAN_CASES = [(s, "own") for s in ONE_PER_CLASS] + [(ALL_SOLVERS[0], "shared")]
+
+
+@pytest.mark.parametrize(
+    ("solver", "kind"), PLAN_CASES, ids=[f"{k}-{solver_id(s)}" for s, k in PLAN_CASES]
+)
 def test_accelerator_plans_match_the_cpu_plan(solver, kind, problems, monkeypatch):
     mdp = problems[kind]
     solver = _relaxed(solver)
     cpu = _solve(mdp, solver, "cpu", monkeypatch)
     assert np.all(np.asarray(cpu.status) == jaxmdp.Status.SUCCESS)
     g_max = float(np.max(np.asarray(mdp.discount)))
-    for backend in ACCELERATORS:
-        _same_within_rounding(_solve(mdp, solver, backend, monkeypatch), cpu, g_max)
-    if kind == "own":  # the plans really differ: CPU tiles (a lax.map) vs one vmapped loop
-        assert _scans(mdp, solver, "cpu", monkeypatch) > _scans(mdp, solver, "gpu", monkeypatch)
+    _same_within_rounding(_solve(mdp, solver, "gpu", monkeypatch), cpu, g_max)
+    # The plans really differ: CPU tiles (a lax.map) vs one vmapped loop. Checked on one
+    # solver (two more traces of each program): tiling is decided before any solver's step
+    # is built (`make_plan`; only the tile size depends on the solver).
+    if kind == "own" and solver_id(solver) == solver_id(ALL_SOLVERS[0]):
+        gpu = _jaxpr(mdp, solver, "gpu", monkeypatch)
+        assert _scans(mdp, solver, "cpu", monkeypatch) > gpu.count("scan[")
+        assert _jaxpr(mdp, solver, "tpu", monkeypatch) == gpu  # one program for both
+
+
+# Sparse transitions per member: the CPU plan's two strategies, tiles on host threads (value
+# iteration, Anderson with its smaller tiles) and tiles in one program (one host thread; the
+# strategy of policy iteration, whose LAPACK calls stay off the threads: each solver's
+# step inside the tiles is the dense cells' above, and policy iteration's sparse member loop,
+# vmapped as on an accelerator, is compared with the dense form in test_sparse_solvers.py).
+SPARSE_CASES = [
+    (jaxmdp.ValueIteration(tol=1e-8), None),
+    (jaxmdp.ValueIteration(tol=1e-8), "1"),
+    (jaxmdp.AndersonValueIteration(), None),
+]
 
 
 @pytest.mark.parametrize(
-    "solver",
-    [jaxmdp.ValueIteration(tol=1e-8), jaxmdp.PolicyIteration(), jaxmdp.AndersonValueIteration()],
-    ids=solver_id,
+    ("solver", "threads"),
+    SPARSE_CASES,
+    ids=[f"{solver_id(s)}-{'one-thread' if t else 'threads'}" for s, t in SPARSE_CASES],
 )
-def test_accelerator_plans_on_sparse_members(solver, problems, monkeypatch):
+def test_accelerator_plans_on_sparse_members(solver, threads, problems, monkeypatch):
     """Sparse transitions per member: CPU tiles vs the accelerators' vmapped loop."""
     mdp = problems["sparse_own"]
     solver = _relaxed(solver)
+    if threads:
+        monkeypatch.setenv("JAXMDP_CPU_THREADS", threads)
     cpu = _solve(mdp, solver, "cpu", monkeypatch)
     forced = _solve(mdp, solver, "gpu", monkeypatch)
     _same_within_rounding(forced, cpu, float(np.max(np.asarray(mdp.discount))))
-    assert _scans(mdp, solver, "cpu", monkeypatch) > _scans(mdp, solver, "gpu", monkeypatch)
+    if threads:  # as above: one case shows the tiling
+        assert _scans(mdp, solver, "cpu", monkeypatch) > _scans(mdp, solver, "gpu", monkeypatch)
 
 
 @pytest.mark.parametrize("backend", ACCELERATORS)

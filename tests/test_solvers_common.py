@@ -220,13 +220,19 @@ def test_edge_shapes_match_reference(solver, shape, rng):
 @pytest.mark.programs
 @EACH_CLASS
 def test_eager_matches_jit(solver, rng):
+    """The eager run dispatches every operation of every sweep from Python, so its cost is
+    its number of sweeps: g = 0.5 (a few tens; over a hundred at g = 0.9) runs the same code.
+    (Policy iteration's first policy, greedy after its initial sweeps, is already optimal
+    here at either discount: one evaluation.)"""
+    g = 0.5
     with jax.enable_x64(True):
         P, R = random_mdp_arrays(rng, S5, A3)
-        mdp = jaxmdp.make_mdp(P, R, 0.9)
+        mdp = jaxmdp.make_mdp(P, R, g)
         jitted = jaxmdp.solve(mdp, solver)
         with jax.disable_jit():
             eager = jaxmdp.solve(mdp, solver)
-    assert_same_within_rounding(eager, jitted, 0.9, path_may_differ=_branches(solver))
+    assert int(jitted.num_iters) > 1 or not has_tol(solver)
+    assert_same_within_rounding(eager, jitted, g, path_may_differ=_branches(solver))
 
 
 # ----------------------------------------------------------------------------------------
@@ -357,7 +363,9 @@ def test_compaction_ladder_members_match_their_own_solves(solver, shared, rng):
         _assert_capped_batch_matches(
             batch, plain, iters, g, cap, solve_one, picks, path=_branches(solver)
         )
-    if not shared:  # and the ladder did run: one more loop level in the program
+    # And the ladder did run: one more loop level in the program. Checked on one solver
+    # (two more traces): the plan builds the ladder around any solver's loop alike.
+    if not shared and solver_id(solver) == solver_id(ONE_PER_CLASS[0]):
 
         def loops(compact):
             fn = lambda m: jaxmdp.solve(m, solver, compact=compact)  # noqa: E731
@@ -546,14 +554,16 @@ def test_float32_tol_below_resolution_is_precision_limited(solver, rng):
     R = 1.0 + 0.1 * R  # values ~ 100
     V_star, _, _ = ref.policy_iteration(P, R, g)
     allow = rounding_allowance(np.float32, PAD_S, np.abs(V_star).max(), g)
-    max_iters = 10_000
+    # MAX_ITERS (static) and the padded shape of `test_matches_reference`: its float32
+    # programs (`tol` is an argument, not part of the program). Stopped early: well before
+    # 10,000 sweeps (the default `max_iters`).
     with jax.enable_x64(False):
         mdp = jaxmdp.make_mdp(P, R, g)
         assert mdp.dtype == np.float32
-        tight = jaxmdp.solve(mdp, dataclasses.replace(solver, tol=1e-9), max_iters=max_iters)
-        loose = jaxmdp.solve(mdp, dataclasses.replace(solver, tol=0.1), max_iters=max_iters)
+        tight = jaxmdp.solve(mdp, dataclasses.replace(solver, tol=1e-9), max_iters=MAX_ITERS)
+        loose = jaxmdp.solve(mdp, dataclasses.replace(solver, tol=0.1), max_iters=MAX_ITERS)
     assert jaxmdp.Status(int(tight.status)) == jaxmdp.Status.PRECISION_LIMITED
-    assert int(tight.num_iters) < max_iters // 4
+    assert int(tight.num_iters) < 10_000 // 4
     assert float(tight.error_bound) > 1e-9
     assert np.abs(_np(tight.values) - V_star).max() <= float(tight.error_bound) + allow
     assert jaxmdp.Status(int(loose.status)) == jaxmdp.Status.SUCCESS
@@ -573,10 +583,17 @@ def test_default_dtype_is_float32(rng):
 
 
 @pytest.mark.programs
-@EACH_CLASS
+@pytest.mark.parametrize(
+    "solver",
+    [s for s in ONE_PER_CLASS if type(s) in (jaxmdp.ValueIteration, jaxmdp.PolicyIteration)],
+    ids=solver_id,
+)
 def test_batch_of_one_with_size_one_transitions_axis(solver, rng):
     """`transitions [1, S, A, S]` with rewards `[1, S, A]`: a batch of one (it once crashed the
-    shared-transitions path, which expected `[S, A, S]`)."""
+    shared-transitions path, which expected `[S, A, S]`). The axis is read by the layout,
+    before any solver's step: value iteration (its own shared-transitions kernels) and one
+    solver of the common member loop (each solver's step in that loop, shared transitions
+    and a batch shape, is `test_multi_axis_batch_broadcasts`)."""
     with jax.enable_x64(True):
         P, R = random_mdp_arrays(rng, S5, A3, batch=(1,))
         one = jaxmdp.solve(jaxmdp.make_mdp(P, R, np.array([0.9])), solver)

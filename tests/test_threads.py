@@ -46,7 +46,9 @@ SOLVERS = [
 def _problem(rng, batch, dtype=jnp.float32):
     S, A = 32, 4  # 16 KiB (float32) of transitions per member: tiles of 64 members
     P, R = random_mdp_arrays(rng, S, A, batch=batch)
-    g = rng.uniform(0.5, 0.99, size=batch)
+    # Discounts up to 0.9: the threaded split is the same at any discount, and the sweeps
+    # run twice per test (Gauss-Seidel's in-place sweeps at 0.99 took ~3 s).
+    g = rng.uniform(0.5, 0.9, size=batch)
     return jaxmdp.MDP(*(jnp.asarray(x, dtype) for x in (P, R, g)))
 
 
