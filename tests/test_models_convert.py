@@ -6,7 +6,6 @@ import mdptoolbox.example
 import numpy as np
 import pytest
 import scipy.sparse
-from quantecon.markov import DiscreteDP
 
 import jaxmdp
 from jaxmdp.models import forest, from_quantecon, puterman_two_state, to_quantecon
@@ -16,6 +15,10 @@ FORMS = [("product", False), ("sa_pairs", False), ("sa_pairs", True)]
 
 def _quantecon_puterman():
     """The three DiscreteDPs of QuantEcon's own test_ddp.py (Puterman Example 6.2.1)."""
+    # Imported here: QuantEcon (with numba) takes ~1 s to import, and every xdist worker
+    # collects this file, only one runs it.
+    from quantecon.markov import DiscreteDP
+
     beta = 0.95
     R = [[5, 10], [-1, -np.inf]]
     Q = np.empty((2, 2, 2))

@@ -9,7 +9,6 @@ import mdptoolbox.mdp
 import numpy as np
 import pytest
 from conftest import random_mdp_arrays
-from quantecon.markov import DiscreteDP
 from solvers_list import (
     ALL_SOLVERS,
     promised_error,
@@ -80,6 +79,10 @@ def test_pymdptoolbox_value_iteration_is_far_from_optimal_where_jaxmdp_is_not():
 def test_agrees_with_quantecon_discrete_dp(solver):
     """Random MDPs (S=5, A=3), some with unavailable actions (-inf rewards, which QuantEcon
     treats as infeasible), against `DiscreteDP(R, Q, beta).solve('policy_iteration')`."""
+    # Imported here: QuantEcon (with numba) takes ~1 s to import, and every xdist worker
+    # collects this file, only one runs it.
+    from quantecon.markov import DiscreteDP
+
     rng = np.random.default_rng(2024)
     S, A = 5, 3
     for g, sparsity, unavailable in [
