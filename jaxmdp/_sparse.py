@@ -17,7 +17,6 @@ successor structure shared by members with their own probabilities).
 
 from __future__ import annotations
 
-import functools
 from typing import Annotated
 
 import jax
@@ -115,14 +114,14 @@ def to_dense(transitions) -> jax.Array:
     as is). Duplicate successors are summed. Works under `jit` (a scatter-add)."""
     if not is_sparse(transitions):
         return jnp.asarray(transitions)
-    return _dense(transitions.next_states, transitions.probs, transitions.num_states)
+    return _dense(transitions.next_states, transitions.probs)
 
 
-@functools.partial(jax.jit, static_argnums=2)
-def _dense(ns, pr, S: int) -> jax.Array:
+@jax.jit
+def _dense(ns, pr) -> jax.Array:
     """`to_dense` of the leaves: one program per shape (op by op, an eager call ran one
     small program per operation)."""
-    ns, pr = jnp.asarray(ns), jnp.asarray(pr)
+    S = ns.shape[-3]
     batch = tuple(np.broadcast_shapes(ns.shape[:-3], pr.shape[:-3]))
     ns = jnp.broadcast_to(ns, batch + ns.shape[-3:])
     pr = jnp.broadcast_to(pr, batch + pr.shape[-3:])
