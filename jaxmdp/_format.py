@@ -80,17 +80,36 @@ def round_values(values, error_bound) -> np.ndarray:
       resolution `r` (see `resolution`); within `r` of 0 -> exactly 0.0. Non-finite values
       pass through.
     """
+    return rounded(values, error_bound)[0]
+
+
+# 10**k is exact in float64 up to k = 22, so NumPy's `round(x, d)` (x * 10**d, rint, / 10**d;
+# for d < 0: x / 10**-d, rint, * 10**-d) can be done with a per-element power there.
+_EXACT_POW10 = 22
+
+
+def rounded(values, error_bound) -> tuple[np.ndarray, np.ndarray]:
+    """`(round_values(values, error_bound), decimals)`: also the `[...]` int64 decimals each
+    member was rounded to (what the CSV writer prints), from one `resolution`."""
     v = np.asarray(values, dtype=np.float64)
     res = resolution(values, error_bound)
     dec = _decimals(res)
-    out = np.array(v, dtype=np.float64, copy=True)
-    for d in np.unique(dec):  # few distinct precisions: one vectorised pass each
-        sel = np.broadcast_to((dec == d)[..., None] if v.ndim else dec == d, v.shape)
-        out[sel] = np.round(v[sel], int(d))
+    d = dec[..., None] if v.ndim else dec
+    # One pass for every precision: `np.round(v, d)`'s own operations with a power per
+    # element (same bits; a loop over the distinct precisions took 1 s at 10^6 x 11 values).
+    f = 10.0 ** np.minimum(np.abs(d), _EXACT_POW10).astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.rint(v * f) / f
+        if (d < 0).any():  # resolutions above 1: tens, hundreds, ...
+            out = np.where(d >= 0, out, np.rint(v / f) * f)
+    out = np.array(np.broadcast_to(out, v.shape), dtype=np.float64)
+    for k in np.unique(dec[dec < -_EXACT_POW10]):  # resolutions above 1e22: rare
+        sel = np.broadcast_to((dec == k)[..., None] if v.ndim else dec == k, v.shape)
+        out[sel] = np.round(v[sel], int(k))
     small = np.abs(v) <= (res[..., None] if v.ndim else res)
     out[small & np.isfinite(v)] = 0.0
     out[out == 0] = 0.0  # no "-0"
-    return out
+    return out, dec
 
 
 def format_value(x: float, res: float) -> str:

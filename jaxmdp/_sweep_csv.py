@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from jaxmdp import _format
+from jaxmdp import _format, _unique
 
 _BLOCK = 1 << 15  # rows assembled at a time (bounds the byte matrix)
 _FEW = 4096  # at most this many distinct values: format them once and index
@@ -46,10 +46,10 @@ def _indexed(values: np.ndarray, fmt) -> np.ndarray | None:
         return np.zeros(0, "S1")
     if flat.dtype.kind == "f" and np.any((flat == 0) & np.signbit(flat)):
         return None  # np.unique would merge -0.0 into 0.0, whose text differs
-    u, inv = np.unique(flat, return_inverse=True)
+    u, inv = _unique.unique_inverse(flat)  # small integers: counted, not sorted
     if u.size > _FEW and u.size * 8 > flat.size:
         return None
-    return np.array([fmt(x) for x in u.tolist()], dtype="S")[inv.reshape(-1)]
+    return np.array([fmt(x) for x in u.tolist()], dtype="S")[inv]
 
 
 def _digits(x: np.ndarray, width: int, keep: np.ndarray) -> np.ndarray:
@@ -165,8 +165,7 @@ def write(f: io.TextIOBase, result) -> None:
     bound = np.asarray(result.error_bound).reshape(-1)
     pieces.append((_bound_bytes(bound), b","))
     raw = np.asarray(result.values).reshape(n, -1)
-    values = _format.round_values(raw, bound)
-    dec = _format._decimals(_format.resolution(raw, bound))  # the digits round_values kept
+    values, dec = _format.rounded(raw, bound)  # and the digits each member kept
     for s in range(values.shape[1]):
         pieces.append((_decimal_bytes(values[:, s], dec), b","))
     policy = np.asarray(result.policy).reshape(n, -1)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmdp import _format, _io, _sweep_csv, _sweep_file
+from jaxmdp import _format, _io, _sweep_csv, _sweep_file, _unique
 from jaxmdp._solution import Solution, Status
 
 # How the sweep ran (saved with the result).
@@ -159,12 +159,15 @@ class SweepResult:
         labels = np.full(self.size, -1, np.int64)
         if not keep.any():
             return labels.reshape(self.shape), flat[:0]
-        uniq, first, inverse = np.unique(flat[keep], axis=0, return_index=True, return_inverse=True)
+        rows = flat[keep]
+        inverse = _unique.row_labels(rows)  # no sort of the rows (`_unique`)
+        first = np.full(int(inverse.max()) + 1, len(rows), np.int64)
+        np.minimum.at(first, inverse, np.arange(len(rows)))
         order = np.argsort(first)  # number policies by first appearance
         rank = np.empty_like(order)
         rank[order] = np.arange(len(order))
-        labels[keep] = rank[np.reshape(inverse, -1)]
-        return labels.reshape(self.shape), uniq[order]
+        labels[keep] = rank[inverse]
+        return labels.reshape(self.shape), rows[first[order]]
 
     def policy_changes(self, axis: str | int) -> list[tuple[int, int]]:
         """Where the optimal policy changes along one axis.

@@ -82,7 +82,7 @@ def test_public_types_behave_as_documented():
 WHITE_BOX = {
     "test_blocked.py": {"jaxmdp._exec", "jaxmdp._solvers.base"},
     "test_shared_tiles.py": {"jaxmdp._exec", "jaxmdp._solve", "jaxmdp._solvers.base"},
-    "test_sweep_csv.py": {"jaxmdp._sweep_csv"},
+    "test_sweep_csv.py": {"jaxmdp._format", "jaxmdp._sweep_csv", "jaxmdp._unique"},
     # the one-pass sparse sweep's pieces, against the plain expressions
     "test_sparse_sweep.py": {"jaxmdp._solvers", "jaxmdp._solvers.base"},
     # the progress chunks' arithmetic and the host kernel's member threshold
