@@ -25,7 +25,7 @@ def unique_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(x).reshape(-1)
     if x.size and x.dtype.kind in "biu":
         lo, hi = int(x.min()), int(x.max())
-        if hi - lo < _SPAN_MAX:
+        if hi - lo < _SPAN_MAX and -_KEY_MAX < lo and hi < _KEY_MAX:  # int64 arithmetic
             shifted = (x.astype(np.int64) - lo) if lo else x.astype(np.int64, copy=False)
             present = np.bincount(shifted, minlength=hi - lo + 1) > 0
             offsets = np.flatnonzero(present)
@@ -46,7 +46,8 @@ def row_labels(rows: np.ndarray) -> np.ndarray:
     lo, hi = int(rows.min()), int(rows.max())
     base, count, col = hi - lo + 1, 1, 0
     while col < s:
-        if count * base >= _KEY_MAX:  # not even one more column fits: sort the rows
+        # not even one more column fits (or values beyond int64 arithmetic): sort the rows
+        if count * base >= _KEY_MAX or not -_KEY_MAX < lo <= hi < _KEY_MAX:
             _, inverse = np.unique(rows, axis=0, return_inverse=True)
             return np.reshape(inverse, -1).astype(np.int64)
         key, room = labels, count
