@@ -87,6 +87,8 @@ WHITE_BOX = {
     "test_sparse_sweep.py": {"jaxmdp._solvers", "jaxmdp._solvers.base"},
     # the progress chunks' arithmetic and the host kernel's member threshold
     "test_sweep.py": {"jaxmdp._exec"},
+    # which plans compile with the quick options
+    "test_quick_compile.py": {"jaxmdp._exec"},
 }
 
 

@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmdp import _memory, _operators
+from jaxmdp import _quick as quick
 from jaxmdp._exec import layout, shared_rows
 from jaxmdp._mdp import solve_dtype
 from jaxmdp._solvers.anderson import AndersonValueIteration
@@ -158,6 +159,7 @@ class Plan(NamedTuple):
     tile: int = 0  # members per tile ("tiles", "threads", "shared_tiles")
     threads: int = 1  # host threads ("threads", "shared_tiles")
     tiled_options: bool = False  # compile with the tiled programs' XLA options (DECISIONS 11)
+    quick_compile: bool = False  # small: compile with XLA's quick options (`quick`)
     shards: int = 1  # devices ("sharded", "blocked")
     inner: Plan | None = None  # each device's plan ("sharded")
 
@@ -255,7 +257,9 @@ def gather_facts(mdp, values0, solver, *, devices=None, compact=None) -> Facts:
         n * jax.dtypes.canonicalize_dtype(x.dtype).itemsize
         for n, x in zip(per_member, p_leaves, strict=True)
     )
-    traced = any(isinstance(x, jax.core.Tracer) for x in leaves)
+    # Inside a user's jit / vmap / grad even constant inputs are part of a traced program
+    # (no compile options, no host threads of ours).
+    traced = any(isinstance(x, jax.core.Tracer) for x in leaves) or not quick.top_level()
     local = 1
     if on != "cpu" and not traced:  # only a GPU/TPU plan uses several devices by default
         local = len(jax.local_devices())
@@ -305,9 +309,14 @@ def make_plan(f: Facts) -> Plan:
     p_carried = any(any(c) for c, k in zip(f.carried, f.kinds, strict=True) if k == "transitions")
     base = Plan("vmap", f.batch_shape, f.carried)
     n = _devices(f)
+    # Programs that run in less time than XLA takes to optimise them (the single-program
+    # strategies only: "vmap" and "shared_tiles").
+    small = quick.wanted(f.backend, f.traced, B, f.sweep_work)
     if not f.batch_shape:
         blocks = _blocks(n, f.num_states) if f.solver in BLOCKED_SOLVERS and not f.traced else 1
-        return base._replace(strategy="blocked", shards=blocks) if blocks > 1 else base
+        if blocks > 1:
+            return base._replace(strategy="blocked", shards=blocks)
+        return base._replace(quick_compile=small)
     shards = _shards(n, B, flat)
     if shards > 1:
         local = tuple((bool(c) and all(c),) for c in f.carried)
@@ -323,7 +332,8 @@ def make_plan(f: Facts) -> Plan:
         return base._replace(strategy="sharded", shards=shards, inner=inner)
     if f.solver is ValueIteration and f.batch_shape and not p_carried:
         if 0 < f.shared_entries <= SHARED_ROWS_MAX:
-            return _shared_tiles(f, base, B)
+            plan = _shared_tiles(f, base, B)
+            return plan._replace(quick_compile=small and plan.strategy == "shared_tiles")
         # Not split over host threads: measured no gain (lecture sweep) or a loss (W4), as
         # the product and the larger fusions already use every core.
         return base._replace(strategy="shared_vi")
@@ -338,7 +348,7 @@ def make_plan(f: Facts) -> Plan:
         return base._replace(strategy="tiles", tile=tile, tiled_options=not f.traced)
     if _ladder_wanted(f, B, flat):
         return base._replace(strategy="ladder")
-    return base
+    return base._replace(quick_compile=small)
 
 
 def _devices(f: Facts) -> int:

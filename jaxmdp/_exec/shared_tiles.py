@@ -42,6 +42,7 @@ import numpy as np
 from jax import lax
 
 from jaxmdp import _operators
+from jaxmdp import _quick as quick
 from jaxmdp._exec import shared_rows, shared_tiles_host, shared_tiles_kernel
 from jaxmdp._exec.plan import SHARED_ROWS_MAX
 from jaxmdp._exec.shared_tiles_kernel import Static
@@ -169,7 +170,8 @@ def solve(mdp, values0, solver, *, max_iters: int, ctx, plan, run_many=None) -> 
                 run_many=run_many,
                 order=None if order is None else order[0],
             )
-    return _program(
+    program = _program_quick() if plan.quick_compile else _program
+    return program(
         mdp, values0, solver, transitions, prep.probs, order, st=st, tile=plan.tile, ctx=ctx
     )
 
@@ -215,8 +217,7 @@ def _tol(solver, dtype):
     return jnp.asarray(0.0 if solver.tol is None else solver.tol, dtype)
 
 
-@functools.partial(jax.jit, static_argnames=("st", "tile", "ctx"))
-def _program(mdp, values0, solver, transitions, probs, order, *, st: Static, tile: int, ctx):
+def _program_fn(mdp, values0, solver, transitions, probs, order, *, st: Static, tile: int, ctx):
     """The whole batch as one program, with the gradient hooks (as `shared_vi`)."""
     batch = mdp.batch_shape
     R, g, v0, dtype = _inputs(mdp, values0)
@@ -246,3 +247,6 @@ def _program(mdp, values0, solver, transitions, probs, order, *, st: Static, til
     q = jax.vmap(implicit_q_values, in_axes=in_axes)(flat, values, out.q_values)
     out = out._replace(values=values, q_values=q)
     return Solution(*(jnp.reshape(x, batch + x.shape[1:]) for x in out))
+
+
+_program, _program_quick = quick.jits(_program_fn, static_argnames=("st", "tile", "ctx"))

@@ -11,8 +11,7 @@ the same input).
 
 from __future__ import annotations
 
-import jax
-
+from jaxmdp import _quick as quick
 from jaxmdp._exec import layout, member
 from jaxmdp._solution import Solution
 
@@ -24,4 +23,10 @@ def solve_batch(tree, solver, *, max_iters: int, ctx, plan) -> Solution:
     return layout.restore(fn(tree, solver), plan.batch_shape, member.SOLUTION_CORES)
 
 
-solve = jax.jit(solve_batch, static_argnames=("max_iters", "ctx", "plan"))
+_plain, _quick = quick.jits(solve_batch, static_argnames=("max_iters", "ctx", "plan"))
+
+
+def solve(tree, solver, *, max_iters: int, ctx, plan) -> Solution:
+    """`solve_batch` as one program (with `quick.QUICK_OPTIONS` where the plan says so)."""
+    fn = _quick() if plan.quick_compile else _plain
+    return fn(tree, solver, max_iters=max_iters, ctx=ctx, plan=plan)

@@ -29,13 +29,14 @@ rule and its measurements: `jaxmdp.models._form`). `form=` overrides the rule.
 
 from __future__ import annotations
 
-import functools
+import math
 from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmdp import _quick
 from jaxmdp._mdp import MDP, ModelInfo
 from jaxmdp._sparse import SparseTransitions, to_dense
 from jaxmdp._validate import check_real, is_traced
@@ -181,8 +182,7 @@ def _lift(x: np.ndarray, ndim: int, dtype) -> jax.Array:
     return jnp.asarray(x, dtype).reshape((1,) * ndim + x.shape)
 
 
-@functools.partial(jax.jit, static_argnames=("deterministic", "dense"))
-def _numbers(tables, step_reward, slip, discount, exits, cell_rewards, *, deterministic, dense):
+def _numbers_fn(tables, step_reward, slip, discount, exits, cell_rewards, *, deterministic, dense):
     """`(transitions, rewards, discount)` of a layout's tables (`gridworld`), in JAX's default
     float dtype: one compiled program per layout size, batch shape and form. Built op by op,
     a first 4x3 world ran ~30 small programs (one per operation and shape): 0.8 CPU-seconds
@@ -202,6 +202,9 @@ def _numbers(tables, step_reward, slip, discount, exits, cell_rewards, *, determ
     # `transitions` so each landing cell's reward enters once per direction, exactly.
     rewards = _move_rewards(weights, entry, nxt, tables["terminal"])
     return transitions, rewards, jnp.asarray(discount, dtype)
+
+
+_numbers, _numbers_quick = _quick.jits(_numbers_fn, static_argnames=("deterministic", "dense"))
 
 
 def gridworld(
@@ -277,9 +280,15 @@ def gridworld(
     )
     del slot
     deterministic = not is_traced(slip) and not np.any(np.asarray(slip))
-    transitions, rewards, gamma = _numbers(
+    dense = wants_dense(form, grid.num_states)
+    # A small world's program runs in microseconds: compiled quickly (`jaxmdp._quick`).
+    members = math.prod(np.broadcast_shapes(*(np.shape(x) for x in (step_reward, slip, discount))))
+    per = grid.num_states * len(ACTION_NAMES) * (grid.num_states if dense else 4) * 8  # P
+    traced = any(is_traced(x) for x in (step_reward, slip, discount, cell_rewards))
+    program = _numbers_quick() if _quick.wanted_build(members * per, traced) else _numbers
+    transitions, rewards, gamma = program(
         tables, step_reward, slip, discount, exits, cell_rewards,
-        deterministic=deterministic, dense=wants_dense(form, grid.num_states),
+        deterministic=deterministic, dense=dense,
     )  # fmt: skip
     info = ModelInfo(
         name="gridworld",

@@ -1,0 +1,79 @@
+"""Quick compiles for solves too small to repay XLA's optimisation (DECISIONS 11).
+
+A first solve of the 4x3 lecture world took 1.7 s on the 2-core CPU, nearly all of it XLA
+compiling a program that then runs in well under a millisecond; the README's sweep of 63
+lecture worlds took 3.4-3.6 s for the same reason. XLA:CPU with LLVM's optimisation off
+and its older fusion emitters compiles such a program about three times faster, and its
+run time is still dominated by dispatch (warm solves of the lecture world: 0.5-0.85 ms with
+either; measured in one shell, alternating, `benchmarks/results/cpu-2core-sweep.md`).
+
+So a concrete CPU solve whose whole batch sweeps at most `QUICK_WORK_MAX` multiply-adds, and
+a program building at most `QUICK_BYTES_MAX` of model numbers (`models.gridworld`, a sweep's
+chunk), is compiled with `QUICK_OPTIONS`, per program (`jax.jit(..., compiler_options=...)`):
+a user's own XLA settings stay untouched, a solve traced inside a user's jit / vmap / grad compiles
+as the user's program does (compile options apply to top-level programs only), and a
+jaxlib that refuses the options gets none. Another program, so results agree with the
+optimised program's within rounding (as any two programs).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+
+QUICK_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+# Multiply-adds of one sweep of the whole batch (`_operators.sweep_work` per member): the
+# lecture world is 484 per member, so a single MDP up to S = 128 with 4 actions, or 135
+# lecture worlds.
+QUICK_WORK_MAX = 1 << 16
+
+
+@functools.cache
+def options() -> dict | None:
+    """`QUICK_OPTIONS` if this jaxlib accepts them (an option unknown to a future XLA must
+    cost compile time, never a failed solve), else None."""
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=QUICK_OPTIONS).lower(1.0).compile()
+    except Exception:  # noqa: BLE001 - any refusal means: compile without them
+        return None
+    return QUICK_OPTIONS
+
+
+# Bytes a model-building program writes (a sweep's chunk, `models.gridworld`'s numbers):
+# elementwise work, so its run time is about its output's size.
+QUICK_BYTES_MAX = 1 << 20
+
+
+def top_level() -> bool:
+    """Whether no JAX trace is active (compile options apply to top-level programs only;
+    inside a user's jit even constant inputs become part of the user's program)."""
+    try:
+        from jax._src import core
+
+        return bool(core.trace_state_clean())
+    except Exception:  # noqa: BLE001 - unknown to this jax: assume a trace, no options
+        return False
+
+
+def wanted(backend: str, traced: bool, members: int, sweep_work: int) -> bool:
+    """Whether a solve's programs compile with `QUICK_OPTIONS` (the planner's rule)."""
+    return backend == "cpu" and not traced and members * max(sweep_work, 1) <= QUICK_WORK_MAX
+
+
+def wanted_build(nbytes: int, traced: bool = False) -> bool:
+    """Whether a program building `nbytes` of model numbers compiles with `QUICK_OPTIONS`."""
+    small = nbytes <= QUICK_BYTES_MAX
+    return small and not traced and top_level() and jax.default_backend() == "cpu"
+
+
+def jits(fn, **jit_kwargs):
+    """`(plain, quick)`: `fn` jitted as usual, and jitted with `options()` (compiled when
+    first called: the probe runs only once a quick plan is used)."""
+    plain = jax.jit(fn, **jit_kwargs)
+
+    @functools.cache
+    def quick():
+        return jax.jit(fn, compiler_options=options(), **jit_kwargs)
+
+    return plain, quick
