@@ -7,13 +7,13 @@ one `lax.scan` and records what `solve` would report if it stopped after each on
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxmdp import _operators, _quick
 from jaxmdp._exec.plan import undiscounted
 from jaxmdp._mdp import MDP, cast, check_shapes, solve_dtype
 from jaxmdp._solvers.base import RUNNING, SolveContext
@@ -46,8 +46,7 @@ class History(NamedTuple):
         return int(done[0]) + 1 if done.size else None
 
 
-@functools.partial(jax.jit, static_argnames=("num_iters", "ctx"))
-def _history(mdp, values0, solver, *, num_iters: int, ctx: SolveContext) -> History:
+def _history_fn(mdp, values0, solver, *, num_iters: int, ctx: SolveContext) -> History:
     dtype = solve_dtype(mdp, values0)
     mdp = cast(mdp, dtype)
     state = solver.init(mdp, jnp.asarray(values0, dtype), ctx)
@@ -102,4 +101,11 @@ def convergence_history(
     if values0 is None:
         values0 = jnp.zeros((mdp.num_states,), jnp.result_type(mdp.rewards, mdp.discount))
     ctx = SolveContext(undiscounted=undiscounted(mdp.discount))
-    return _history(mdp, values0, solver, num_iters=num_iters, ctx=ctx)
+    traced = any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((mdp, values0)))
+    work = _operators.sweep_work(mdp.transitions)
+    small = _quick.wanted(jax.default_backend(), traced, 1, work)  # one MDP (`_quick`)
+    program = _history_quick() if small else _history
+    return program(mdp, values0, solver, num_iters=num_iters, ctx=ctx)
+
+
+_history, _history_quick = _quick.jits(_history_fn, static_argnames=("num_iters", "ctx"))

@@ -58,7 +58,8 @@ def top_level() -> bool:
 
 def wanted(backend: str, traced: bool, members: int, sweep_work: int) -> bool:
     """Whether a solve's programs compile with `QUICK_OPTIONS` (the planner's rule)."""
-    return backend == "cpu" and not traced and members * max(sweep_work, 1) <= QUICK_WORK_MAX
+    small = members * max(sweep_work, 1) <= QUICK_WORK_MAX
+    return small and backend == "cpu" and not traced and top_level()
 
 
 def wanted_build(nbytes: int, traced: bool = False) -> bool:
