@@ -24,9 +24,11 @@ import jax
 
 QUICK_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 # Multiply-adds of one sweep of the whole batch (`_operators.sweep_work` per member): the
-# lecture world is 484 per member, so a single MDP up to S = 128 with 4 actions, or 135
-# lecture worlds.
-QUICK_WORK_MAX = 1 << 16
+# lecture world is 484 per member, so a single MDP up to S = 90 with 4 actions, or 67
+# lecture worlds. Above, a warm solve's own time starts to show: a single random MDP of
+# S = 100-128, A = 4 took 0.7-0.9 ms per warm value-iteration solve optimised and 1.4-2.0 ms
+# quick-compiled (policy iteration 0.9-1.2 vs 2.3-2.5 ms), while its first call saves ~1 s.
+QUICK_WORK_MAX = 1 << 15
 
 
 @functools.cache
