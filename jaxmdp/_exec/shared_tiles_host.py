@@ -47,7 +47,9 @@ from jaxmdp._solution import Solution
 # kernel unrolls two sweeps per loop iteration, and its compile time grows faster with the
 # entries. Measured in one process (float32, loaded machine, first compile): the W1M lecture
 # world (104 entries) 15.5 s vs 11.0 s, 256 entries 39 s vs 16 s, 512 entries 80 s vs 27 s;
-# its run time per tile is 1.6-1.8x lower (benchmarks/results/cpu-2core-sweep.md).
+# its run time per tile is 1.6-1.8x lower (benchmarks/results/cpu-2core-sweep.md). These
+# times predate issue 15's compile fix (DECISIONS 24, tiles7): 322 entries then compiled in
+# 6-9 s vs 15-16 s before (first kernel 4-7 s); both limits await a low-load re-measurement.
 FUSED_ENTRIES_MAX = 160
 # ... and batches of at least this many members: the host kernel's program also compiles
 # longer at the lecture world's size (first `jaxmdp.sweep` of 10^4 lecture worlds in a fresh
