@@ -12,6 +12,7 @@ parts and tiles (the plan's thread split needs ~8,000 members; forced on a small
 from __future__ import annotations
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -125,10 +126,29 @@ def test_host_tiles_as_blocks_of_the_grid(float32_case, kernel, monkeypatch):
     assert blocks((100,), 32) is None and blocks((10, 10), 100) is None
     p = _plan(mdp, solver)._replace(threads=2, tile=15)
     ctx = SolveContext(undiscounted=True, zero_start=True, shared_transitions=True)
-    got = shared_tiles.solve(
-        mdp, None, solver, max_iters=DEFAULT_MAX_ITERS, ctx=ctx, plan=p, run_many=threads.run_many
-    )
+    traces = []
+
+    def listen(name, *args, fun_name="", **kwargs):
+        if name.endswith("jaxpr_trace_duration") and fun_name.startswith("solve_"):
+            traces.append(fun_name)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        got = shared_tiles.solve(
+            mdp,
+            None,
+            solver,
+            max_iters=DEFAULT_MAX_ITERS,
+            ctx=ctx,
+            plan=p,
+            run_many=threads.run_many,
+        )
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
     _check(got, ref, mdp)
+    # The tile program traced once: the result shapes come from its own trace, which the
+    # tiles' calls reuse (issue 15; an `eval_shape` of the function traced it twice).
+    assert len(traces) <= 1, traces
 
 
 def test_sparse_form_float64():
@@ -187,3 +207,42 @@ def _compare_kernels(rule, dtype):
         err_msg=f"host kernel, {rule}",
     )
     np.testing.assert_array_equal(new.error_bound, ref.error_bound)  # rounded to 8 bits
+
+
+def test_host_kernel_compiles_its_epilogue_once_and_no_row_reshapes():
+    """Two forms that cost the host kernel's compile most of its time (issue 15, DECISIONS
+    24), checked on its jaxpr (traced only): the results' `cond` holds the epilogue in one
+    branch only (the other is zeros), and the rounding chains take `[1, 1, T]` slices of the
+    rewards, never rows squeezed to `[T]` (XLA's reshape-mover moved such reshapes one link
+    of a chain per run of its fixed-point pipeline)."""
+    from jaxmdp._exec import shared_rows, shared_tiles_fused, shared_tiles_kernel
+
+    one = gridworld(step_reward=-0.04, slip=0.2)
+    P = jnp.asarray(one.transitions, jnp.float32)
+    S, A = one.rewards.shape
+    T = 64
+    prep = shared_rows.prepare(P, plan_mod.SHARED_ROWS_MAX)
+    pc = shared_tiles_fused.p_consts(shared_tiles._prob_rows(P, np.float32))
+    st = shared_tiles_kernel.Static(prep.rows, "span", 40, True, False, 0)
+    f32 = jax.ShapeDtypeStruct
+    jaxpr = jax.make_jaxpr(lambda *a: shared_tiles_fused.solve_tile(*a, st=st))(
+        f32(prep.probs.shape, jnp.float32),
+        pc,
+        f32((A, S, T), jnp.float32),
+        f32((T,), jnp.float32),
+        None,
+        f32((), jnp.float32),
+    ).jaxpr
+    results = [e for e in jaxpr.eqns if e.primitive.name == "cond"][-1]
+    sizes = sorted(len(b.jaxpr.eqns) for b in results.params["branches"])
+    assert sizes[0] <= 8 and sizes[1] > 100, sizes
+
+    def squeezes(jp):  # rows squeezed to `[T]` (scalars of `pc` are fine)
+        n = sum(e.primitive.name == "squeeze" and e.outvars[0].aval.ndim > 0 for e in jp.eqns)
+        for e in jp.eqns:
+            for sub in jax.extend.core.jaxprs_in_params(e.params):
+                n += squeezes(sub)
+        return n
+
+    rounding = jax.make_jaxpr(shared_tiles_fused._rounding)(pc, f32((A, S, T), jnp.float32))
+    assert squeezes(rounding.jaxpr) == 0

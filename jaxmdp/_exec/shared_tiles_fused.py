@@ -76,18 +76,30 @@ def _rounding(pc: PConsts, r):
     A, S = r.shape[0], r.shape[1]
     zero = jnp.zeros((), dtype)
     T = r.shape[-1]
-    rows = [r[a, s] for s in range(S) for a in range(A)]
-    every = _chain([jnp.abs(x) for x in rows], jnp.maximum)  # NaN / inf: not all finite
+
+    # The rows as `[1, 1, T]` slices, the chains' results reshaped once: with `r[a, s]`
+    # (a slice, then a reshape to `[T]`) XLA's reshape-mover moved the reshape one link
+    # down a chain per run of its simplification pipeline, which ran to a fixed point once
+    # per link (46 runs instead of a handful; each run analyses the while loops again):
+    # 2.5 s of HLO passes of the W1M tile (issue 15). Same arithmetic, same bits. Sliced where
+    # used (slices shared by the branches below were materialised, one kernel each).
+    def row(a, s):
+        return lax.slice(r, (a, s, 0), (a + 1, s + 1, T))
+
+    def chain(xs):
+        return _chain(xs, jnp.maximum).reshape(T)
+
+    every = chain([jnp.abs(row(a, s)) for s in range(S) for a in range(A)])  # NaN / inf
 
     def masked(_):
         devs, abs_, rs = [], [], []
         for s in range(S):
             for a in range(A):
-                avail = jnp.isfinite(r[a, s])
+                avail = jnp.isfinite(row(a, s))
                 devs.append(jnp.where(avail, jnp.abs(pc.sums[s, a] - 1), zero))
                 abs_.append(jnp.where(avail, pc.abss[s, a], zero))
-                rs.append(jnp.where(avail, jnp.abs(r[a, s]), zero))
-        return _chain(devs, jnp.maximum), _chain(abs_, jnp.maximum), _chain(rs, jnp.maximum)
+                rs.append(jnp.where(avail, jnp.abs(row(a, s)), zero))
+        return chain(devs), chain(abs_), chain(rs)
 
     def finite(_):
         dev = jnp.max(jnp.abs(pc.sums - 1))
@@ -255,9 +267,21 @@ def solve_tile(probs, pc: PConsts, r, g, v0_first, tol, st: Static):
         return (c.k == 0) | jnp.any(c.swept)
 
     c, r = _interrupt.while_loop(cond, body, (c, r), st.poll_every)
+
     # In a `cond`, so that its results are materialised once (XLA fused each into every
-    # consumer otherwise).
-    out = lax.cond(_always(g), lambda a: finish(*a), lambda a: finish(*a), (c, r))
+    # consumer otherwise). The branch never taken is zeros, not a second `finish`: the
+    # epilogue's ~50 kernels were compiled twice (issue 15).
+    def never(_):
+        return _Out(
+            jnp.zeros((S, T), dtype),
+            jnp.zeros((A, S, T), dtype),
+            jnp.zeros((S, T), jnp.int32),
+            jnp.zeros((T,), jnp.int32),
+            jnp.zeros((T,), dtype),
+            jnp.zeros((T,), dtype),
+        )
+
+    out = lax.cond(_always(g), lambda a: finish(*a), never, (c, r))
     return (
         out.values.T,
         jnp.transpose(out.q, (2, 1, 0)),

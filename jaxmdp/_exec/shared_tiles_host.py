@@ -47,7 +47,9 @@ from jaxmdp._solution import Solution
 # kernel unrolls two sweeps per loop iteration, and its compile time grows faster with the
 # entries. Measured in one process (float32, loaded machine, first compile): the W1M lecture
 # world (104 entries) 15.5 s vs 11.0 s, 256 entries 39 s vs 16 s, 512 entries 80 s vs 27 s;
-# its run time per tile is 1.6-1.8x lower (benchmarks/results/cpu-2core-sweep.md).
+# its run time per tile is 1.6-1.8x lower (benchmarks/results/cpu-2core-sweep.md). These
+# times predate issue 15's compile fix (DECISIONS 24, tiles7): 322 entries then compiled in
+# 6-9 s vs 15-16 s before (first kernel 4-7 s); both limits await a low-load re-measurement.
 FUSED_ENTRIES_MAX = 160
 # ... and batches of at least this many members: the host kernel's program also compiles
 # longer at the lecture world's size (first `jaxmdp.sweep` of 10^4 lecture worlds in a fresh
@@ -66,14 +68,14 @@ BLOCK_ALIGN = SHARED_TILE_ALIGN
 
 
 def _kernel(st, members: int):
-    """`(constants, program, traceable, rewards_last)` of the tile kernel for `st` and a batch
+    """`(constants, program, rewards_last)` of the tile kernel for `st` and a batch
     of `members`: the host kernel's `p_consts` of the rows, or the rows themselves for the
     first kernel; `rewards_last`: the program takes a tile's rewards as `[A, S, T]`."""
     if st.rows.num_entries <= FUSED_ENTRIES_MAX and members >= FUSED_MEMBERS_MIN:
         fused = shared_tiles_fused
-        return fused.p_consts, fused.tile_program, fused.solve_tile, True
+        return fused.p_consts, fused.tile_program, True
     first = shared_tiles_kernel
-    return (lambda rows: rows), first.tile_program, first.solve_batch_first, False
+    return (lambda rows: rows), first.tile_program, False
 
 
 def on_host(*trees) -> bool:
@@ -161,24 +163,27 @@ def blocks(batch: tuple, tile: int, align: int = SHARED_TILE_ALIGN):
 
 
 @functools.lru_cache(maxsize=32)
-def _shapes(probs, pc, tol, st, tile: int, dtype, has_v0: bool, traceable, rewards_last: bool):
+def _shapes(probs, pc, tol, st, tile: int, dtype, has_v0: bool, program, rewards_last: bool):
     S, A = st.rows.num_states, st.rows.num_actions
-    return jax.eval_shape(
-        functools.partial(traceable, st=st),
+    # `program.trace`, not `jax.eval_shape` of the function: the tiles' calls then reuse
+    # this trace (JAX caches it by the arguments' types) instead of tracing the unrolled
+    # kernel a second time (~0.13 s of a first W1M sweep, issue 15).
+    return program.trace(
         probs,
         pc,
         jax.ShapeDtypeStruct((A, S, tile) if rewards_last else (tile, S, A), dtype),
         jax.ShapeDtypeStruct((tile,), dtype),
         jax.ShapeDtypeStruct((tile, S), dtype) if has_v0 else None,
         tol,
-    )
+        st=st,
+    ).out_info
 
 
-def _result_shapes(probs, pc, tol, st, tile, dtype, has_v0, traceable, rewards_last):
+def _result_shapes(probs, pc, tol, st, tile, dtype, has_v0, program, rewards_last):
     """The tile program's result shapes (tracing the unrolled kernel costs ~0.1 s: cached)."""
     spec = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), (probs, pc, tol))
     return _shapes(
-        spec[0], spec[1], spec[2], st, tile, np.dtype(dtype), has_v0, traceable, rewards_last
+        spec[0], spec[1], spec[2], st, tile, np.dtype(dtype), has_v0, program, rewards_last
     )
 
 
@@ -205,11 +210,9 @@ def solve(
         n = -(-rows // ba) * nb
         tile = ba * bb
 
-    consts, program, traceable, rewards_last = _kernel(st, B)
+    consts, program, rewards_last = _kernel(st, B)
     pc = consts(prob_rows)  # the host kernel: the transitions' rounding terms, once
-    shapes = _result_shapes(
-        probs, pc, tol, st, tile, dtype, v0 is not None, traceable, rewards_last
-    )
+    shapes = _result_shapes(probs, pc, tol, st, tile, dtype, v0 is not None, program, rewards_last)
     # Results written in place, batch shape first; 64-byte aligned so that the `Solution`'s
     # arrays are these buffers themselves (`jax.device_put(may_alias=True)` aliases an aligned
     # host buffer on CPU; otherwise it copies: 0.6 s for W1M's 280 MB of results).
