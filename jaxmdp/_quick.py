@@ -8,8 +8,8 @@ run time is still dominated by dispatch (warm solves of the lecture world: 0.5-0
 either; measured in one shell, alternating, `benchmarks/results/cpu-2core-sweep.md`).
 
 So a concrete CPU solve whose whole batch sweeps at most `QUICK_WORK_MAX` multiply-adds, and
-a program building at most `QUICK_BYTES_MAX` of model numbers (`models.gridworld`, a sweep's
-chunk), is compiled with `QUICK_OPTIONS`, per program (`jax.jit(..., compiler_options=...)`):
+a program building one small model (`models.gridworld` of one world up to `QUICK_BYTES_MAX`),
+is compiled with `QUICK_OPTIONS`, per program (`jax.jit(..., compiler_options=...)`):
 a user's own XLA settings stay untouched, a solve traced inside a user's jit / vmap / grad compiles
 as the user's program does (compile options apply to top-level programs only), and a
 jaxlib that refuses the options gets none. Another program, so results agree with the
@@ -42,8 +42,10 @@ def options() -> dict | None:
     return QUICK_OPTIONS
 
 
-# Bytes a model-building program writes (a sweep's chunk, `models.gridworld`'s numbers):
-# elementwise work, so its run time is about its output's size.
+# Bytes a model-building program writes (`models.gridworld`'s numbers of one world):
+# elementwise work, so its run time is about its output's size. Batches and a sweep's chunks
+# are not given the options: a chunk of any size must build the numbers its whole grid
+# would (a quick-compiled chunk moved float32 members at the precision floor by a sweep).
 QUICK_BYTES_MAX = 1 << 20
 
 

@@ -30,7 +30,6 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from jaxmdp import _quick
 from jaxmdp._exec import plan as plan_mod
 from jaxmdp._exec.shared_tiles_host import aligned
 from jaxmdp._mdp import MDP
@@ -168,13 +167,7 @@ def solve_eagerly(setup: Setup, solver, k: int, cached: Callable) -> Solution | 
     if not eager_candidate(setup, solver):
         return None
     spec = setup.spec
-    # A small chunk's build runs in microseconds: compiled quickly (`jaxmdp._quick`).
-    small = _quick.wanted_build(setup.chunk * setup.bytes_per_member)
-    options = _quick.options() if small else None
-    build = cached(
-        ("build", spec, small),
-        lambda: jax.jit(functools.partial(_build, spec=spec), compiler_options=options),
-    )
+    build = cached(("build", spec), lambda: jax.jit(functools.partial(_build, spec=spec)))
     mdp = None
     if setup.devices[0].platform == "cpu":
         mdp = _build_by_parts(setup, k, build)

@@ -29,7 +29,6 @@ rule and its measurements: `jaxmdp.models._form`). `form=` overrides the rule.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -281,11 +280,13 @@ def gridworld(
     del slot
     deterministic = not is_traced(slip) and not np.any(np.asarray(slip))
     dense = wants_dense(form, grid.num_states)
-    # A small world's program runs in microseconds: compiled quickly (`jaxmdp._quick`).
-    members = math.prod(np.broadcast_shapes(*(np.shape(x) for x in (step_reward, slip, discount))))
+    # One small world's program runs in microseconds: compiled quickly (`jaxmdp._quick`).
+    # Batches keep one program kind whatever their size (a sweep's chunks of any size build
+    # the same numbers as its whole grid, bit for bit where the programs are alike).
+    one = not any(np.ndim(x) for x in (step_reward, slip, discount))
     per = grid.num_states * len(ACTION_NAMES) * (grid.num_states if dense else 4) * 8  # P
     traced = any(is_traced(x) for x in (step_reward, slip, discount, cell_rewards))
-    program = _numbers_quick() if _quick.wanted_build(members * per, traced) else _numbers
+    program = _numbers_quick() if one and _quick.wanted_build(per, traced) else _numbers
     transitions, rewards, gamma = program(
         tables, step_reward, slip, discount, exits, cell_rewards,
         deterministic=deterministic, dense=dense,
