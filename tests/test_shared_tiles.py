@@ -246,3 +246,54 @@ def test_host_kernel_compiles_its_epilogue_once_and_no_row_reshapes():
 
     rounding = jax.make_jaxpr(shared_tiles_fused._rounding)(pc, f32((A, S, T), jnp.float32))
     assert squeezes(rounding.jaxpr) == 0
+
+
+def test_first_kernel_stacks_q_in_fusible_concatenates():
+    """The first kernel's Q (`shared_tiles_kernel._q_values`, issue 15, DECISIONS 24) is
+    stacked from concatenates of at most 8 computed rows: XLA:CPU never fuses a concatenate
+    of more operands, and the 44 rows of the lecture world, stacked by action (11 each), were
+    each their own kernel (a third of the program's compile). Checked on the jaxpr (traced
+    only): a stack or concatenate (HLO: a concatenate) of more than 8 operands may join rows
+    that are already computed (the loop's results), not arithmetic."""
+    from jaxmdp._exec import shared_rows, shared_tiles_kernel
+
+    one = gridworld(step_reward=-0.04, slip=0.2)
+    P = jnp.asarray(one.transitions, jnp.float32)
+    S, A = one.rewards.shape
+    T = 64
+    prep = shared_rows.prepare(P, plan_mod.SHARED_ROWS_MAX)
+    st = shared_tiles_kernel.Static(prep.rows, "span", 40, True, False, 0)
+    f32 = jax.ShapeDtypeStruct
+    closed = jax.make_jaxpr(lambda *a: shared_tiles_kernel.solve_batch_first(*a, st=st))(
+        f32(prep.probs.shape, jnp.float32),
+        f32((S, A, S), jnp.float32),
+        f32((T, S, A), jnp.float32),
+        f32((T,), jnp.float32),
+        None,
+        f32((), jnp.float32),
+    )
+    shaping = {"broadcast_in_dim", "reshape", "squeeze", "expand_dims", "convert_element_type"}
+    arithmetic = {"add", "mul", "sub", "max", "min", "select_n"}
+
+    def wide_arithmetic_concats(jp):
+        made = {v: e for e in jp.eqns for v in e.outvars}
+
+        def source(v):  # through the stacking's reshapes to the row's producer
+            e = made.get(v)
+            while e is not None and e.primitive.name in shaping:
+                e = made.get(e.invars[0])
+            return None if e is None else e.primitive.name
+
+        found, wide = 0, 0
+        for e in jp.eqns:
+            if e.primitive.name in ("concatenate", "stack") and len(e.invars) > 8:
+                wide += 1
+                found += any(source(v) in arithmetic for v in e.invars)
+            for sub in jax.extend.core.jaxprs_in_params(e.params):
+                f, w = wide_arithmetic_concats(sub)
+                found, wide = found + f, wide + w
+        return found, wide
+
+    found, wide = wide_arithmetic_concats(closed.jaxpr)
+    assert wide >= 1  # V stacked for the results (11 rows of the loop's output): allowed
+    assert found == 0

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxmdp import _interrupt
-from jaxmdp._exec.shared_tiles_kernel import Static, _chain, _expected_rows
+from jaxmdp._exec.shared_tiles_kernel import Static, _chain, _expected_rows, _q_values
 from jaxmdp._solution import Status
 from jaxmdp._solvers import _stopping
 from jaxmdp._solvers.base import RUNNING
@@ -236,8 +236,8 @@ def solve_tile(probs, pc: PConsts, r, g, v0_first, tol, st: Static):
         mag = jnp.max(jnp.abs(vk), axis=0)  # a max: exact in any order
         shift, bound, residual = _stopping.report(c.stats, mag[None], g, st.rule, axis=0)
         # Q from V_{k-1} (V_k = max_a Q) and the policy before the shift, as `vi_result`.
-        ev = _expected_rows(st.rows, probs, prev)
-        q = jnp.stack([jnp.stack([r[a, s] + g * ev[a][s] for s in range(S)]) for a in range(A)])
+        # Stacked state by state (`shared_tiles_kernel._q_values`: fusible concatenates).
+        q = _q_values(st.rows, probs, [[r[a, s] for s in range(S)] for a in range(A)], g, prev)
         pol = _argmax([q[a] for a in range(A)])
         return _Out(vk + shift, q + shift, pol, code, residual, bound)
 

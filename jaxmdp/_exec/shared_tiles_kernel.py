@@ -57,12 +57,16 @@ def _greedy(rows, probs, rewards, g, values) -> list:
 
 
 def _q_values(rows, probs, rewards, g, values):
-    """`R + g P V` `[A, S, T]` from rows."""
+    """`R + g P V` `[A, S, T]` from rows, stacked state by state: each state's A rows are one
+    concatenate of A operands, into which XLA:CPU fuses their expressions (one kernel per
+    state), while a concatenate of more than 8 operands is never a fusion
+    (`kMaxConcatenateArguments` of its instruction fusion). Stacked action by action (S = 11
+    rows each), every row of the lecture world was its own kernel: 44 of the first
+    kernel's 119, at ~20 ms of compile each (issue 15). Same arithmetic, same bits."""
     ev = _expected_rows(rows, probs, values)
     S, A = rows.num_states, rows.num_actions
-    return jnp.stack(
-        [jnp.stack([rewards[a][s] + g * ev[a][s] for s in range(S)]) for a in range(A)]
-    )
+    per_state = [jnp.stack([rewards[a][s] + g * ev[a][s] for a in range(A)]) for s in range(S)]
+    return jnp.swapaxes(jnp.stack(per_state), 0, 1)
 
 
 class _Carry(NamedTuple):
