@@ -74,12 +74,12 @@ def wanted_build(nbytes: int, traced: bool = False) -> bool:
 
 
 def jits(fn, **jit_kwargs):
-    """`(plain, quick)`: `fn` jitted as usual, and jitted with `options()` (compiled when
-    first called: the probe runs only once a quick plan is used)."""
+    """`program(quick)`: `fn` jitted as usual (`quick` False), or jitted with `options()`
+    (`quick` True; made at its first use, so the probe runs only once a quick plan is)."""
     plain = jax.jit(fn, **jit_kwargs)
 
     @functools.cache
-    def quick():
+    def with_options():
         return jax.jit(fn, compiler_options=options(), **jit_kwargs)
 
-    return plain, quick
+    return lambda quick: with_options() if quick else plain

@@ -170,8 +170,7 @@ def solve(mdp, values0, solver, *, max_iters: int, ctx, plan, run_many=None) -> 
                 run_many=run_many,
                 order=None if order is None else order[0],
             )
-    program = _program_quick() if plan.quick_compile else _program
-    return program(
+    return _program(plan.quick_compile)(
         mdp, values0, solver, transitions, prep.probs, order, st=st, tile=plan.tile, ctx=ctx
     )
 
@@ -249,4 +248,4 @@ def _program_fn(mdp, values0, solver, transitions, probs, order, *, st: Static, 
     return Solution(*(jnp.reshape(x, batch + x.shape[1:]) for x in out))
 
 
-_program, _program_quick = quick.jits(_program_fn, static_argnames=("st", "tile", "ctx"))
+_program = quick.jits(_program_fn, static_argnames=("st", "tile", "ctx"))

@@ -23,10 +23,9 @@ def solve_batch(tree, solver, *, max_iters: int, ctx, plan) -> Solution:
     return layout.restore(fn(tree, solver), plan.batch_shape, member.SOLUTION_CORES)
 
 
-_plain, _quick = quick.jits(solve_batch, static_argnames=("max_iters", "ctx", "plan"))
+_program = quick.jits(solve_batch, static_argnames=("max_iters", "ctx", "plan"))
 
 
 def solve(tree, solver, *, max_iters: int, ctx, plan) -> Solution:
     """`solve_batch` as one program (with `quick.QUICK_OPTIONS` where the plan says so)."""
-    fn = _quick() if plan.quick_compile else _plain
-    return fn(tree, solver, max_iters=max_iters, ctx=ctx, plan=plan)
+    return _program(plan.quick_compile)(tree, solver, max_iters=max_iters, ctx=ctx, plan=plan)

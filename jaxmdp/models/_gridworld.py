@@ -203,7 +203,7 @@ def _numbers_fn(tables, step_reward, slip, discount, exits, cell_rewards, *, det
     return transitions, rewards, jnp.asarray(discount, dtype)
 
 
-_numbers, _numbers_quick = _quick.jits(_numbers_fn, static_argnames=("deterministic", "dense"))
+_numbers = _quick.jits(_numbers_fn, static_argnames=("deterministic", "dense"))
 
 
 def gridworld(
@@ -283,11 +283,11 @@ def gridworld(
     # One small world's program runs in microseconds: compiled quickly (`jaxmdp._quick`).
     # Batches keep one program kind whatever their size (a sweep's chunks of any size build
     # the same numbers as its whole grid, bit for bit where the programs are alike).
-    one = not any(np.ndim(x) for x in (step_reward, slip, discount))
+    one = not any(np.ndim(x) for x in (step_reward, slip, discount, *exits))
+    one = one and (cell_rewards is None or np.ndim(cell_rewards) == 2)
     per = grid.num_states * len(ACTION_NAMES) * (grid.num_states if dense else 4) * 8  # P
-    traced = any(is_traced(x) for x in (step_reward, slip, discount, cell_rewards))
-    program = _numbers_quick() if one and _quick.wanted_build(per, traced) else _numbers
-    transitions, rewards, gamma = program(
+    traced = any(is_traced(x) for x in (step_reward, slip, discount, cell_rewards, *exits))
+    transitions, rewards, gamma = _numbers(one and _quick.wanted_build(per, traced))(
         tables, step_reward, slip, discount, exits, cell_rewards,
         deterministic=deterministic, dense=dense,
     )  # fmt: skip
