@@ -91,3 +91,20 @@ def test_float32_smoke():
     assert sol.values.dtype == jnp.float32
     assert int(sol.status) in (jaxmdp.Status.SUCCESS, jaxmdp.Status.PRECISION_LIMITED)
     np.testing.assert_allclose(sol.values, v_star, rtol=0, atol=5e-5 + 1e-5)
+
+
+def test_float32_sweep_cycling_above_the_floor_stops_precision_limited():
+    """A case hypothesis found (tests/test_solvers_common.py): in float32 state 4's value
+    alternates between two numbers 5 ulp apart, above the fixed 4-ulp floor and the rounding
+    part's test, so the loop ran to `max_iters`. Two sweeps without progress within 16 ulp
+    end it, as for value iteration; the bound it certifies is reported."""
+    P = np.zeros((5, 1, 5))
+    P[[0, 1, 2, 3], 0, [4, 2, 4, 1]] = 1.0
+    P[4, 0, [1, 3]] = [0.08989556, 0.91010444]
+    R = np.array([[0.22872638], [-0.69663961], [1.74704901], [0.38313978], [-1.38444646]])
+    g = 0.9371843217816419
+    sol = jaxmdp.solve(jaxmdp.make_mdp(P, R, g), jaxmdp.GaussSeidelValueIteration(tol=1e-6))
+    assert jaxmdp.Status(int(sol.status)) == jaxmdp.Status.PRECISION_LIMITED
+    assert int(sol.num_iters) < 1000
+    V = value_iteration(P, R, g)
+    assert np.abs(np.asarray(sol.values, np.float64) - V).max() <= float(sol.error_bound)

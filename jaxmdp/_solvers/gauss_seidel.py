@@ -121,7 +121,8 @@ class GaussSeidelValueIteration:
     def init(self, mdp, values0, ctx):
         policy = jnp.zeros(values0.shape, jnp.int32)
         rnd = _stopping.rounding(mdp.transitions, mdp.rewards)
-        return GSState(values0, policy, _stopping.initial_stats(values0.dtype, rnd=rnd))
+        stats = _stopping.initial_stats(values0.dtype, track_stall=True, rnd=rnd)
+        return GSState(values0, policy, stats)
 
     def step(self, mdp, state, ctx):
         def body(s, carry):
@@ -130,7 +131,10 @@ class GaussSeidelValueIteration:
             return v.at[s].set(jnp.max(q)), pol.at[s].set(jnp.argmax(q).astype(jnp.int32))
 
         v, pol = lax.fori_loop(0, mdp.rewards.shape[0], body, (state.values, state.policy))
-        return GSState(v, pol, _stopping.diff_stats(v, state.values, prev=state.stats))
+        stats = _stopping.diff_stats(
+            v, state.values, prev=state.stats, discount=mdp.discount, rule="sup"
+        )
+        return GSState(v, pol, stats)
 
     def status(self, mdp, state, ctx):
         g = mdp.discount
@@ -146,7 +150,12 @@ class GaussSeidelValueIteration:
         c = jnp.where(below, g / jnp.where(below, 1 - g, 1), 0.0)
         # the worst-case rounding part ends the loop only after the exact-arithmetic test
         # (as in `_stopping.status`)
-        floor = (delta <= 4 * ulp) | (below & (c * delta <= rest / 4) & (c * delta < half))
+        # A float32 sweep can also cycle a few ulp above the fixed floor (two values of a
+        # state alternating): <= 16 ulp without progress for two sweeps is the floor too,
+        # as in `_stopping.status` (it ran to max_iters before).
+        stalled = (delta <= 16 * ulp) & (state.stats.stall >= 2)
+        floor = (delta <= 4 * ulp) | stalled
+        floor = floor | (below & (c * delta <= rest / 4) & (c * delta < half))
         at_one = g >= 1
         runs_off = at_one & ((state.stats.dmin - eta > 0) | (state.stats.dmax + eta < 0))
         return _stopping.code(ok, floor, auto | (dist <= half), runs_off, finite)
@@ -157,7 +166,7 @@ class GaussSeidelValueIteration:
         q = _bellman.q_values(mdp, state.values)
         tv = jnp.max(q, axis=-1)
         bound_sup, _, _, eta, _ = _sweep_certificate(state.stats, state.values, g)
-        stats = _stopping.diff_stats(tv, state.values, prev=state.stats)
+        stats = _stopping.diff_stats(tv, state.values, prev=state.stats, discount=g, rule="sup")
         shift, bound_span, _ = _stopping.report(stats, tv, g, "span")
         use_span = bound_span < bound_sup
         values = jnp.where(use_span, tv + shift, tv)
