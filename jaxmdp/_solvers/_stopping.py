@@ -127,9 +127,34 @@ def _gamma(n, u):
     return n * u / (1 - n * u)
 
 
+def _block_states(p, slots: bool) -> int:
+    """States per block of one MDP's `rounding` (`p`: its `[S, A, K]` rows); S: no blocks."""
+    S = p.shape[0]
+    if slots:
+        return _ROUNDING_CHUNK if S > _ROUNDING_CHUNK else S
+    state_bytes = p.shape[1] * p.shape[2] * p.dtype.itemsize
+    if S * state_bytes <= _DENSE_BLOCKED_MIN:
+        return S
+    if jax.default_backend() not in _DENSE_BLOCKED_BACKENDS:
+        return S
+    return max(1, min(S, _DENSE_BLOCK_BYTES // state_bytes))
+
+
 # `rounding` of one sparse MDP runs in blocks of this many states above it (its temporaries:
 # a block's `[C, A]` arrays, not the whole model's).
 _ROUNDING_CHUNK = 1 << 15
+# ... and one dense MDP on the CPU whose transitions exceed `_DENSE_BLOCKED_MIN` bytes in
+# blocks of states of about `_DENSE_BLOCK_BYTES` (the block's `(p != 0)` and `|p|` copies stay
+# in cache while its three row sums read them). Over the whole `[S, A, S]` at once XLA:CPU
+# wrote each copy out before its dot: W3 (S = 2048, A = 8, float32, 134 MB) took ~120 ms for
+# the constants, ~25 gemv-times and most of its 5-sweep solve. `solve(max_iters=1)`, medians
+# of 7, whole / blocks of 256 KiB / 1 MiB / 4 MiB: W3 123 / 25 / 20 / 26 ms, W3 in float64
+# 227 / 44 / 34 / 54 ms, S = 1024 and A = 4 19.1 / 4.6 / 3.2 / 4.6 ms, S = 360 and A = 8
+# (4 MiB) 2.7 / 2.0 / 1.3 / 1.9 ms. Accelerators read the whole array in a few passes at
+# full bandwidth: no blocks there.
+_DENSE_BLOCKED_MIN = 4 << 20
+_DENSE_BLOCK_BYTES = 1 << 20
+_DENSE_BLOCKED_BACKENDS = ("cpu",)
 
 
 def rounding(probs, rewards: jax.Array, *, batch_last: bool = False, axis=None):
@@ -182,15 +207,16 @@ def rounding(probs, rewards: jax.Array, *, batch_last: bool = False, axis=None):
         return nnz, dev, ab, r_max
 
     S = p.shape[0]
-    chunked = slots and axis is None and not batch_last and p.ndim == 3 and S > _ROUNDING_CHUNK
-    if chunked and r.shape == p.shape[:2]:
-        # One MDP's sparse rows, in blocks of states: XLA:CPU's reductions do not fuse their
-        # elementwise producers, so over all rows at once each `(p != 0)` slab, `|p|`,
+    one_mdp = axis is None and not batch_last and p.ndim == 3 and r.shape == p.shape[:2]
+    C = _block_states(p, slots) if one_mdp else S
+    if C < S:
+        # One MDP's rows in blocks of states. Sparse rows: XLA:CPU's reductions do not fuse
+        # their elementwise producers, so over all rows at once each `(p != 0)` slab, `|p|`,
         # the row sums and the selects were written out as `[S, A]` arrays (6 of them: 10x
-        # the values' bytes, the largest temporary of a 10^7-state solve). Every constant is
-        # a max, exact in any grouping, and each row's sum keeps its slab order, so the
-        # blocks (the last one overlapping its predecessor) give the same bits.
-        C = _ROUNDING_CHUNK
+        # the values' bytes, the largest temporary of a 10^7-state solve). Dense rows: see
+        # `_DENSE_BLOCKED_MIN`. Every constant is a max over rows, exact in any grouping
+        # (the last block overlaps its predecessor), and the bound below holds for row sums
+        # summed in any order; sparse rows keep their slab order, so their bits do not change.
 
         def block(i, acc):
             start = jnp.minimum(i * C, S - C)
