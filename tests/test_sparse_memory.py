@@ -18,7 +18,6 @@ import pytest
 
 import jaxmdp
 from jaxmdp import _footprint
-from jaxmdp._solvers import _stopping
 from jaxmdp.models import gridworld
 
 
@@ -51,21 +50,19 @@ def test_single_sparse_solve_has_no_model_sized_temporaries(monkeypatch):
 
 
 def test_single_dense_solve_has_no_transition_sized_temporaries():
-    # Above `_stopping._DENSE_BLOCKED_MIN` (4 MiB) a dense MDP's rounding constants run in
-    # blocks of states on the CPU. Before, XLA:CPU wrote `(p != 0)` and `|p|` out whole: the
-    # temporaries were twice the transitions (W3, 134 MB: 269 MB; now 3 MB).
-    if jax.default_backend() != "cpu":
-        pytest.skip("dense rounding blocks are a CPU layout")
+    # The rounding constants' row sums in one fused pass (`_stopping._lane_sums`). As three
+    # dot products with ones, XLA:CPU wrote `(p != 0)` and `|p|` out whole first: twice the
+    # transitions (W3, 134 MB: 269 MB of temporaries; now 0.3 MB). S = 509: a padded last
+    # group of lanes, fused as well.
     rng = np.random.default_rng(0)
-    S, A = 512, 8
+    S, A = 509, 8
     P = rng.dirichlet(np.ones(S), size=(S, A)).astype(np.float32)
     mdp = jaxmdp.make_mdp(P, rng.standard_normal((S, A)).astype(np.float32), 0.9)
     solve = jax.jit(lambda m: jaxmdp.solve(m, jaxmdp.ValueIteration(tol=1e-3)))
     mem = solve.lower(mdp).compile().memory_analysis()
     if mem is None:
         pytest.skip("this backend reports no buffer assignment")
-    # A few 1 MiB blocks (3.2 MB here) against 16.8 MB before.
-    assert mem.temp_size_in_bytes < P.nbytes // 2, (mem.temp_size_in_bytes, P.nbytes)
+    assert mem.temp_size_in_bytes < P.nbytes // 4, (mem.temp_size_in_bytes, P.nbytes)
 
 
 def _planted(S, A, K, dtype, off=1e-4, seed=0):
@@ -85,36 +82,20 @@ def _planted(S, A, K, dtype, off=1e-4, seed=0):
     return jaxmdp.MDP(T, jnp.asarray(r, dtype), jnp.asarray(0.95, dtype))
 
 
-@pytest.mark.parametrize("form", ["sparse", "dense"])
-def test_rounding_constants_in_blocks_match_one_pass(monkeypatch, form):
+def test_rounding_constants_in_blocks_match_one_pass(monkeypatch):
     """The certificate of a solve whose rounding constants run in blocks of 16 states (the
     last block overlapping) equals the one-pass certificate within rounding (every constant
-    is a max; a sparse row sums its slots in the same order, a dense row's sum may round
-    otherwise, which the bound allows for); single and vmapped. Dense blocks are what a
-    dense MDP above `_DENSE_BLOCKED_MIN` bytes gets on the CPU (forced here at S = 50)."""
+    is a max, and each row sums its slots in the same order); single and vmapped."""
     vi = jaxmdp.ValueIteration(tol=1e-6)
     with jax.enable_x64(True):
         mdp = _planted(50, 3, 3, np.float64)
-        plain = _planted(50, 3, 3, np.float64, off=0.0)
-        if form == "dense":
-            mdp = mdp._replace(transitions=jaxmdp.to_dense(mdp.transitions))
-            plain = plain._replace(transitions=jaxmdp.to_dense(plain.transitions))
         whole = jaxmdp.solve(mdp, vi, max_iters=10_000)
         # The planted row sum matters: without it the bound is far smaller.
-        exact = jaxmdp.solve(plain, vi, max_iters=10_000)
+        exact = jaxmdp.solve(_planted(50, 3, 3, np.float64, off=0.0), vi, max_iters=10_000)
         assert float(exact.error_bound) < 0.1 * float(whole.error_bound)
         # Per-member P: vmapped (stacked in NumPy: no eager programs).
         batch = jax.tree.map(lambda x: jnp.asarray(np.stack([x, x])), mdp)
-        stopping = "jaxmdp._solvers._stopping"
-        if form == "sparse":
-            monkeypatch.setattr(f"{stopping}._ROUNDING_CHUNK", 16)
-        else:
-            state_bytes = 3 * 50 * 8  # one state's [A, S] float64 rows
-            monkeypatch.setattr(f"{stopping}._DENSE_BLOCKED_MIN", 0)
-            monkeypatch.setattr(f"{stopping}._DENSE_BLOCK_BYTES", 16 * state_bytes)
-            monkeypatch.setattr(f"{stopping}._DENSE_BLOCKED_BACKENDS", (jax.default_backend(),))
-        rows = mdp.transitions if form == "dense" else mdp.transitions.probs
-        assert _stopping._block_states(rows, form == "sparse") == 16
+        monkeypatch.setattr("jaxmdp._solvers._stopping._ROUNDING_CHUNK", 16)
         # Another static max_iters: a new trace, which reads the patched block size.
         blocked = jaxmdp.solve(mdp, vi, max_iters=10_001)
         stacked = jaxmdp.solve(batch, vi, max_iters=10_002)

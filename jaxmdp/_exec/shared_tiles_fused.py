@@ -49,7 +49,7 @@ from jaxmdp._solvers.base import RUNNING
 class PConsts(NamedTuple):
     """The transitions' part of `_stopping.rounding`, computed once per solve."""
 
-    sums: jax.Array  # [S, A] row sums (dot with ones, as `rounding`)
+    sums: jax.Array  # [S, A] row sums (`_stopping.row_stats`, as `rounding`)
     abss: jax.Array  # [S, A] sums of |p|
     k: jax.Array  # [] max(nonzeros per row, 1)
 
@@ -57,13 +57,8 @@ class PConsts(NamedTuple):
 @jax.jit
 def p_consts(prob_rows) -> PConsts:
     """`prob_rows [S, A, K]` -> `PConsts`, with `_stopping.rounding`'s arithmetic."""
-    p = prob_rows
-    ones = jnp.ones(p.shape[-1], p.dtype)
-    hi = lax.Precision.HIGHEST
-    nnz = jnp.max(jnp.dot((p != 0).astype(p.dtype), ones, precision=hi))
-    sums = jnp.dot(p, ones, precision=hi)
-    abss = jnp.dot(jnp.abs(p), ones, precision=hi)
-    return PConsts(sums, abss, jnp.maximum(nnz, 1.0))
+    counts, sums, abss = _stopping.row_stats(prob_rows)
+    return PConsts(sums, abss, jnp.maximum(jnp.max(counts), 1.0))
 
 
 def _rounding(pc: PConsts, r):

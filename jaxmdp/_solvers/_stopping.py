@@ -127,34 +127,55 @@ def _gamma(n, u):
     return n * u / (1 - n * u)
 
 
-def _block_states(p, slots: bool) -> int:
-    """States per block of one MDP's `rounding` (`p`: its `[S, A, K]` rows); S: no blocks."""
-    S = p.shape[0]
-    if slots:
-        return _ROUNDING_CHUNK if S > _ROUNDING_CHUNK else S
-    state_bytes = p.shape[1] * p.shape[2] * p.dtype.itemsize
-    if S * state_bytes <= _DENSE_BLOCKED_MIN:
-        return S
-    if jax.default_backend() not in _DENSE_BLOCKED_BACKENDS:
-        return S
-    return max(1, min(S, _DENSE_BLOCK_BYTES // state_bytes))
-
-
 # `rounding` of one sparse MDP runs in blocks of this many states above it (its temporaries:
 # a block's `[C, A]` arrays, not the whole model's).
 _ROUNDING_CHUNK = 1 << 15
-# ... and one dense MDP on the CPU whose transitions exceed `_DENSE_BLOCKED_MIN` bytes in
-# blocks of states of about `_DENSE_BLOCK_BYTES` (the block's `(p != 0)` and `|p|` copies stay
-# in cache while its three row sums read them). Over the whole `[S, A, S]` at once XLA:CPU
-# wrote each copy out before its dot: W3 (S = 2048, A = 8, float32, 134 MB) took ~120 ms for
-# the constants, ~25 gemv-times and most of its 5-sweep solve. `solve(max_iters=1)`, medians
-# of 7, whole / blocks of 256 KiB / 1 MiB / 4 MiB: W3 123 / 25 / 20 / 26 ms, W3 in float64
-# 227 / 44 / 34 / 54 ms, S = 1024 and A = 4 19.1 / 4.6 / 3.2 / 4.6 ms, S = 360 and A = 8
-# (4 MiB) 2.7 / 2.0 / 1.3 / 1.9 ms. Accelerators read the whole array in a few passes at
-# full bandwidth: no blocks there.
-_DENSE_BLOCKED_MIN = 4 << 20
-_DENSE_BLOCK_BYTES = 1 << 20
-_DENSE_BLOCKED_BACKENDS = ("cpu",)
+_LANES = 8
+
+
+def _lane_sums(parts: tuple) -> tuple:
+    """Sums over the last axis of each array of `parts` (same shapes), in one pass: entry
+    `j` goes to lane `j % 8`, each lane adds its entries in order, then the 8 lanes are added
+    in order (zeros pad the last group; they add nothing).
+
+    Two variadic `lax.reduce`s, which XLA runs as written (the lanes across a vector): the
+    same bits as NumPy doing the same steps, for a batch, its members and the flattened
+    rows, under AVX-512, AVX2 and SSE4.2 and either CPU emitter (float32 and float64,
+    checked by hand). A tile of W2 (`[8, 64, 8, 64]` vmapped, medians of 200 calls): 136 us
+    (one sweep `P @ V`: 62 us); one row at a time in order 260 us; three dots with ones
+    (before) 496 us. W3 (one `[2048, 8, 2048]` float32 MDP): 17 ms, temporaries 0.3 MB; the
+    three dots took ~120 ms and wrote 269 MB of `(p != 0)` and `|p|` first.
+    """
+    K = parts[0].shape[-1]
+    groups = -(-K // _LANES)
+    pad = [(0, 0)] * (parts[0].ndim - 1) + [(0, groups * _LANES - K)]
+    shape = parts[0].shape[:-1] + (groups, _LANES)
+    lanes = tuple(jnp.pad(x, pad).reshape(shape) for x in parts)
+    zeros = tuple(jnp.zeros((), x.dtype) for x in parts)
+
+    def add(a, b):
+        return tuple(x + y for x, y in zip(a, b, strict=True))
+
+    by_lane = jax.lax.reduce(lanes, zeros, add, (len(shape) - 2,))
+    return jax.lax.reduce(by_lane, zeros, add, (len(shape) - 2,))
+
+
+def row_stats(p: jax.Array, slots: bool = False):
+    """(nonzero count, sum, sum of |p|) of each row of `p [..., K]` (the last axis), in one
+    pass; `slots`: padded sparse slots.
+
+    Summed in the same order in every program (a batch and its members' solves, any vector
+    width): the sparse form's few slots slab by slab (fused, no `[..., K]` copies: 3x the
+    probabilities' bytes at 10^7 states before); dense rows by `_lane_sums`. Three dot
+    products with ones, before, ran three passes and wrote `(p != 0)` and `|p|` out first.
+    """
+    parts = ((p != 0).astype(p.dtype), p, jnp.abs(p))
+    if slots and p.shape[-1] <= 16:
+        return tuple(
+            functools.reduce(lambda a, k: a + x[..., k], range(1, x.shape[-1]), x[..., 0])
+            for x in parts
+        )
+    return _lane_sums(parts)
 
 
 def rounding(probs, rewards: jax.Array, *, batch_last: bool = False, axis=None):
@@ -176,28 +197,17 @@ def rounding(probs, rewards: jax.Array, *, batch_last: bool = False, axis=None):
     probs = ops.rows(probs)
     dtype = jnp.result_type(probs, rewards)
     u = _unit(dtype)
-    p = jnp.asarray(probs, dtype)
-    # Sums as dot products with ones: under `vmap` XLA keeps a dot's summation order (a
-    # reduction's may change), so a batch member's bound is bitwise its own solve's.
-    ones = jnp.ones(p.shape[-1], dtype)
-    hi = jax.lax.Precision.HIGHEST
+    # Constants of the data, not functions of it: no derivative (and `lax.reduce` of
+    # several operands has no differentiation rule).
+    p = jax.lax.stop_gradient(jnp.asarray(probs, dtype))
 
-    def row_sum(x):
-        # The sparse form's few slots: added slab by slab, in order (as fixed under vmap
-        # as a dot's, and fused: the dots materialised `[..., K]` float copies of the rows,
-        # 3x the probabilities' bytes at 10^7 states, the solve's peak memory).
-        if slots and x.shape[-1] <= 16:
-            return functools.reduce(lambda a, k: a + x[..., k], range(1, x.shape[-1]), x[..., 0])
-        return jnp.dot(x, ones, precision=hi)
-
-    r = jnp.asarray(rewards, dtype)
+    r = jax.lax.stop_gradient(jnp.asarray(rewards, dtype))
     zero = jnp.zeros((), dtype)
 
     def maxima(p, r):
         """(max nonzero count, max |row sum - 1|, max row sum of |p|, max |r|) over rows."""
-        nnz = jnp.max(row_sum((p != 0).astype(dtype)))  # exact integers
-        sums = row_sum(p)
-        abss = row_sum(jnp.abs(p))
+        counts, sums, abss = row_stats(p, slots)
+        nnz = jnp.max(counts)  # exact integers
         if batch_last:
             sums, abss = sums[..., None], abss[..., None]
         avail = jnp.isfinite(r)
@@ -207,16 +217,15 @@ def rounding(probs, rewards: jax.Array, *, batch_last: bool = False, axis=None):
         return nnz, dev, ab, r_max
 
     S = p.shape[0]
-    one_mdp = axis is None and not batch_last and p.ndim == 3 and r.shape == p.shape[:2]
-    C = _block_states(p, slots) if one_mdp else S
-    if C < S:
-        # One MDP's rows in blocks of states. Sparse rows: XLA:CPU's reductions do not fuse
-        # their elementwise producers, so over all rows at once each `(p != 0)` slab, `|p|`,
+    chunked = slots and axis is None and not batch_last and p.ndim == 3 and S > _ROUNDING_CHUNK
+    if chunked and r.shape == p.shape[:2]:
+        # One MDP's sparse rows, in blocks of states: XLA:CPU's reductions do not fuse their
+        # elementwise producers, so over all rows at once each `(p != 0)` slab, `|p|`,
         # the row sums and the selects were written out as `[S, A]` arrays (6 of them: 10x
-        # the values' bytes, the largest temporary of a 10^7-state solve). Dense rows: see
-        # `_DENSE_BLOCKED_MIN`. Every constant is a max over rows, exact in any grouping
-        # (the last block overlaps its predecessor), and the bound below holds for row sums
-        # summed in any order; sparse rows keep their slab order, so their bits do not change.
+        # the values' bytes, the largest temporary of a 10^7-state solve). Every constant is
+        # a max, exact in any grouping, and each row's sum keeps its slab order, so the
+        # blocks (the last one overlapping its predecessor) give the same bits.
+        C = _ROUNDING_CHUNK
 
         def block(i, acc):
             start = jnp.minimum(i * C, S - C)
