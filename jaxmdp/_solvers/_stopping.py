@@ -332,10 +332,24 @@ def round_up(x, bits: int = 8):
     may contract into fused multiply-adds differently in a batch and in a single solve)
     changes its last bits, and rounding to 8 bits (<= 0.8% looser) removes them except when
     the exact value lies within those last bits of a grid point.
+
+    On the bits: a positive float's bit pattern, read as an unsigned integer, grows with
+    the float, so adding `2^drop - 1` and clearing the low `drop` bits rounds up to the
+    next number with `bits` significant bits (a carry moves to the next binade; past the
+    largest float: inf, still a bound; subnormals round to a coarser grid, still up). The
+    same numbers as `ldexp(ceil(ldexp(m, bits)), e - bits)` with `m, e = frexp(x)` for
+    normal x, in 4 operations instead of frexp's and ldexp's ~60 (a first solve of the
+    lecture world traced them in 35 of its 540 ms).
     """
-    m, e = jnp.frexp(x)
-    up = jnp.ldexp(jnp.ceil(jnp.ldexp(m, bits)), e - bits)
-    return jnp.where(jnp.isfinite(x) & (x > 0), up, x).astype(jnp.result_type(x))
+    x = jnp.asarray(x)
+    drop = jnp.finfo(x.dtype).nmant - (bits - 1)
+    if drop <= 0:
+        return x
+    uint = jnp.dtype(f"uint{8 * x.dtype.itemsize}")
+    low = jnp.asarray((1 << drop) - 1, uint)
+    i = jax.lax.bitcast_convert_type(x, uint)
+    up = jax.lax.bitcast_convert_type((i + low) & ~low, x.dtype)
+    return jnp.where(jnp.isfinite(x) & (x > 0), up, x)
 
 
 class Certificate(NamedTuple):
