@@ -291,7 +291,7 @@ def _coef(discount):
 
 def statistic(stats: DiffStats, discount, rule: str) -> jax.Array:
     """The number the rule compares with its threshold (reported as `residual`)."""
-    below, _ = _coef(discount)
+    below = jnp.asarray(discount) < 1  # `_coef`'s test, without its division
     sup = jnp.maximum(jnp.abs(stats.dmax), jnp.abs(stats.dmin))
     if rule == "span":
         return jnp.where(below, stats.dmax - stats.dmin, sup)
@@ -359,14 +359,17 @@ class Certificate(NamedTuple):
     mag: jax.Array  # [] max|W| (inf / nan when W is not finite)
 
 
-def certificate(stats: DiffStats, new_values: jax.Array, discount, axis=None) -> Certificate:
-    """The bound of the module docstring for the corrected `new_values` (W = computed TV)."""
+def certificate(
+    stats: DiffStats, new_values: jax.Array, discount, axis=None, coef=None
+) -> Certificate:
+    """The bound of the module docstring for the corrected `new_values` (W = computed TV).
+    `coef`: `_coef(discount)` where the caller has it (one computation per program)."""
     if stats.rnd is None:
         raise ValueError("internal: DiffStats carry no rounding constants (initial_stats(rnd=))")
     rnd = stats.rnd
     dtype = new_values.dtype
     u = _unit(dtype)
-    below, c = _coef(discount)
+    below, c = _coef(discount) if coef is None else coef
     g = jnp.asarray(discount, dtype)
     mag = reduce_states(jnp.abs(new_values), jnp.maximum, axis)
     span = stats.dmax - stats.dmin
@@ -408,8 +411,8 @@ def status(stats: DiffStats, new_values: jax.Array, discount, tol, rule: str, ax
     """
     auto = tol is None
     tol = DEFAULT_TOL if auto else tol
-    below, c = _coef(discount)
-    cert = certificate(stats, new_values, discount, axis)
+    below, c = coef = _coef(discount)
+    cert = certificate(stats, new_values, discount, axis, coef)
     stat = statistic(stats, discount, rule)
     half = jnp.asarray(tol, new_values.dtype) / 2
     if rule == "span":
@@ -444,8 +447,8 @@ def report(stats: DiffStats, new_values, discount, rule: str, axis=None):
     without bound at discount 1 report the gain interval instead: `residual` its midpoint,
     `error_bound` its half-width.
     """
-    below, c = _coef(discount)
-    cert = certificate(stats, new_values, discount, axis)
+    below, c = coef = _coef(discount)
+    cert = certificate(stats, new_values, discount, axis, coef)
     span = stats.dmax - stats.dmin
     shift = jnp.where(below & jnp.isfinite(span), c * (stats.dmax + stats.dmin) / 2, 0.0)
     runs_off = unbounded(stats, cert, discount)
