@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import signal
 import threading
 
 import jax
@@ -186,16 +187,62 @@ def gather(futures) -> tuple:
     try:
         return tuple(f.result() for f in futures)
     except KeyboardInterrupt:
-
-        def done():
-            for f in futures:
-                try:
-                    jax.block_until_ready(f.result())
-                except BaseException:  # noqa: BLE001
-                    pass
-
-        _abandon(done)
+        abandon(futures)
         raise
+
+
+def abandon(futures) -> None:
+    """Ask the programs behind `futures` to stop; the flag stays raised until all have ended."""
+
+    def done():
+        for f in futures:
+            try:
+                jax.block_until_ready(f.result())
+            except BaseException:  # noqa: BLE001
+                pass
+
+    _abandon(done)
+
+
+def submit(executor, calls) -> list:
+    """`[executor.submit(*call) for call in calls]`, with Ctrl-C held back until every call
+    is queued (then raised, the queued ones abandoned).
+
+    A KeyboardInterrupt raised inside `submit` while it started a worker thread left that
+    thread unknown to its executor: it then waited on the work queue forever, and the
+    interpreter's exit waited for it (a CI run's Ctrl-C test hung so); and the work queued
+    before the interrupt ran on, never asked to stop.
+    """
+    futures: list = []
+    try:
+        with _sigint_held():
+            for call in calls:
+                futures.append(executor.submit(*call))
+    except KeyboardInterrupt:
+        abandon(futures)
+        raise
+    return futures
+
+
+@contextlib.contextmanager
+def _sigint_held():
+    """Ctrl-C inside the block (Python's own handler, on the main thread) is raised at its
+    end; elsewhere, or under another handler, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        yield
+        return
+    held: list = []
+    signal.signal(signal.SIGINT, lambda *_: held.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
 
 
 # JAX's thread-local settings that change what a program computes (as `jaxmdp._threads`):
@@ -256,7 +303,7 @@ def run(launch, enabled: bool = True, *, waits: bool = False):
         if waits:
             out = launch()
         else:
-            future = _helpers().submit(_in_callers_config(launch))
+            (future,) = submit(_helpers(), [(_in_callers_config(launch),)])
             try:
                 out = future.result()
             except KeyboardInterrupt:

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 SCRIPT = textwrap.dedent(
     """
@@ -108,3 +109,57 @@ def test_ctrl_c_returns_within_a_second_and_the_next_call_starts_at_once():
         assert res["interrupt"] < 1.0, (kind, res)
         # Measured 0.02-0.6 s here; 2 s leaves room for a loaded CI machine.
         assert res["next_call"] < 2.0, (kind, res)
+
+
+SUBMIT_SCRIPT = textwrap.dedent(
+    """
+    import concurrent.futures, json, os, signal, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    import jax, numpy as np
+    import jaxmdp
+
+    jax.config.update("jax_enable_x64", True)
+    r = np.random.default_rng(1)
+    P = r.dirichlet(np.ones(512) * 0.1, size=(512, 4))
+    long_mdp = jaxmdp.make_mdp(P, r.standard_normal((512, 4)), 0.99999)  # minutes to solve
+    solver = jaxmdp.ValueIteration(tol=1e-12, rule="sup")
+    jax.block_until_ready(jaxmdp.solve(long_mdp, solver, max_iters=50))  # compiled
+
+    # Ctrl-C while the executor's `submit` runs (as when it starts a worker thread), once.
+    orig = concurrent.futures.ThreadPoolExecutor.submit
+    def submit(self, *args, **kwargs):
+        future = orig(self, *args, **kwargs)
+        concurrent.futures.ThreadPoolExecutor.submit = orig
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)  # the handler runs here, inside `submit`
+        return future
+    concurrent.futures.ThreadPoolExecutor.submit = submit
+
+    t0 = time.time()
+    try:
+        jaxmdp.solve(long_mdp, solver, max_iters=10**8)
+        out = {"error": "not interrupted"}
+    except KeyboardInterrupt:
+        out = {"interrupt": time.time() - t0}
+    print(json.dumps(out), flush=True)
+    # A normal exit: the interpreter joins the helper threads, whose abandoned solve stops.
+    """
+)
+
+
+def test_ctrl_c_inside_submit_stops_the_queued_solve_and_exit_does_not_wait():
+    # Before: the KeyboardInterrupt came out of `submit` without the future, so the queued
+    # solve (minutes) was never asked to stop and the interpreter's exit waited for it (a CI
+    # run hung when the interrupt came while `submit` started a thread).
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-c", SUBMIT_SCRIPT], env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "error" not in out, out
+    assert out["interrupt"] < 2.0, out
+    # The long solve stopped within a slice, so the process ended soon after.
+    assert time.monotonic() - t0 < 60, time.monotonic() - t0

@@ -56,8 +56,8 @@ def run_many(part, n: int) -> tuple:
             # separate threads, not the queued programs of one.
             return jax.block_until_ready(part(k))
 
-    futures = [_POOL.submit(run, k) for k in range(n)]
-    # Ctrl-C while waiting stops the abandoned parts (jaxmdp._interrupt.gather)
+    # Ctrl-C while submitting or waiting stops the abandoned parts (jaxmdp._interrupt)
+    futures = _interrupt.submit(_POOL, [(run, k) for k in range(n)])
     return _interrupt.gather(futures)
 
 
