@@ -156,7 +156,14 @@ def slice_for(solver, mdp, values0, members: int, max_iters: int) -> int:
 
 def _abandon(done_wait) -> None:
     """Raise the stop flag until `done_wait()` (which blocks until the abandoned programs
-    have ended) returns, on a daemon thread."""
+    have ended) returns, on a daemon thread. A second Ctrl-C meanwhile waits until the
+    thread has started (`_sigint_held`): raised between the count and the start, it left
+    the flag raised for good, and every later solve waiting in `_await_quiet`."""
+    with _sigint_held():
+        _abandon_held(done_wait)
+
+
+def _abandon_held(done_wait) -> None:
     with _STATE.cond:
         _STATE.abandoned += 1
         _STATE.interrupts += 1
