@@ -19,7 +19,6 @@ from jaxmdp._mdp import MDP, cast, check_shapes, solve_dtype
 from jaxmdp._solvers.base import RUNNING, SolveContext
 from jaxmdp._solvers.value_iteration import ValueIteration
 from jaxmdp._typing import StateVector
-from jaxmdp._validate import is_traced
 
 
 class History(NamedTuple):
@@ -102,7 +101,7 @@ def convergence_history(
     if values0 is None:
         values0 = jnp.zeros((mdp.num_states,), jnp.result_type(mdp.rewards, mdp.discount))
     ctx = SolveContext(undiscounted=undiscounted(mdp.discount))
-    traced = any(is_traced(x) for x in jax.tree.leaves((mdp, values0)))
+    traced = _quick.traced(jax.tree.leaves((mdp, values0)))
     work = _operators.sweep_work(mdp.transitions)
     small = _quick.wanted(jax.default_backend(), traced, 1, work)  # one MDP (`_quick`)
     return _history(small)(mdp, values0, solver, num_iters=num_iters, ctx=ctx)

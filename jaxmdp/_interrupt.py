@@ -159,14 +159,6 @@ def _abandon(done_wait) -> None:
     have ended) returns, on a daemon thread. A second Ctrl-C meanwhile waits until the
     thread has started (`_sigint_held`): raised between the count and the start, it left
     the flag raised for good, and every later solve waiting in `_await_quiet`."""
-    with _sigint_held():
-        _abandon_held(done_wait)
-
-
-def _abandon_held(done_wait) -> None:
-    with _STATE.cond:
-        _STATE.abandoned += 1
-        _STATE.interrupts += 1
 
     def lower():
         try:
@@ -178,7 +170,11 @@ def _abandon_held(done_wait) -> None:
                 _STATE.abandoned -= 1
                 _STATE.cond.notify_all()
 
-    threading.Thread(target=lower, name="jaxmdp-abandoned", daemon=True).start()
+    with _sigint_held():
+        with _STATE.cond:
+            _STATE.abandoned += 1
+            _STATE.interrupts += 1
+        threading.Thread(target=lower, name="jaxmdp-abandoned", daemon=True).start()
 
 
 def _await_quiet() -> None:

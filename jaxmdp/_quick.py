@@ -32,14 +32,19 @@ QUICK_WORK_MAX = 1 << 15
 
 
 @functools.cache
-def options() -> dict | None:
-    """`QUICK_OPTIONS` if this jaxlib accepts them (an option unknown to a future XLA must
-    cost compile time, never a failed solve), else None."""
+def accepted(**compiler_options) -> dict | None:
+    """`compiler_options` if this jaxlib compiles with them (an option unknown to a future
+    XLA must cost time, never a failed solve), else None. Probed once per set."""
     try:
-        jax.jit(lambda x: x + 1, compiler_options=QUICK_OPTIONS).lower(1.0).compile()
+        jax.jit(lambda x: x + 1, compiler_options=compiler_options).lower(1.0).compile()
     except Exception:  # noqa: BLE001 - any refusal means: compile without them
         return None
-    return QUICK_OPTIONS
+    return compiler_options
+
+
+def options() -> dict | None:
+    """`QUICK_OPTIONS` if this jaxlib accepts them, else None."""
+    return accepted(**QUICK_OPTIONS)
 
 
 # Bytes a model-building program writes (`models.gridworld`'s numbers of one world):
@@ -47,6 +52,12 @@ def options() -> dict | None:
 # are not given the options: a chunk of any size must build the numbers its whole grid
 # would (a quick-compiled chunk moved float32 members at the precision floor by a sweep).
 QUICK_BYTES_MAX = 1 << 20
+
+
+def traced(leaves) -> bool:
+    """Whether a program built from `leaves` is part of a traced one: a leaf is a tracer, or
+    a JAX trace is active (inside a user's jit even constant inputs are the user's)."""
+    return any(isinstance(x, jax.core.Tracer) for x in leaves) or not top_level()
 
 
 def top_level() -> bool:
@@ -62,15 +73,15 @@ def top_level() -> bool:
 
 
 def wanted(backend: str, traced: bool, members: int, sweep_work: int) -> bool:
-    """Whether a solve's programs compile with `QUICK_OPTIONS` (the planner's rule)."""
+    """Whether a solve's programs compile with `QUICK_OPTIONS` (the planner's rule; `traced`
+    as `traced()` gives it)."""
     small = members * max(sweep_work, 1) <= QUICK_WORK_MAX
-    return small and backend == "cpu" and not traced and top_level()
+    return small and backend == "cpu" and not traced
 
 
-def wanted_build(nbytes: int, traced: bool = False) -> bool:
+def wanted_build(nbytes: int, traced: bool) -> bool:
     """Whether a program building `nbytes` of model numbers compiles with `QUICK_OPTIONS`."""
-    small = nbytes <= QUICK_BYTES_MAX
-    return small and not traced and top_level() and jax.default_backend() == "cpu"
+    return nbytes <= QUICK_BYTES_MAX and jax.default_backend() == "cpu" and not traced
 
 
 def jits(fn, **jit_kwargs):

@@ -259,7 +259,7 @@ def gather_facts(mdp, values0, solver, *, devices=None, compact=None) -> Facts:
     )
     # Inside a user's jit / vmap / grad even constant inputs are part of a traced program
     # (no compile options, no host threads of ours).
-    traced = any(isinstance(x, jax.core.Tracer) for x in leaves) or not quick.top_level()
+    traced = quick.traced(leaves)
     local = 1
     if on != "cpu" and not traced:  # only a GPU/TPU plan uses several devices by default
         local = len(jax.local_devices())

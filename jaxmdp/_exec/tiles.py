@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxmdp import _quick as quick
 from jaxmdp._exec import layout, member
 from jaxmdp._solution import Solution
 
@@ -32,15 +33,9 @@ from jaxmdp._solution import Solution
 _TILED_OPTIONS = {"xla_cpu_scheduler_type": "CPU_SCHEDULER_TYPE_MEMORY_OPTIMIZED"}
 
 
-@functools.cache
 def _options() -> dict | None:
-    """`_TILED_OPTIONS` if this jaxlib accepts them (a compile option unknown to a future
-    XLA must cost speed, never a failed solve), else None."""
-    try:
-        jax.jit(lambda x: x + 1, compiler_options=_TILED_OPTIONS).lower(1.0).compile()
-    except Exception:  # noqa: BLE001 - any refusal means: compile without them
-        return None
-    return _TILED_OPTIONS
+    """`_TILED_OPTIONS` if this jaxlib accepts them, else None (`quick.accepted`)."""
+    return quick.accepted(**_TILED_OPTIONS)
 
 
 def _run_tiles(flat, axes, solver, fn, tile: int, start, count: int) -> Solution:

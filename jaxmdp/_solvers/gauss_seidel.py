@@ -142,12 +142,11 @@ class GaussSeidelValueIteration:
         tol = _stopping.DEFAULT_TOL if auto else self.tol
         _, dist, rest, eta, mag = _sweep_certificate(state.stats, state.values, g)
         delta = _stopping.statistic(state.stats, g, "sup")
-        below = g < 1
+        below, c = _stopping._coef(g)
         half = jnp.asarray(tol, dist.dtype) / 2
         ok = jnp.where(below, dist < half, delta < tol)
         finite = jnp.isfinite(mag)
         ulp = jnp.finfo(dist.dtype).eps * jnp.where(finite, mag, 0.0)
-        c = jnp.where(below, g / jnp.where(below, 1 - g, 1), 0.0)
         # the worst-case rounding part ends the loop only after the exact-arithmetic test
         # (as in `_stopping.status`)
         # A float32 sweep can also cycle a few ulp above the fixed floor (two values of a

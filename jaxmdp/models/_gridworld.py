@@ -286,7 +286,7 @@ def gridworld(
     one = not any(np.ndim(x) for x in (step_reward, slip, discount, *exits))
     one = one and (cell_rewards is None or np.ndim(cell_rewards) == 2)
     per = grid.num_states * len(ACTION_NAMES) * (grid.num_states if dense else 4) * 8  # P
-    traced = any(is_traced(x) for x in (step_reward, slip, discount, cell_rewards, *exits))
+    traced = _quick.traced((step_reward, slip, discount, cell_rewards, *exits))
     transitions, rewards, gamma = _numbers(one and _quick.wanted_build(per, traced))(
         tables, step_reward, slip, discount, exits, cell_rewards,
         deterministic=deterministic, dense=dense,
