@@ -151,6 +151,42 @@ def test_host_tiles_as_blocks_of_the_grid(float32_case, kernel, monkeypatch):
     assert len(traces) <= 1, traces
 
 
+@pytest.mark.parametrize("kernel", ["first", "host"])
+def test_broadcast_leaves_stay_broadcast_with_the_same_bits(float32_case, kernel, monkeypatch):
+    """A sweep's leaves as `jaxmdp.sweep` passes them: the rewards on the step rewards only
+    (`[24, 1, S, A]`), the discount on the discounts only (`[1, 5]`) (W1M: 176 MB of rewards
+    otherwise copied to every member, issue 15). The host tiles copy each block's members
+    from broadcast views (`shared_tiles_host._full`), never the whole batch, and every tile
+    gets the numbers it gets from the full arrays: the same tile programs on the same
+    inputs, so the same bits."""
+    mdp, solver, _ = float32_case
+    if kernel == "host":
+        monkeypatch.setattr(shared_tiles_host, "FUSED_MEMBERS_MIN", 1)
+    small = jaxmdp.MDP(mdp.transitions, mdp.rewards[:, :1], mdp.discount[:1])
+    assert small.batch_shape == mdp.batch_shape
+    p = _plan(mdp, solver)._replace(threads=2, tile=15)
+    ctx = SolveContext(undiscounted=True, zero_start=True, shared_transitions=True)
+    views = []
+    full_of = shared_tiles_host._full
+    monkeypatch.setattr(
+        shared_tiles_host, "_full", lambda *a: views.append(full_of(*a)) or views[-1]
+    )
+
+    def solve(m):
+        return shared_tiles.solve(
+            m, None, solver, max_iters=DEFAULT_MAX_ITERS, ctx=ctx, plan=p, run_many=threads.run_many
+        )
+
+    want = solve(mdp)
+    views.clear()
+    got = solve(small)
+    rewards, discount = views
+    assert rewards.shape == mdp.rewards.shape and rewards.strides[1] == 0  # a view
+    assert discount.shape == mdp.discount.shape and discount.strides[0] == 0
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_sparse_form_float64():
     with jax.enable_x64(True):
         mdp = _world(True, sparse=True)

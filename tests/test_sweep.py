@@ -286,6 +286,49 @@ def test_chunks_built_from_each_leafs_own_grid_match_the_built_batch():
     )
 
 
+def test_a_chunk_of_whole_rows_passes_its_leaves_broadcast():
+    """W1M's layout (issue 15): the rewards depend on the step rewards only and the discount
+    on the discounts only, so a chunk of whole rows of the grid hands `solve` rewards
+    `[rows, 1, S, A]` and discounts `[1, cols]` (for W1M 176 MB of rewards were copied to
+    every member before, ~50 ms of each sweep); a chunk with padding, or a builder that
+    ignores one axis, still gets the chunk's whole batch shape."""
+    import functools
+
+    from jaxmdp import _sweep_eager, _sweep_setup
+
+    def chunk(builder, k, **kw):
+        setup = _sweep_setup.prepare(
+            builder, jaxmdp.ValueIteration(tol=1e-3), kw.pop("chunk", None), 10**4, None,
+            None, False, kw,
+        )  # fmt: skip
+        build = jax.jit(functools.partial(_sweep_eager._build, spec=setup.spec))
+        return _sweep_eager._build_by_parts(setup, k, build)
+
+    steps = np.linspace(-2, 0, 30, dtype=np.float32)
+    gammas = np.linspace(0.5, 0.99, 16, dtype=np.float32)
+    whole = chunk(lecture, 0, step_reward=steps, discount=gammas)
+    assert whole.batch_shape == (30, 16)
+    assert whole.rewards.shape == (30, 1, 11, 4) and whole.discount.shape == (1, 16)
+    # the builder compiled for the part's size: its rewards within rounding (a few ulp)
+    np.testing.assert_allclose(whole.rewards[:, 0], lecture(steps, 0.9).rewards, rtol=1e-6)
+    np.testing.assert_array_equal(whole.discount[0], gammas)
+    # 480 members in chunks of 256: the first is 16 whole rows, the second padded
+    first, padded = (
+        chunk(lecture, k, chunk=TILE, step_reward=steps, discount=gammas) for k in (0, 1)
+    )
+    assert first.rewards.shape == (16, 1, 11, 4) and first.batch_shape == (16, 16)
+    np.testing.assert_array_equal(first.rewards, whole.rewards[:16])
+    assert padded.rewards.shape == (16, 16, 11, 4)
+    # only the discount swept by the builder: the discount is copied out to the chunk
+    only_g = chunk(
+        lambda step_reward, discount: lecture(-0.04, discount),
+        0,
+        step_reward=steps,
+        discount=gammas,
+    )
+    assert only_g.batch_shape == (30, 16) and only_g.discount.shape == (30, 16)
+
+
 def test_progress_chunks_on_cpu_keep_the_host_kernel_and_whole_rows(monkeypatch):
     """With `progress=True`, a CPU sweep sharing its transitions runs chunks of at least
     `FUSED_MEMBERS_MIN` members (the host tiles' faster kernel), of whole rows of the last

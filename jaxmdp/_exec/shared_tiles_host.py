@@ -8,7 +8,8 @@ grew with the batch: at 10^6 lecture worlds one sweep (`max_iters=1`) took 1.3 s
 pre-sliced input (same process; benchmarks/results/cpu-2core-sweep.md). Here nothing
 batch-sized enters a program:
 
-- the batch's inputs are read once as host arrays (`np.asarray` of a CPU array is a view);
+- the batch's inputs are read once as host arrays (`np.asarray` of a CPU array is a view;
+  a broadcast leaf stays a broadcast view, `_full`);
   a tile is a block of the batch's grid (`blocks`: a few rows of its last axis, copied into
   one contiguous tile), a contiguous slice (a batch of one axis: a view for the first
   kernel), or with a member order (by discount) a gather of the tile's members; the host
@@ -108,15 +109,14 @@ def _take(x, idx):
     return x[idx] if isinstance(idx, slice) else np.take(x, idx, axis=0)
 
 
-def _flat(x, shape, dtype) -> np.ndarray:
-    """`x` broadcast to `shape` and flattened over its batch axes: a view when `x` already has
-    that shape (the usual case), one copy when it is broadcast."""
+def _full(x, shape, dtype) -> np.ndarray:
+    """`x` in `dtype` with `shape` (the batch shape and the leaf's core axes), as a view: a
+    broadcast leaf (a sweep's rewards on its step rewards only, `[n, 1, S, A]`) is never
+    materialised for the whole batch, only each tile's members are copied into the tile."""
     a = np.asarray(x)
     if a.dtype != dtype:
         a = a.astype(dtype)
-    if a.shape != shape:
-        a = np.broadcast_to(a, shape)
-    return np.ascontiguousarray(a)
+    return a if a.shape == shape else np.broadcast_to(a, shape)
 
 
 @functools.lru_cache(maxsize=64)
@@ -196,11 +196,9 @@ def solve(
     batch = mdp.batch_shape
     S, A = mdp.num_states, mdp.num_actions
     B = int(np.prod(batch, dtype=np.int64))
-    R = _flat(mdp.rewards, batch + (S, A), dtype).reshape(B, S, A)
-    g = _flat(mdp.discount, batch, dtype).reshape(B)
-    v0 = None
-    if values0 is not None:
-        v0 = _flat(values0, batch + (S,), dtype).reshape(B, S)
+    R = _full(mdp.rewards, batch + (S, A), dtype)
+    g = _full(mdp.discount, batch, dtype)
+    v0 = None if values0 is None else _full(values0, batch + (S,), dtype)
     tile = min(tile, B)
     n = -(-B // tile)
     grid = None if order is not None or not BLOCKS else blocks(tuple(batch), tile, BLOCK_ALIGN)
@@ -209,6 +207,13 @@ def solve(
         nb = -(-cols // bb)
         n = -(-rows // ba) * nb
         tile = ba * bb
+    # Each leaf as the tiles see it: `[rows, cols, ...]` (blocks) or `[B, ...]`. A reshape
+    # of a broadcast view is a view where its axes allow (a sweep's 2-axis grid); otherwise
+    # NumPy copies the leaf once here, as before.
+    lead = (rows, cols) if grid is not None else (B,)
+    R, g = (x.reshape(lead + x.shape[len(batch) :]) for x in (R, g))
+    if v0 is not None:
+        v0 = v0.reshape(lead + (S,))
 
     consts, program, rewards_last = _kernel(st, B)
     pc = consts(prob_rows)  # the host kernel: the transitions' rounding terms, once
@@ -231,21 +236,16 @@ def solve(
 
     def take(x, idx):
         if grid is None:
-            return _take(x, idx)
+            return np.ascontiguousarray(_take(x, idx))
         # A block: `ba` runs of `bb` members copied into one contiguous tile.
-        return np.ascontiguousarray(x.reshape((rows, cols) + x.shape[1:])[idx]).reshape(
-            (tile,) + x.shape[1:]
-        )
+        return np.ascontiguousarray(x[idx]).reshape((tile,) + x.shape[2:])
 
     def take_rewards(idx):
         if not rewards_last:
             return take(R, idx)
         # The host kernel takes `[A, S, T]`: one transposing copy of the block here costs
         # less than the program's two transposes of a batch-first tile (measured).
-        if grid is None:
-            block = _take(R, idx)
-        else:
-            block = R.reshape(rows, cols, S, A)[idx]
+        block = _take(R, idx) if grid is None else R[idx]
         return np.ascontiguousarray(np.moveaxis(block, (-1, -2), (0, 1))).reshape(A, S, tile)
 
     def store(idx, res):
