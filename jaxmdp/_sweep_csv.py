@@ -1,4 +1,4 @@
-"""The CSV of `SweepResult.save`, written column by column (issue 15).
+"""The CSV of `SweepResult.save`, written column by column in blocks of rows (issue 15).
 
 The table's text is exactly what `csv.writer` writes for `to_table(values=True,
 certified=True)` with the certificate's own columns formatted (`_format.format_bound` for
@@ -11,8 +11,9 @@ column becomes a NumPy bytes array (`S` dtype, NUL-padded) at once:
 - other numbers go through NumPy's float-to-text conversion (`astype("S")`, which writes
   Python's shortest round-trip `repr`) or, for the certified values, an exact integer
   rendering where it provably gives the same text (`_decimal_bytes`);
-- rows are assembled as a byte matrix (fields, separators, `\\r\\n`), NUL padding dropped,
-  a block of rows at a time.
+- rows are assembled as a byte matrix (fields, separators, `\\r\\n`), NUL padding dropped;
+- all of it a block of rows at a time (each field depends on its own row only), blocks
+  formatted on a small thread pool and written in order (`write`).
 
 No field the library writes needs CSV quoting (numbers, status names, actions separated by
 spaces); anything else (an axis of another kind) takes the row-by-row writer (`slow_rows`).
@@ -20,15 +21,18 @@ spaces); anything else (an axis of another kind) takes the row-by-row writer (`s
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import csv
 import io
 import math
 
 import numpy as np
 
-from jaxmdp import _format, _unique
+from jaxmdp import _format, _interrupt, _unique
 
-_BLOCK = 1 << 15  # rows assembled at a time (bounds the byte matrix)
+_BLOCK = 1 << 15  # rows formatted at a time (bounds the byte matrices)
+_THREADS = 2  # blocks formatted at once
 _FEW = 4096  # at most this many distinct values: format them once and index
 
 
@@ -117,8 +121,8 @@ def _decimal_bytes(v: np.ndarray, dec: np.ndarray) -> np.ndarray:
     return out
 
 
-def _join(pieces: list[tuple[np.ndarray, bytes]], rows: int, f) -> None:
-    """Writes `rows` lines: each piece an `[rows]` (or `[rows, w]` uint8) bytes column
+def _join(pieces: list[tuple[np.ndarray, bytes]], rows: int) -> str:
+    """The text of `rows` lines: each piece an `[rows]` (or `[rows, w]` uint8) bytes column
     followed by its one-byte separator; NUL bytes dropped."""
     mats = []
     for col, sep in pieces:
@@ -126,58 +130,90 @@ def _join(pieces: list[tuple[np.ndarray, bytes]], rows: int, f) -> None:
             col = col.view(np.uint8).reshape(rows, -1) if rows else np.zeros((0, 1), np.uint8)
         mats.append((col, sep))
     width = sum(c.shape[1] + len(s) for c, s in mats)
-    for lo in range(0, rows, _BLOCK):
-        hi = min(rows, lo + _BLOCK)
-        mat = np.empty((hi - lo, width), np.uint8)
-        at = 0
-        for col, sep in mats:
-            w = col.shape[1]
-            mat[:, at : at + w] = col[lo:hi]
-            at += w
-            for b in sep:
-                mat[:, at] = b
-                at += 1
-        f.write(mat[mat != 0].tobytes().decode("ascii"))
+    mat = np.empty((rows, width), np.uint8)
+    at = 0
+    for col, sep in mats:
+        w = col.shape[1]
+        mat[:, at : at + w] = col
+        at += w
+        for b in sep:
+            mat[:, at] = b
+            at += 1
+    return mat[mat != 0].tobytes().decode("ascii")
 
 
-def write(f: io.TextIOBase, result) -> None:
-    """The CSV of `result` (`SweepResult`) to the text file `f` (opened with `newline=""`)."""
+def _rows_text(result, lo: int, hi: int) -> str:
+    """The CSV lines of rows `lo .. hi - 1` (row-major over the sweep's grid). Every field is
+    a function of its own row only, so blocks of rows give the text of the whole table."""
     from jaxmdp._sweep_result import _status_name  # the row writer's names
 
-    n = result.size
+    n = hi - lo
     shape = result.shape
+    rows = np.arange(lo, hi, dtype=np.int64)
     pieces: list[tuple[np.ndarray, bytes]] = []
     for k, coords in enumerate(result.axes.values()):
         coords = np.asarray(coords)
-        if coords.dtype.kind not in "biuf":
-            return slow_rows(f, result)
         text = np.array([_item_text(x) for x in coords.tolist()], dtype="S")
         # row-major: the k-th coordinate of row r
         stride = int(np.prod(shape[k + 1 :], dtype=np.int64))
-        idx = (np.arange(n, dtype=np.int64) // stride) % len(coords)
-        pieces.append((text[idx], b","))
-    status = np.asarray(result.status).reshape(-1)
+        pieces.append((text[(rows // stride) % len(coords)], b","))
+
+    def flat(x, core=()):
+        return np.asarray(x).reshape((-1, *core))[lo:hi]
+
+    status = flat(result.status)
     pieces.append((_few_or_all(status, str), b","))
     pieces.append((_few_or_all(status, _status_name), b","))
-    pieces.append((_few_or_all(np.asarray(result.num_iters).reshape(-1), str), b","))
-    residual = np.asarray(result.residual).reshape(-1)
-    pieces.append((_few_or_all(residual, lambda x: format(float(x), ".3g")), b","))
-    bound = np.asarray(result.error_bound).reshape(-1)
+    pieces.append((_few_or_all(flat(result.num_iters), str), b","))
+    pieces.append((_few_or_all(flat(result.residual), lambda x: format(float(x), ".3g")), b","))
+    bound = flat(result.error_bound)
     pieces.append((_bound_bytes(bound), b","))
-    raw = np.asarray(result.values).reshape(n, -1)
+    raw = np.asarray(result.values)
+    raw = flat(raw, raw.shape[-1:])
     values, dec = _format.rounded(raw, bound)  # and the digits each member kept
     for s in range(values.shape[1]):
         pieces.append((_decimal_bytes(values[:, s], dec), b","))
-    policy = np.asarray(result.policy).reshape(n, -1)
+    policy = np.asarray(result.policy)
+    policy = flat(policy, policy.shape[-1:])
     for s in range(policy.shape[1]):
         last = s == policy.shape[1] - 1
         pieces.append((_few_or_all(policy[:, s], str), b"\r\n" if last else b" "))
-    if n == 0 or policy.shape[1] == 0:
+    return _join(pieces, n)
+
+
+def write(f: io.TextIOBase, result) -> None:
+    """The CSV of `result` (`SweepResult`) to the text file `f` (opened with `newline=""`).
+
+    In blocks of `_BLOCK` rows, formatted on `_THREADS` threads and written in order: NumPy
+    releases the GIL in most of the formatting, and a block's columns stay in cache (W1M's
+    10^6 rows: ~4.5 s -> ~1.6 s, DECISIONS 24)."""
+    n = result.size
+    if any(np.asarray(c).dtype.kind not in "biuf" for c in result.axes.values()):
+        return slow_rows(f, result)
+    width = int(np.asarray(result.policy).shape[-1]) if np.ndim(result.policy) else 0
+    if n == 0 or width == 0:
         return slow_rows(f, result)
     header = io.StringIO()
-    csv.writer(header).writerow(_header(result, values.shape[1]))
+    csv.writer(header).writerow(_header(result, int(np.asarray(result.values).shape[-1])))
     f.write(header.getvalue())
-    _join(pieces, n, f)
+    starts = list(range(0, n, _BLOCK))
+    if len(starts) == 1:
+        f.write(_rows_text(result, 0, n))
+        return None
+
+    def block(lo):
+        return _rows_text(result, lo, min(n, lo + _BLOCK))
+
+    # At most `2 * _THREADS` blocks formatted ahead of the writer (bounded memory); the
+    # first submits, which start the pool's threads, with Ctrl-C held (`_interrupt.submit`).
+    ahead = 2 * _THREADS
+    with concurrent.futures.ThreadPoolExecutor(_THREADS) as pool:
+        pending = collections.deque(_interrupt.submit(pool, [(block, lo) for lo in starts[:ahead]]))
+        for lo in starts[ahead:]:
+            f.write(pending.popleft().result())
+            pending.append(pool.submit(block, lo))
+        while pending:
+            f.write(pending.popleft().result())
     return None
 
 

@@ -2,8 +2,8 @@
 row-by-row writer (`csv.writer`, one Python-formatted field at a time), on results built to
 hit every formatting path: -0.0 and float32 coordinates, integer and boolean axes, values
 over many magnitudes, NaN and infinities, bounds 0/inf/NaN, an unknown status code, and a
-grid with more distinct numbers than the writer formats one by one (White box: compares
-against `_sweep_csv.slow_rows`.)
+grid with more distinct numbers than the writer formats one by one, in blocks of rows
+formatted on threads (White box: compares against `_sweep_csv.slow_rows`.)
 
 Also the pieces both writers share, against plain NumPy: the certified rounding
 (`_format.round_values`, one pass for all precisions, against `np.round` per precision), and
@@ -69,6 +69,17 @@ def _both(result):
 def test_column_writer_writes_the_row_writers_text(axes):
     fast, slow = _both(_result(axes))
     assert fast.splitlines() == slow.splitlines()
+    assert fast == slow
+
+
+@pytest.mark.parametrize("block", [97, 1000])
+def test_blocks_of_rows_on_threads_write_the_same_text(block, monkeypatch):
+    """`write` formats blocks of rows on a thread pool and writes them in order (W1M: 31
+    blocks of 32,768 rows): 5,600 rows in 58 blocks of 97 (the last one short) or in 6 of
+    1,000 (more than the writer keeps ahead) give the row writer's text, byte for byte."""
+    monkeypatch.setattr(_sweep_csv, "_BLOCK", block)
+    axes = {"a": np.linspace(-2, 0, 80), "b": np.linspace(0.5, 0.99, 70, dtype=np.float32)}
+    fast, slow = _both(_result(axes, seed=4))
     assert fast == slow
 
 
