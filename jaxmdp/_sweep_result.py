@@ -21,7 +21,9 @@ command line's output folder: npz, csv, summary, plots) use `write_outputs` insi
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import functools
 import io
 import os
 from collections.abc import Mapping
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmdp import _format, _io, _sweep_csv, _sweep_file, _unique
+from jaxmdp import _format, _interrupt, _io, _sweep_csv, _sweep_file, _unique
 from jaxmdp._solution import Solution, Status
 
 # How the sweep ran (saved with the result).
@@ -338,12 +340,18 @@ class SweepResult:
             base = base[:-4]
         npz, csv_path = base + ".npz", base + ".csv"
         with _io.atomic_files([(csv_path, "w"), (npz, "wb")]) as (fc, fn):
-            self._write_csv(fc)
             arrays = _sweep_file.result_arrays(self, _META)
+            # The npz written on a thread while the CSV is formatted (W1M: 1.5 s of copying
+            # into the file beside ~1.7 s of formatting); both done before the renames, and
+            # an interrupt waits for the npz's thread before the files are dropped.
             # Stored, not deflated: for 3 x 10^5 lecture worlds 0.08 s and 84 MB against
             # 2.1 s and 50 MB (zlib at its fastest level: 1.6 s); the save of a sweep should
             # not take longer than the sweep (issue 15). `load` reads either.
-            np.savez(fn, **arrays)  # type: ignore[arg-type]  # numpy stubs
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                npz_job = functools.partial(np.savez, fn, **arrays)  # type: ignore[arg-type]
+                (done,) = _interrupt.submit(pool, [(npz_job,)])
+                self._write_csv(fc)
+                done.result()
         return npz, csv_path
 
     def _write_csv(self, f: io.TextIOBase) -> None:
