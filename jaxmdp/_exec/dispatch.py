@@ -36,6 +36,10 @@ def run(plan, mdp, values0, solver, *, max_iters: int, ctx, devices=()) -> Solut
     if plan.strategy == "blocked":  # NumPy leaves go to their blocks, never whole to a device
         devs = devices_for(plan, devices, solver)
         return blocked.solve(mdp, values0, solver, devices=devs, max_iters=max_iters, ctx=ctx)
+    if plan.strategy == "shared_tiles":  # NumPy leaves stay on the host: its tiles read them
+        return shared_tiles.solve(
+            mdp, values0, solver, max_iters=max_iters, ctx=ctx, plan=plan, run_many=threads.run_many
+        )
     mdp = as_arrays(mdp)
     if plan.strategy == "sharded":
         shared = None
@@ -54,10 +58,6 @@ def run(plan, mdp, values0, solver, *, max_iters: int, ctx, devices=()) -> Solut
         )
     if plan.strategy == "shared_vi":
         return shared_vi.solve(mdp, values0, solver, max_iters=max_iters, ctx=ctx)
-    if plan.strategy == "shared_tiles":
-        return shared_tiles.solve(
-            mdp, values0, solver, max_iters=max_iters, ctx=ctx, plan=plan, run_many=threads.run_many
-        )
     if values0 is None:
         values0 = jnp.zeros((mdp.num_states,), jnp.result_type(mdp.rewards, mdp.discount))
     tree = (mdp, values0)

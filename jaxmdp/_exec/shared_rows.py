@@ -78,30 +78,33 @@ def prepare(transitions, limit: int) -> Prepared:
 
 
 def _read(transitions, limit: int) -> Prepared:
+    """The structure in one vectorised pass: the nonzero entries in (action, state, slot)
+    order, grouped into rows (a loop over rows calling `np.flatnonzero` took ~0.27 ms for the
+    lecture world, read twice per solve of NumPy transitions, which are not cached)."""
     if is_sparse(transitions):
         succ = np.asarray(transitions.next_states)
         prob = np.asarray(transitions.probs)
     else:
         prob = np.asarray(transitions)
-        succ = np.broadcast_to(np.arange(prob.shape[-1]), prob.shape)
-    count = int(np.count_nonzero(prob))
+        succ = None
+    nonzero = prob != 0
+    count = int(np.count_nonzero(nonzero))
     if count > limit:
         return Prepared(count, None, None)
     S, A, _ = prob.shape
-    entries: list = []
-    probs: list = []
-    unit = True
-    for a in range(A):
-        per_action = []
-        for s in range(S):
-            nz = np.flatnonzero(prob[s, a])
-            row = []
-            for k in nz:
-                row.append((len(probs), int(succ[s, a, k])))
-                probs.append(prob[s, a, k])
-                unit = unit and bool(prob[s, a, k] == 1)
-            per_action.append(tuple(row))
-        entries.append(tuple(per_action))
-    unit = unit and all(len(row) == 1 for per in entries for row in per)
-    rows = Rows(S, A, tuple(entries), bool(unit))
+    # Entries ordered by action, then state, then slot: `[A, S, K]`'s row-major order.
+    a_s_k = np.transpose(nonzero, (1, 0, 2))
+    a_idx, s_idx, k_idx = np.nonzero(a_s_k)
+    probs = prob[s_idx, a_idx, k_idx]
+    nxt = k_idx if succ is None else np.broadcast_to(succ, prob.shape)[s_idx, a_idx, k_idx]
+    # Row (a, s) holds entries bounds[a * S + s] .. bounds[a * S + s + 1] - 1.
+    bounds = np.searchsorted(a_idx * S + s_idx, np.arange(A * S + 1))
+    pairs = list(zip(range(count), nxt.tolist(), strict=True))
+    entries = tuple(
+        tuple(tuple(pairs[bounds[a * S + s] : bounds[a * S + s + 1]]) for s in range(S))
+        for a in range(A)
+    )
+    lengths = np.diff(bounds)
+    unit = bool(np.all(probs == 1)) and bool(np.all(lengths == 1))
+    rows = Rows(S, A, entries, unit)
     return Prepared(count, rows, np.asarray(probs, prob.dtype).reshape(-1))
