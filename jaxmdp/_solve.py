@@ -148,7 +148,8 @@ def solve(
         return host(mdp, max_iters=max_iters, values0=values0)
     check_shapes(mdp)
     # NumPy leaves stay on the host until the plan is known: "blocked" sends each device
-    # only its block of states (an MDP too large for one device must never land on one).
+    # only its block of states (an MDP too large for one device must never land on one),
+    # and "shared_tiles" on CPU reads them in place, tile by tile.
     mdp = jax.tree.map(_host_or_device, mdp)
     S = mdp.num_states
     zero_start = values0 is None
