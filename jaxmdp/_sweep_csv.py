@@ -142,21 +142,20 @@ def _join(pieces: list[tuple[np.ndarray, bytes]], rows: int) -> str:
     return mat[mat != 0].tobytes().decode("ascii")
 
 
-def _rows_text(result, lo: int, hi: int) -> str:
-    """The CSV lines of rows `lo .. hi - 1` (row-major over the sweep's grid). Every field is
-    a function of its own row only, so blocks of rows give the text of the whole table."""
+def _rows_text(result, lo: int, hi: int, coord_text: list[np.ndarray]) -> str:
+    """The CSV lines of rows `lo .. hi - 1` (row-major over the sweep's grid); `coord_text`:
+    each axis's coordinates as bytes. Every field is a function of its own row only, so
+    blocks of rows give the text of the whole table."""
     from jaxmdp._sweep_result import _status_name  # the row writer's names
 
     n = hi - lo
     shape = result.shape
     rows = np.arange(lo, hi, dtype=np.int64)
     pieces: list[tuple[np.ndarray, bytes]] = []
-    for k, coords in enumerate(result.axes.values()):
-        coords = np.asarray(coords)
-        text = np.array([_item_text(x) for x in coords.tolist()], dtype="S")
+    for k, text in enumerate(coord_text):
         # row-major: the k-th coordinate of row r
         stride = int(np.prod(shape[k + 1 :], dtype=np.int64))
-        pieces.append((text[(rows // stride) % len(coords)], b","))
+        pieces.append((text[(rows // stride) % len(text)], b","))
 
     def flat(x, core=()):
         return np.asarray(x).reshape((-1, *core))[lo:hi]
@@ -188,7 +187,8 @@ def write(f: io.TextIOBase, result) -> None:
     releases the GIL in most of the formatting, and a block's columns stay in cache (W1M's
     10^6 rows: ~4.5 s -> ~1.6 s, DECISIONS 24)."""
     n = result.size
-    if any(np.asarray(c).dtype.kind not in "biuf" for c in result.axes.values()):
+    axes = [np.asarray(c) for c in result.axes.values()]
+    if any(c.dtype.kind not in "biuf" for c in axes):
         return slow_rows(f, result)
     width = int(np.asarray(result.policy).shape[-1]) if np.ndim(result.policy) else 0
     if n == 0 or width == 0:
@@ -196,13 +196,15 @@ def write(f: io.TextIOBase, result) -> None:
     header = io.StringIO()
     csv.writer(header).writerow(_header(result, int(np.asarray(result.values).shape[-1])))
     f.write(header.getvalue())
+    # Formatted once for all blocks (W1M: 2,000 Python reprs, which hold the GIL).
+    coord_text = [np.array([_item_text(x) for x in c.tolist()], dtype="S") for c in axes]
     starts = list(range(0, n, _BLOCK))
     if len(starts) == 1:
-        f.write(_rows_text(result, 0, n))
+        f.write(_rows_text(result, 0, n, coord_text))
         return None
 
     def block(lo):
-        return _rows_text(result, lo, min(n, lo + _BLOCK))
+        return _rows_text(result, lo, min(n, lo + _BLOCK), coord_text)
 
     # At most `2 * _THREADS` blocks formatted ahead of the writer (bounded memory); the
     # first submits, which start the pool's threads, with Ctrl-C held (`_interrupt.submit`).

@@ -104,6 +104,7 @@ def _build_by_parts(setup: Setup, k: int, build: Callable) -> MDP | None:
 
     leaves: dict[str, object] = {}
     broadcast: dict[str, np.ndarray] = {}  # `[rows or 1, cols or 1, ...]` (`_broadcast_leaf`)
+    taken = False  # some batched leaf copied out with the chunk's shape
     for pos, names in groups.items():
         sub = tuple(lens[i] for i in pos)
         at = np.unravel_index(np.arange(math.prod(sub)), sub) if pos else ()
@@ -124,6 +125,7 @@ def _build_by_parts(setup: Setup, k: int, build: Callable) -> MDP | None:
             if small is not None:
                 broadcast[leaf] = small
                 continue
+            taken = True
             rows = np.ravel_multi_index(tuple(multi()[i] for i in pos), sub) if pos else 0
             rows = np.broadcast_to(rows, (count,))
             dst = aligned((count, *src.shape[1:]), src.dtype)
@@ -133,7 +135,6 @@ def _build_by_parts(setup: Setup, k: int, build: Callable) -> MDP | None:
             # a view with the same start).
             dst = dst.reshape(batch + src.shape[1:])
             leaves[leaf] = jax.device_put(dst, device, may_alias=True)
-    taken = any(n in leaves for ns in groups.values() for n in ns)  # with the chunk's shape
     if broadcast and not taken:
         if np.broadcast_shapes(*(x.shape[:2] for x in broadcast.values())) != batch:
             # The leaves alone would give a smaller batch (a builder that ignores one axis):

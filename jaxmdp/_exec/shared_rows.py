@@ -96,7 +96,7 @@ def _read(transitions, limit: int) -> Prepared:
     a_s_k = np.transpose(nonzero, (1, 0, 2))
     a_idx, s_idx, k_idx = np.nonzero(a_s_k)
     probs = prob[s_idx, a_idx, k_idx]
-    nxt = k_idx if succ is None else np.broadcast_to(succ, prob.shape)[s_idx, a_idx, k_idx]
+    nxt = k_idx if succ is None else succ[s_idx, a_idx, k_idx]
     # Row (a, s) holds entries bounds[a * S + s] .. bounds[a * S + s + 1] - 1.
     bounds = np.searchsorted(a_idx * S + s_idx, np.arange(A * S + 1))
     pairs = list(zip(range(count), nxt.tolist(), strict=True))
