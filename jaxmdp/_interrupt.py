@@ -156,9 +156,17 @@ def slice_for(solver, mdp, values0, members: int, max_iters: int) -> int:
 
 def _abandon(done_wait) -> None:
     """Raise the stop flag until `done_wait()` (which blocks until the abandoned programs
-    have ended) returns, on a daemon thread. A second Ctrl-C meanwhile waits until the
+    have ended) returns, on a thread of its own. A second Ctrl-C meanwhile waits until the
     thread has started (`_sigint_held`): raised between the count and the start, it left
-    the flag raised for good, and every later solve waiting in `_await_quiet`."""
+    the flag raised for good, and every later solve waiting in `_await_quiet`.
+
+    The thread is not a daemon, so the interpreter's exit joins it (the programs stop within
+    a slice once asked). As a daemon it could still hold the last reference to the abandoned
+    programs' JAX arrays when the exit began: freeing them then re-takes the GIL inside
+    jaxlib's C++ destructor, where Python ends a daemon thread with `pthread_exit`, and the
+    process aborted ("FATAL: exception not rethrown", a CI run of
+    tests/test_interrupt.py; reproduced in 3 of 10 runs with slices of 5e8 multiply-adds).
+    """
 
     def lower():
         try:
@@ -174,7 +182,7 @@ def _abandon(done_wait) -> None:
         with _STATE.cond:
             _STATE.abandoned += 1
             _STATE.interrupts += 1
-        threading.Thread(target=lower, name="jaxmdp-abandoned", daemon=True).start()
+        threading.Thread(target=lower, name="jaxmdp-abandoned", daemon=False).start()
 
 
 def _await_quiet() -> None:

@@ -116,8 +116,11 @@ SUBMIT_SCRIPT = textwrap.dedent(
     import concurrent.futures, json, os, signal, time
     signal.signal(signal.SIGINT, signal.default_int_handler)
     import jax, numpy as np
-    import jaxmdp
+    import jaxmdp, jaxmdp._interrupt
 
+    # Slices 10x the default (~0.3-1 s): the abandoned program is still running when the
+    # script ends, as on a loaded CI machine, where the exit then aborted (see below).
+    jaxmdp._interrupt.SLICE_WORK = 5e8
     jax.config.update("jax_enable_x64", True)
     r = np.random.default_rng(1)
     P = r.dirichlet(np.ones(512) * 0.1, size=(512, 4))
@@ -150,7 +153,10 @@ SUBMIT_SCRIPT = textwrap.dedent(
 def test_ctrl_c_inside_submit_stops_the_queued_solve_and_exit_does_not_wait():
     # Before: the KeyboardInterrupt came out of `submit` without the future, so the queued
     # solve (minutes) was never asked to stop and the interpreter's exit waited for it (a CI
-    # run hung when the interrupt came while `submit` started a thread).
+    # run hung when the interrupt came while `submit` started a thread). Later: the exit
+    # aborted ("FATAL: exception not rethrown", rc -6) when it began while the abandoned
+    # program was still stopping (its arrays were freed on a daemon thread; 3 runs in 10
+    # with these slices, before `_interrupt._abandon`'s thread was made a non-daemon).
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     t0 = time.monotonic()
     proc = subprocess.run(
