@@ -6,12 +6,18 @@
 # install jax there). Exit status: non-zero if a test fails or the benchmark crashes (targets
 # not met are reported, not an error).
 #
-# GPU_CHECK_DRY_RUN=1 runs the same steps on the CPU with tiny sizes (tests/test_benchmarks_quick.py
-# does that), to check the script itself on a machine without a GPU.
+# GPU_CHECK_DRY_RUN=1 runs the same steps on the CPU at the quick sizes (~30 s), to check the
+# script itself on a machine without a GPU: run it after changing this file (the test suite
+# runs the benchmark's parts and the targets' checker, tests/test_benchmarks_quick.py, but not
+# this script: 30 s more for a suite over its time budget). Last dry run: 2026-12-01, rc 0.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 DRY=${GPU_CHECK_DRY_RUN:-0}
-PY=${PYTHON:-python}
+# The GPU machines here have `python3` (the environment holding JAX with CUDA) and no `python`.
+if [ -n "${PYTHON:-}" ]; then PY=$PYTHON
+elif command -v python >/dev/null 2>&1; then PY=python
+else PY=python3
+fi
 
 if [ "$DRY" = 1 ]; then
   export JAX_PLATFORMS=cpu
@@ -40,8 +46,16 @@ REPORT="$BASE.txt"
   "$PY" -c 'import jax, jaxmdp; print("jax", jax.__version__, "jaxmdp", jaxmdp.__version__)' || true
 } | tee "$REPORT"
 
-echo "== tests: ${TESTS[*]}" | tee -a "$REPORT"
-timeout 300 "$PY" -m pytest -q -p no:cacheprovider "${TESTS[@]}" 2>&1 | tail -n 15 | tee -a "$REPORT"
+# Test files on several pytest-xdist workers where it is installed (the GPU machines have it):
+# the five files are ~2,000 compiles, one process would not finish them in the 300 s. Each
+# worker allocates GPU memory as it needs it, not JAX's default 75% of the device each.
+XDIST=()
+if "$PY" -c 'import xdist' >/dev/null 2>&1; then
+  if [ "$DRY" = 1 ]; then XDIST=(-n 2 --dist loadfile); else XDIST=(-n 4 --dist loadfile); fi
+fi
+echo "== tests: ${TESTS[*]} ${XDIST[*]}" | tee -a "$REPORT"
+XLA_PYTHON_CLIENT_PREALLOCATE=false timeout 300 "$PY" -m pytest -q -p no:cacheprovider \
+  "${XDIST[@]}" "${TESTS[@]}" 2>&1 | tail -n 15 | tee -a "$REPORT"
 TESTS_RC=${PIPESTATUS[0]}
 
 echo "== benchmark: W1M, W2 (${DEVICE_ARGS[*]})" | tee -a "$REPORT"
