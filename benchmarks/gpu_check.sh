@@ -6,10 +6,10 @@
 # install jax there). Exit status: non-zero if a test fails or the benchmark crashes (targets
 # not met are reported, not an error).
 #
-# GPU_CHECK_DRY_RUN=1 runs the same steps on the CPU at the quick sizes (~30 s), to check the
+# GPU_CHECK_DRY_RUN=1 runs the same steps on the CPU at the quick sizes (~45 s), to check the
 # script itself on a machine without a GPU: run it after changing this file (the test suite
 # runs the benchmark's parts and the targets' checker, tests/test_benchmarks_quick.py, but not
-# this script: 30 s more for a suite over its time budget). Last dry run: 2026-12-01, rc 0.
+# this script: 45 s more for a suite over its time budget).
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 DRY=${GPU_CHECK_DRY_RUN:-0}
@@ -19,10 +19,15 @@ elif command -v python >/dev/null 2>&1; then PY=python
 else PY=python3
 fi
 
+# Tests marked `cpu_plan` (chunk sizes and host threads of the CPU's plan) skip themselves
+# under a GPU plan (tests/conftest.py). The dry run's tests run under the GPU's plans
+# (`JAXMDP_PLAN_BACKEND=gpu`), as on the GPU; its benchmark keeps the CPU's.
+TEST_ENV=()
 if [ "$DRY" = 1 ]; then
   export JAX_PLATFORMS=cpu
   DEVICE_ARGS=(--device cpu --quick)
-  TESTS=(tests/test_shared_tiles.py)
+  TESTS=(tests/test_shared_tiles.py tests/test_sweep.py)
+  TEST_ENV=(JAXMDP_PLAN_BACKEND=gpu)
   OUTDIR=${GPU_CHECK_OUT:-$(mktemp -d)}
 else
   DEVICE_ARGS=(--device gpu)
@@ -54,8 +59,8 @@ if "$PY" -c 'import xdist' >/dev/null 2>&1; then
   if [ "$DRY" = 1 ]; then XDIST=(-n 2 --dist loadfile); else XDIST=(-n 4 --dist loadfile); fi
 fi
 echo "== tests: ${TESTS[*]} ${XDIST[*]}" | tee -a "$REPORT"
-XLA_PYTHON_CLIENT_PREALLOCATE=false timeout 300 "$PY" -m pytest -q -p no:cacheprovider \
-  "${XDIST[@]}" "${TESTS[@]}" 2>&1 | tail -n 15 | tee -a "$REPORT"
+env "${TEST_ENV[@]}" XLA_PYTHON_CLIENT_PREALLOCATE=false timeout 300 "$PY" -m pytest -q \
+  -p no:cacheprovider -rs "${XDIST[@]}" "${TESTS[@]}" 2>&1 | tail -n 25 | tee -a "$REPORT"
 TESTS_RC=${PIPESTATUS[0]}
 
 echo "== benchmark: W1M, W2 (${DEVICE_ARGS[*]})" | tee -a "$REPORT"

@@ -178,6 +178,7 @@ def test_bad_plan_backend_setting_names_the_variable(monkeypatch):
         jaxmdp.solve(mdp)
 
 
+@pytest.mark.cpu_plan  # only a CPU plan reads the setting (the test below)
 @pytest.mark.parametrize("setting", ["abc", "0", "-2", "1.5"])
 def test_bad_cpu_threads_setting_names_the_variable(setting, monkeypatch):
     P, R = random_mdp_arrays(np.random.default_rng(0), 3, 2, batch=(4,))

@@ -91,6 +91,8 @@ WHITE_BOX = {
     "test_quick_compile.py": {"jaxmdp._exec"},
     # the certificate's row sums against their rounding bound
     "test_rounding_constants.py": {"jaxmdp._solvers"},
+    # which backend plans are made for (tests marked `cpu_plan` skip under a GPU/TPU plan)
+    "conftest.py": {"jaxmdp._exec"},
 }
 
 

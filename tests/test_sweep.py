@@ -184,6 +184,7 @@ def assert_same_solutions(a, b):
     assert_same_within_rounding(a.solution, b.solution, g)
 
 
+@pytest.mark.cpu_plan
 @pytest.mark.programs
 def test_chunked_equals_unchunked_with_shared_transitions():
     """Tiles of 256 members: every member is computed by the same tile program whatever the
@@ -206,6 +207,7 @@ def test_chunked_equals_unchunked_with_shared_transitions():
     assert_same_solutions(auto, whole)
 
 
+@pytest.mark.cpu_plan
 @pytest.mark.programs
 def test_chunked_equals_unchunked_with_batched_transitions(capsys):
     axes = dict(
@@ -264,6 +266,7 @@ def test_fields_are_indexed_by_the_axes_in_order(small):
     assert small.status.shape == small.num_iters.shape == small.residual.shape == (13, 3)
 
 
+@pytest.mark.cpu_plan
 def test_chunks_built_from_each_leafs_own_grid_match_the_built_batch():
     """Rewards on the step rewards only, discount on the discounts only, both grids small
     against the chunk: each chunk (the second one padded) takes its members' rows from the
@@ -286,6 +289,7 @@ def test_chunks_built_from_each_leafs_own_grid_match_the_built_batch():
     )
 
 
+@pytest.mark.cpu_plan
 def test_a_chunk_of_whole_rows_passes_its_leaves_broadcast():
     """W1M's layout (issue 15): the rewards depend on the step rewards only and the discount
     on the discounts only, so a chunk of whole rows of the grid hands `solve` rewards
@@ -329,6 +333,7 @@ def test_a_chunk_of_whole_rows_passes_its_leaves_broadcast():
     assert only_g.batch_shape == (30, 16) and only_g.discount.shape == (30, 16)
 
 
+@pytest.mark.cpu_plan
 def test_progress_chunks_on_cpu_keep_the_host_kernel_and_whole_rows(monkeypatch):
     """With `progress=True`, a CPU sweep sharing its transitions runs chunks of at least
     `FUSED_MEMBERS_MIN` members (the host tiles' faster kernel), of whole rows of the last
