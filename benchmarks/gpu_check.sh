@@ -31,8 +31,7 @@ if [ "$DRY" = 1 ]; then
   OUTDIR=${GPU_CHECK_OUT:-$(mktemp -d)}
 else
   DEVICE_ARGS=(--device gpu)
-  TESTS=(tests/test_shared_tiles.py tests/test_exec_plan.py tests/test_sparse_solvers.py
-         tests/test_solvers_common.py tests/test_sweep.py)
+  mapfile -t TESTS < <(grep -v '^#' benchmarks/gpu_tests.txt)  # also .ci/run's list
   OUTDIR=${GPU_CHECK_OUT:-benchmarks/results}
 fi
 mkdir -p "$OUTDIR"
