@@ -31,7 +31,7 @@ if [ "$DRY" = 1 ]; then
   OUTDIR=${GPU_CHECK_OUT:-$(mktemp -d)}
 else
   DEVICE_ARGS=(--device gpu)
-  mapfile -t TESTS < <(grep -v '^#' benchmarks/gpu_tests.txt)  # also .ci/run's list
+  mapfile -t TESTS < <(grep -v '^#' benchmarks/gpu_tests.txt)
   OUTDIR=${GPU_CHECK_OUT:-benchmarks/results}
 fi
 mkdir -p "$OUTDIR"

@@ -190,6 +190,7 @@ def test_blocked_program_exchanges_values_and_scalars_only(four_devices):
     assert not any(f"[{S},{A},{S}]" in s for s in shapes)  # the transitions never move
 
 
+@pytest.mark.cpu_plan  # the subprocess's CPU default devices
 def test_gpu_plan_uses_every_device_without_being_asked(four_devices):
     d = four_devices["default"]
     assert d["vi"] == 4 and d["pi"] == 4 and d["cpu"] == 1

@@ -104,6 +104,7 @@ def child(directory, pause):
     )
 
 
+@pytest.mark.cpu_plan  # the reference's 3 chunks of 256
 def test_kill_9_after_the_first_chunk_then_resume(tmp_path, reference, solved):
     ck = tmp_path / "ck"
     proc = child(ck, 600)
@@ -128,6 +129,7 @@ def test_kill_9_after_the_first_chunk_then_resume(tmp_path, reference, solved):
     assert_identical(again, reference)
 
 
+@pytest.mark.cpu_plan  # the reference's 3 chunks of 256
 def test_ctrl_c_at_a_random_moment_then_resume(tmp_path, reference, solved):
     ck = tmp_path / "ck"
     proc = child(ck, 0.5)
@@ -144,6 +146,7 @@ def test_ctrl_c_at_a_random_moment_then_resume(tmp_path, reference, solved):
     assert not [p for p in ck.iterdir() if ".tmp-" in p.name]
 
 
+@pytest.mark.cpu_plan  # the reference's 3 chunks of 256
 def test_full_disk_while_writing_a_chunk_then_resume(tmp_path, monkeypatch, reference, solved):
     ck = tmp_path / "ck"
     real = np.savez
@@ -167,6 +170,7 @@ def test_full_disk_while_writing_a_chunk_then_resume(tmp_path, monkeypatch, refe
     assert_identical(result, reference)
 
 
+@pytest.mark.cpu_plan  # the reference's 3 chunks of 256
 def test_damaged_chunk_is_solved_again(tmp_path, reference, solved):
     ck = tmp_path / "ck"
     resume(ck, chunk_size=256)
@@ -178,6 +182,7 @@ def test_damaged_chunk_is_solved_again(tmp_path, reference, solved):
     assert_identical(result, reference)
 
 
+@pytest.mark.cpu_plan  # the reference's 3 chunks of 256
 def test_other_sweeps_are_refused_never_merged(tmp_path, reference, solved):
     ck = tmp_path / "ck"
     resume(ck, chunk_size=256)

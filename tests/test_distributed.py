@@ -118,6 +118,7 @@ def _discounts(kind):
     return np.broadcast_to(axes["discount"][None, :], shape) if kind == "shared" else 0.95
 
 
+@pytest.mark.cpu_plan  # the job's chunks of 256 per device
 @pytest.mark.programs
 @pytest.mark.parametrize("solver", sorted(cases.SOLVERS))
 @pytest.mark.parametrize("kind", sorted(cases.SWEEPS))
@@ -137,6 +138,7 @@ def test_two_process_sweep_is_the_one_process_sweep(two_processes, solver, kind)
     assert own == ([] if kind == "shared" else ["slip"])
 
 
+@pytest.mark.cpu_plan  # the job's chunks of 256 per device
 @pytest.mark.programs
 @pytest.mark.parametrize("case", sorted(cases.BLOCKED))
 def test_two_process_blocked_solve_matches_one_device(two_processes, case):
@@ -151,6 +153,7 @@ def test_two_process_blocked_solve_matches_one_device(two_processes, case):
         )  # fmt: skip
 
 
+@pytest.mark.cpu_plan  # the job's chunks of 256 per device
 @pytest.mark.programs
 def test_two_process_batch_solve_matches_one_device(two_processes):
     out, _ = two_processes
@@ -164,6 +167,7 @@ def test_two_process_batch_solve_matches_one_device(two_processes):
         )
 
 
+@pytest.mark.cpu_plan  # the job's chunks of 256 per device
 def test_two_process_checkpoint_is_owned_by_process_0(two_processes):
     _, (lead, other) = two_processes
     # 2 chunks; a fresh run resumed none, the second read back the one still on disk, with
@@ -174,6 +178,7 @@ def test_two_process_checkpoint_is_owned_by_process_0(two_processes):
     assert other["refused"].startswith("process 0 of 2: ") and "different sweep" in other["refused"]
 
 
+@pytest.mark.cpu_plan  # the job's chunks of 256 per device
 def test_two_process_memory_plans_are_agreed(two_processes):
     _, (lead, other) = two_processes
     assert "cannot fit even one MDP per device" in other["memory"]

@@ -193,6 +193,7 @@ def _assert_same(out_dir, a, b, backups_per_iter=1, path_may_differ=False):
     )
 
 
+@pytest.mark.cpu_plan  # the CPU's chunks and default devices
 @pytest.mark.programs
 def test_four_devices_give_the_same_results(four_devices):
     printed, out_dir = four_devices

@@ -29,6 +29,7 @@ def test_this_jaxlib_accepts_the_quick_options():
     assert _quick.options() == _quick.QUICK_OPTIONS
 
 
+@pytest.mark.cpu_plan  # quick compiles are the CPU's
 @pytest.mark.parametrize(
     ("members", "strategy", "quick"),
     [(0, "vmap", True), (63, "shared_tiles", True), (20_000, "shared_tiles", False)],
@@ -60,6 +61,7 @@ def test_no_quick_compile_for_large_states_other_backends_or_traced_inputs():
     assert seen == [False]
 
 
+@pytest.mark.cpu_plan  # quick compiles are the CPU's
 @pytest.mark.programs
 def test_quick_program_is_the_optimised_program_within_rounding():
     """The same solve as a quick-compiled top-level program and inside a user's jit (which
@@ -74,6 +76,7 @@ def test_quick_program_is_the_optimised_program_within_rounding():
     assert_same_within_rounding(quick, optimised, 0.95)
 
 
+@pytest.mark.cpu_plan  # quick compiles are the CPU's
 def test_constant_inputs_inside_a_users_jit_are_that_programs_part():
     """A solve inside a user's jit with constant (closed-over) inputs: no compile options
     (quick or tiled) and no host threads, which need a top-level program. Before: the host

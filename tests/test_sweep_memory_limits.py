@@ -52,6 +52,7 @@ print("warned", any("does not fit in memory" in str(w.message) for w in caught),
 """
 
 
+@pytest.mark.cpu_plan  # host memory and the CPU's chunks
 @pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc/self/status are Linux's"
 )
@@ -88,6 +89,7 @@ def test_a_huge_sweep_names_its_size_and_the_budget(monkeypatch):
     assert "available RAM 8.00 GiB" in msg and "0.0 MiB" not in msg
 
 
+@pytest.mark.cpu_plan  # host memory and the CPU's chunks
 def test_chunks_shrink_with_the_budget_and_one_member_must_fit(monkeypatch):
     """8,000 members: 2.1 MiB of results, 856 B more per member of a chunk (its parameters and
     two host copies of its results), a tile's working state, the shared transitions."""

@@ -67,6 +67,7 @@ def _same(a, b, mdp, at_floor, solver=None):
     assert_same_within_rounding(a, b, mdp.discount, at_floor=at_floor, path_may_differ=branches)
 
 
+@pytest.mark.cpu_plan  # host threads are the CPU's
 @pytest.mark.programs
 @pytest.mark.parametrize(
     ("solver", "batch"),
