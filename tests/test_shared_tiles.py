@@ -151,6 +151,47 @@ def test_host_tiles_as_blocks_of_the_grid(float32_case, kernel, monkeypatch):
     assert len(traces) <= 1, traces
 
 
+def test_flat_grid_of_discounts_gets_the_blocks_of_its_grid(float32_case, monkeypatch):
+    """A flat batch whose discounts repeat with a period (a raveled step reward x discount
+    grid, W1M's layout) is tiled as blocks of that grid (`shared_tiles_host.period`): the
+    same tiles, so the same bits, as the `[24, 5]` batch itself."""
+    period = shared_tiles_host.period
+    assert period(np.tile([0.5, 0.9, 0.99], 4)) == 3
+    assert period(np.repeat([0.5, 0.9, 0.99], 4)) is None  # discount-major: contiguous is fine
+    assert period(np.tile([0.5, 0.9, 0.99], 4)[:-1]) is None  # no whole period
+    assert period(np.array([0.5, 0.9, 0.5, 0.7] * 3)) is None  # 0.5 recurs within the period
+    assert period(np.array([0.5, 0.9, 0.99] * 3 + [0.5, 0.9, 0.7])) is None
+    assert period(np.full(8, 0.9)) is None and period(np.array([0.5, 0.9])) is None
+    mdp, solver, ref = float32_case
+    flat = jaxmdp.MDP(
+        mdp.transitions,
+        jnp.reshape(mdp.rewards, (-1,) + mdp.rewards.shape[-2:]),
+        jnp.reshape(mdp.discount, (-1,)),
+    )
+    assert period(np.asarray(flat.discount)) == len(GAMMAS)
+    p = _plan(mdp, solver)._replace(threads=2, tile=15)
+    ctx = SolveContext(undiscounted=True, zero_start=True, shared_transitions=True)
+    seen = []
+    blocks = shared_tiles_host.blocks
+
+    def spy(batch, tile, align):
+        seen.append(batch)
+        return blocks(batch, tile, align)
+
+    monkeypatch.setattr(shared_tiles_host, "blocks", spy)
+
+    def run(m):
+        return shared_tiles.solve(
+            m, None, solver, max_iters=DEFAULT_MAX_ITERS, ctx=ctx, plan=p, run_many=threads.run_many
+        )
+
+    grid, got = run(mdp), run(flat)
+    assert seen == [(STEPS, len(GAMMAS)), (STEPS * len(GAMMAS),), (STEPS, len(GAMMAS))]
+    for name, a, b in zip(got._fields, got, grid, strict=True):
+        np.testing.assert_array_equal(np.reshape(a, np.shape(b)), b, err_msg=name)
+    _check(grid, ref, mdp)
+
+
 @pytest.mark.parametrize("kernel", ["first", "host"])
 def test_broadcast_leaves_stay_broadcast_with_the_same_bits(float32_case, kernel, monkeypatch):
     """A sweep's leaves as `jaxmdp.sweep` passes them: the rewards on the step rewards only
