@@ -40,6 +40,8 @@ CHILD = (
     SWEEP_CODE
     + """
 import signal, sys, time
+from jaxmdp._exec import plan
+plan.SWEEP_TILE_ACCELERATOR = 256  # as the `sweep_tiles` fixture of the test process
 # A shell that starts the test runner in the background sets SIGINT to ignored for its
 # children, and Python keeps that: Ctrl-C must reach this child as it reaches a terminal's.
 signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -55,6 +57,18 @@ jaxmdp.sweep(lecture, SOLVER, chunk_size=256, checkpoint=sys.argv[1], progress=F
 print("done", flush=True)
 """
 )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sweep_tiles():
+    """Sweep tiles of 256 members wherever plans are made (a GPU/TPU plan's are 8,192), in
+    this process and in the children: the same 3 chunks under either plan, each chunk solved
+    as that plan solves it."""
+    from jaxmdp._exec import plan
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(plan, "SWEEP_TILE_ACCELERATOR", 256)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +118,6 @@ def child(directory, pause):
     )
 
 
-@pytest.mark.cpu_plan  # the reference's 3 chunks of 256
 def test_kill_9_after_the_first_chunk_then_resume(tmp_path, reference, solved):
     ck = tmp_path / "ck"
     proc = child(ck, 600)
@@ -129,7 +142,6 @@ def test_kill_9_after_the_first_chunk_then_resume(tmp_path, reference, solved):
     assert_identical(again, reference)
 
 
-@pytest.mark.cpu_plan  # the reference's 3 chunks of 256
 def test_ctrl_c_at_a_random_moment_then_resume(tmp_path, reference, solved):
     ck = tmp_path / "ck"
     proc = child(ck, 0.5)
@@ -146,7 +158,6 @@ def test_ctrl_c_at_a_random_moment_then_resume(tmp_path, reference, solved):
     assert not [p for p in ck.iterdir() if ".tmp-" in p.name]
 
 
-@pytest.mark.cpu_plan  # the reference's 3 chunks of 256
 def test_full_disk_while_writing_a_chunk_then_resume(tmp_path, monkeypatch, reference, solved):
     ck = tmp_path / "ck"
     real = np.savez
@@ -170,7 +181,6 @@ def test_full_disk_while_writing_a_chunk_then_resume(tmp_path, monkeypatch, refe
     assert_identical(result, reference)
 
 
-@pytest.mark.cpu_plan  # the reference's 3 chunks of 256
 def test_damaged_chunk_is_solved_again(tmp_path, reference, solved):
     ck = tmp_path / "ck"
     resume(ck, chunk_size=256)
@@ -182,7 +192,6 @@ def test_damaged_chunk_is_solved_again(tmp_path, reference, solved):
     assert_identical(result, reference)
 
 
-@pytest.mark.cpu_plan  # the reference's 3 chunks of 256
 def test_other_sweeps_are_refused_never_merged(tmp_path, reference, solved):
     ck = tmp_path / "ck"
     resume(ck, chunk_size=256)

@@ -33,6 +33,7 @@ import pytest
 from _compare import assert_same_within_rounding
 
 import jaxmdp
+from jaxmdp._exec import plan
 
 TESTS = Path(__file__).resolve().parent
 
@@ -50,6 +51,9 @@ JOB = textwrap.dedent(
     sys.path.insert(0, sys.argv[2])
     import jaxmdp
     import distributed_cases as cases
+    from jaxmdp._exec import plan
+
+    plan.SWEEP_TILE_ACCELERATOR = 256  # tiles of 256 under any plan (the test's fixture)
 
     out, me = Path(sys.argv[1]), jax.process_index()
     assert jax.process_count() == 2 and len(jax.devices()) == 2, jax.devices()
@@ -95,6 +99,8 @@ JOB = textwrap.dedent(
 def two_processes(tmp_path_factory):
     """The job's outputs and the one-process reference's, computed at the same time."""
     out = tmp_path_factory.mktemp("job")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(plan, "SWEEP_TILE_ACCELERATOR", 256)  # as the job: tiles of 256 under any plan
     procs = multiprocess.start(
         multiprocess.job_argv(JOB, 2, (out, TESTS)), env=multiprocess.environment()
     )  # the job runs while the reference is computed here
@@ -102,6 +108,7 @@ def two_processes(tmp_path_factory):
         cases.sweeps(out, "ref")
         cases.blocked(out, "ref")
     finally:
+        mp.undo()
         results = multiprocess.wait(procs, timeout=400)
     multiprocess.check(results)
     infos = [json.loads(r.stdout.strip().splitlines()[-1]) for r in results]
@@ -118,7 +125,6 @@ def _discounts(kind):
     return np.broadcast_to(axes["discount"][None, :], shape) if kind == "shared" else 0.95
 
 
-@pytest.mark.cpu_plan  # the job's chunks of 256 per device
 @pytest.mark.programs
 @pytest.mark.parametrize("solver", sorted(cases.SOLVERS))
 @pytest.mark.parametrize("kind", sorted(cases.SWEEPS))
@@ -138,7 +144,6 @@ def test_two_process_sweep_is_the_one_process_sweep(two_processes, solver, kind)
     assert own == ([] if kind == "shared" else ["slip"])
 
 
-@pytest.mark.cpu_plan  # the job's chunks of 256 per device
 @pytest.mark.programs
 @pytest.mark.parametrize("case", sorted(cases.BLOCKED))
 def test_two_process_blocked_solve_matches_one_device(two_processes, case):
@@ -153,7 +158,6 @@ def test_two_process_blocked_solve_matches_one_device(two_processes, case):
         )  # fmt: skip
 
 
-@pytest.mark.cpu_plan  # the job's chunks of 256 per device
 @pytest.mark.programs
 def test_two_process_batch_solve_matches_one_device(two_processes):
     out, _ = two_processes
@@ -167,7 +171,6 @@ def test_two_process_batch_solve_matches_one_device(two_processes):
         )
 
 
-@pytest.mark.cpu_plan  # the job's chunks of 256 per device
 def test_two_process_checkpoint_is_owned_by_process_0(two_processes):
     _, (lead, other) = two_processes
     # 2 chunks; a fresh run resumed none, the second read back the one still on disk, with
@@ -178,7 +181,6 @@ def test_two_process_checkpoint_is_owned_by_process_0(two_processes):
     assert other["refused"].startswith("process 0 of 2: ") and "different sweep" in other["refused"]
 
 
-@pytest.mark.cpu_plan  # the job's chunks of 256 per device
 def test_two_process_memory_plans_are_agreed(two_processes):
     _, (lead, other) = two_processes
     assert "cannot fit even one MDP per device" in other["memory"]

@@ -85,8 +85,11 @@ WHITE_BOX = {
     "test_sweep_csv.py": {"jaxmdp._format", "jaxmdp._sweep_csv", "jaxmdp._unique"},
     # the one-pass sparse sweep's pieces, against the plain expressions
     "test_sparse_sweep.py": {"jaxmdp._solvers", "jaxmdp._solvers.base"},
-    # the progress chunks' arithmetic and the host kernel's member threshold
+    # the progress chunks' arithmetic and the host kernel's member threshold; and (with the
+    # two below) sweep tiles of 256 under a GPU/TPU plan too (`plan.SWEEP_TILE_ACCELERATOR`)
     "test_sweep.py": {"jaxmdp._exec"},
+    "test_checkpoint.py": {"jaxmdp._exec"},
+    "test_distributed.py": {"jaxmdp._exec"},
     # which plans compile with the quick options
     "test_quick_compile.py": {"jaxmdp._exec"},
     # the certificate's row sums against their rounding bound

@@ -24,6 +24,16 @@ VI = jaxmdp.ValueIteration(tol=1e-6)
 TILE = 256  # members per tile on CPU (jaxmdp._exec.plan.SWEEP_TILE)
 
 
+@pytest.fixture
+def sweep_tiles(monkeypatch):
+    """Sweep tiles of `TILE` members wherever plans are made (a GPU/TPU plan's are 8,192):
+    the chunking tests then check the same chunks under either plan, and under a GPU's
+    each chunk is solved as that plan solves it (one wide tile, no host threads)."""
+    from jaxmdp._exec import plan
+
+    monkeypatch.setattr(plan, "SWEEP_TILE_ACCELERATOR", TILE)
+
+
 def lecture(step_reward, discount):
     return models.gridworld(step_reward=step_reward, slip=0.2, discount=discount)
 
@@ -184,9 +194,8 @@ def assert_same_solutions(a, b):
     assert_same_within_rounding(a.solution, b.solution, g)
 
 
-@pytest.mark.cpu_plan
 @pytest.mark.programs
-def test_chunked_equals_unchunked_with_shared_transitions():
+def test_chunked_equals_unchunked_with_shared_transitions(sweep_tiles):
     """Tiles of 256 members: every member is computed by the same tile program whatever the
     chunking."""
     axes = dict(step_reward=np.linspace(-2, 0, 200), discount=np.array([0.9, 0.99, 1.0]))
@@ -207,9 +216,8 @@ def test_chunked_equals_unchunked_with_shared_transitions():
     assert_same_solutions(auto, whole)
 
 
-@pytest.mark.cpu_plan
 @pytest.mark.programs
-def test_chunked_equals_unchunked_with_batched_transitions(capsys):
+def test_chunked_equals_unchunked_with_batched_transitions(capsys, sweep_tiles):
     axes = dict(
         step_reward=np.linspace(-2, 0, 86),
         discount=np.array([0.9, 0.99, 1.0]),
@@ -266,8 +274,7 @@ def test_fields_are_indexed_by_the_axes_in_order(small):
     assert small.status.shape == small.num_iters.shape == small.residual.shape == (13, 3)
 
 
-@pytest.mark.cpu_plan
-def test_chunks_built_from_each_leafs_own_grid_match_the_built_batch():
+def test_chunks_built_from_each_leafs_own_grid_match_the_built_batch(sweep_tiles):
     """Rewards on the step rewards only, discount on the discounts only, both grids small
     against the chunk: each chunk (the second one padded) takes its members' rows from the
     leaves' own grids; every member equals the solve of the batch built by hand."""
@@ -289,8 +296,7 @@ def test_chunks_built_from_each_leafs_own_grid_match_the_built_batch():
     )
 
 
-@pytest.mark.cpu_plan
-def test_a_chunk_of_whole_rows_passes_its_leaves_broadcast():
+def test_a_chunk_of_whole_rows_passes_its_leaves_broadcast(sweep_tiles):
     """W1M's layout (issue 15): the rewards depend on the step rewards only and the discount
     on the discounts only, so a chunk of whole rows of the grid hands `solve` rewards
     `[rows, 1, S, A]` and discounts `[1, cols]` (for W1M 176 MB of rewards were copied to
