@@ -225,8 +225,8 @@ def solve(
     if order is None and BLOCKS:
         grid = blocks(tuple(batch), tile, BLOCK_ALIGN)
         if grid is None and len(batch) == 1 and B > tile:
-            cols = period(g)
-            grid = None if cols is None else blocks((B // cols, cols), tile, BLOCK_ALIGN)
+            c = period(g)
+            grid = None if c is None else blocks((B // c, c), tile, BLOCK_ALIGN)
     if grid is not None:
         rows, cols, ba, bb = grid
         nb = -(-cols // bb)
