@@ -99,16 +99,15 @@ JOB = textwrap.dedent(
 def two_processes(tmp_path_factory):
     """The job's outputs and the one-process reference's, computed at the same time."""
     out = tmp_path_factory.mktemp("job")
-    mp = pytest.MonkeyPatch()
-    mp.setattr(plan, "SWEEP_TILE_ACCELERATOR", 256)  # as the job: tiles of 256 under any plan
     procs = multiprocess.start(
         multiprocess.job_argv(JOB, 2, (out, TESTS)), env=multiprocess.environment()
     )  # the job runs while the reference is computed here
     try:
-        cases.sweeps(out, "ref")
-        cases.blocked(out, "ref")
+        with pytest.MonkeyPatch.context() as mp:  # as the job: tiles of 256 under any plan
+            mp.setattr(plan, "SWEEP_TILE_ACCELERATOR", 256)
+            cases.sweeps(out, "ref")
+            cases.blocked(out, "ref")
     finally:
-        mp.undo()
         results = multiprocess.wait(procs, timeout=400)
     multiprocess.check(results)
     infos = [json.loads(r.stdout.strip().splitlines()[-1]) for r in results]

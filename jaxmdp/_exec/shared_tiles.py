@@ -163,8 +163,8 @@ def solve(mdp, values0, solver, *, max_iters: int, ctx, plan, run_many=None) -> 
                 mdp,
                 values0,
                 np.asarray(prep.probs, dtype),
-                np.asarray(_operators.rows(transitions), dtype),
-                np.asarray(0.0 if solver.tol is None else solver.tol, dtype),
+                _prob_rows(transitions, dtype, np),
+                _tol(solver, dtype, np),
                 st,
                 dtype=dtype,
                 tile=plan.tile,
@@ -204,18 +204,18 @@ def _order(mdp, tile: int):
     return order, inverse
 
 
-def _prob_rows(transitions, dtype):
+def _prob_rows(transitions, dtype, xp=jnp):
     """The transitions' rows `[S, A, K]` (dense: K = S) in `dtype`, for the rounding
-    constants (`_stopping.rounding`)."""
-    return jnp.asarray(_operators.rows(transitions), dtype)
+    constants (`_stopping.rounding`); `xp=np` on the host tiles' path."""
+    return xp.asarray(_operators.rows(transitions), dtype)
 
 
 def _traced(*trees) -> bool:
     return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(trees))
 
 
-def _tol(solver, dtype):
-    return jnp.asarray(0.0 if solver.tol is None else solver.tol, dtype)
+def _tol(solver, dtype, xp=jnp):
+    return xp.asarray(0.0 if solver.tol is None else solver.tol, dtype)
 
 
 def _program_fn(mdp, values0, solver, transitions, probs, order, *, st: Static, tile: int, ctx):
