@@ -131,7 +131,14 @@ def _status(new, old, prev_stats, g, tol, rule, swept, code_prev):
     `status` (`ok` needs `bound < tol / 2`, and `bound >= c * span / 2`; the floor tests need
     the statistic within 16 ulp or the span term below `tol / 2`; UNBOUNDED needs discount 1)."""
     d = [x - y for x, y in zip(new, old, strict=True)]
-    extremes = jnp.stack([_chain(d, jnp.maximum), _chain(d, jnp.minimum)])
+    # The two chains as one complex row behind a barrier. Written plainly, XLA:CPU compiled
+    # their kernels apart from the others (`__compute_module_*` in its dumps), in a loop that
+    # copied every operand's vector through the stack; so written, they compile as the
+    # state rows' kernels do (`*_kernel_module`). One W1M tile 0.75x with the epilogue's
+    # `mag` below (same process, alternating), identical bits; without the barrier, or with
+    # the barrier and no complex, no gain (issue 15).
+    packed = lax.optimization_barrier(lax.complex(_chain(d, jnp.maximum), _chain(d, jnp.minimum)))
+    extremes = jnp.stack([lax.real(packed), lax.imag(packed)])
     stats = _stopping.diff_stats(
         extremes, jnp.zeros_like(extremes), axis=0, prev=prev_stats, discount=g, rule=rule
     )
@@ -228,7 +235,12 @@ def solve_tile(probs, pc: PConsts, r, g, v0_first, tol, st: Static):
         vk = jnp.where(odd, jnp.stack(c.prev), jnp.stack(c.values))
         prev = [jnp.where(odd, a, b) for a, b in zip(c.values, c.prev, strict=True)]
         code = jnp.where(c.code == RUNNING, Status.MAX_ITERATIONS, c.code).astype(jnp.int32)
-        mag = jnp.max(jnp.abs(vk), axis=0)  # a max: exact in any order
+        # A chain over the rows (a max: exact in any order): `jnp.max` of the stacked rows ran
+        # as an XNNPACK reduction, ~60 us of a ~1 ms W1M tile's fixed cost.
+        mag = _chain(
+            [jnp.abs(jnp.where(odd, a, b)) for a, b in zip(c.prev, c.values, strict=True)],
+            jnp.maximum,
+        )
         shift, bound, residual = _stopping.report(c.stats, mag[None], g, st.rule, axis=0)
         # Q from V_{k-1} (V_k = max_a Q) and the policy before the shift, as `vi_result`.
         # Stacked state by state (`shared_tiles_kernel._q_values`: fusible concatenates).
