@@ -141,9 +141,11 @@ def _measure_into(row, c: Candidate, wl: Workload, ref: Reference, limits, cfg: 
             scale = full_iters / k
         timing = _timing.time_reps(lambda: c.run(k), warmup=False, **budget)
         factor *= scale
+        row["_timed"] = (lambda: c.run(k), factor)  # `paired.pair_rows`; popped before output
         how = f"{k}-sweep runs x{scale:.1f}" + ("" if how == "full" else f"; {how}")
     else:
         timing = _timing.time_reps(lambda: c.run(None), warmup=False, **budget)
+        row["_timed"] = (lambda: c.run(None), factor)
     t = timing.median * factor
     row.update(
         median_s=t,

@@ -58,6 +58,11 @@ def solve_table(rows: list[dict]) -> str:
         notes = [r.get("how") if est else "", r.get("notes") or ""]
         if not r.get("converged"):
             notes.append(f"{r['n_unconverged']} not converged")
+        if r.get("paired_ratio") is not None:
+            notes.append(
+                f"paired with {r['paired_with']}: {r['paired_ratio']:.2f}x its time "
+                f"(median of {r['paired_n']} alternated pairs)"
+            )
         ratio = r.get("ratio_vs_best")
         compile_s = r.get("compile_s")
         lines.append(

@@ -114,7 +114,14 @@ def limit_threads(n: int) -> None:
 
 
 def run_solves(args, scale: str, cfg, limits: dict) -> tuple[list[dict], dict]:
-    from benchmarks import baselines_numpy, baselines_peers, baselines_torch, jaxmdp_rows, report
+    from benchmarks import (
+        baselines_numpy,
+        baselines_peers,
+        baselines_torch,
+        jaxmdp_rows,
+        paired,
+        report,
+    )
     from benchmarks._harness import fill_ratios, measure
     from benchmarks.reference import compute_reference
     from benchmarks.workloads import make_workload
@@ -133,19 +140,30 @@ def run_solves(args, scale: str, cfg, limits: dict) -> tuple[list[dict], dict]:
         ref = compute_reference(wl)
         described[name] = {**wl.describe(), "reference": ref.describe()}
         _log(f"[{name}] {wl.title}; reference: {ref.method} ({ref.seconds:.1f} s)")
+        mine: list[dict] = []
         for family in FAMILIES:
             if family in args.skip:
                 continue
             for c in make_candidates[family](wl, cfg):
                 row = measure(c, wl, ref, limits, cfg)
-                rows.append(row)
+                mine.append(row)
                 status = (
                     row.get("skipped")
                     or row.get("failed")
                     or (f"{report.fmt_time(row['median_s'])}, err {row['max_abs_err']:.1e}")
                 )
                 _log(f"  {c.impl} [{c.rule}]: {status}")
-        del wl
+        # Ratios of alternated calls, while the workload (which the calls hold) is alive.
+        timed = {id(r): r.pop("_timed") for r in mine if "_timed" in r}
+        paired.pair_rows(mine, timed, budget_s=2 * cfg.rep_budget_s, pause_s=cfg.pause_s / 2)
+        for r in mine:
+            if "paired_ratio" in r:
+                _log(
+                    f"  {r['impl']} [{r['rule']}]: {r['paired_ratio']:.3f} x {r['paired_with']}"
+                    f" (median of {r['paired_n']} alternated pairs)"
+                )
+        rows += mine
+        del wl, timed
         _log(f"[{name}] done in {time.perf_counter() - t0:.1f} s")
     fill_ratios(rows)
     return rows, described

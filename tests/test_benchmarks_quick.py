@@ -112,6 +112,13 @@ def test_quick_benchmark_run(tmp_path):
         assert r["median_s"] > 0, where
         assert r["n_reps"] >= 5 or (r["n_reps"] == 1 and r["how"].startswith("1 full run")), where
 
+    # Every jaxmdp VI row was also timed alternately with its workload's best hand-written
+    # row of the same rule (`benchmarks/paired.py`).
+    for name in ("W1", "W1M"):
+        vi = [r for r in rows if r["workload"] == name and r["impl"] == "jaxmdp VI"]
+        assert vi and all(r["paired_n"] >= 3 and r["paired_ratio"] > 0 for r in vi), name
+        assert all(r["paired_with"].startswith(("numpy", "torch")) for r in vi), name
+
     # W1M end to end (jaxmdp.sweep vs the bare solve) and the GPU targets' checker, dry run
     # on the CPU (benchmarks/gpu_check.sh runs them on a GPU).
     assert [r["what"] for r in res["sweep"]][:2] == [
@@ -134,3 +141,53 @@ def test_quick_benchmark_run(tmp_path):
         assert r["status_counts"] == {"SUCCESS": 8}, r
         assert r["max_error_bound"] <= 1e-6 / 2 and r["max_abs_dv"] < 1e-6, r
         assert r["iters_max"] >= 1 and r["time_s"] > 0, r
+
+
+def test_paired_rows_alternate_each_jaxmdp_row_with_the_best_baseline_of_its_rule(monkeypatch):
+    """`paired.pair_rows` (no timing asserted: the calls' times are stubbed): each jaxmdp row
+    is paired with the fastest correct hand-written row of its own rule, calls alternate
+    A B, B A, and the ratio is the median of the pairs' ratios; a rule without a baseline,
+    a failed row and a baseline row get no pairing."""
+    from benchmarks import paired
+
+    calls = []
+    times = {"jax": [1.0, 2.0, 3.0], "np-fast": [4.0, 4.0, 4.0], "np-slow": [1.0] * 3}
+
+    def once(timed):
+        name = timed[0]()
+        calls.append(name)
+        return times[name][sum(c == name for c in calls) - 1] * timed[1]
+
+    monkeypatch.setattr(paired, "_once", once)
+
+    def row(impl, rule, median, hand=True, **kw):
+        r = dict(
+            impl=impl,
+            rule=rule,
+            median_s=median,
+            hand_written=hand,
+            skipped=None,
+            failed=None,
+            err_ok=True,
+            converged=True,
+        )
+        return {**r, **kw}
+
+    rows = [
+        row("numpy fast", "span", 0.1),
+        row("numpy slow", "span", 0.2),
+        row("numpy sup", "sup", 0.1, err_ok=False),  # not correct: never a baseline
+        row("jaxmdp VI", "span", 0.3, hand=False),
+        row("jaxmdp VI", "sup", 0.3, hand=False),
+        row("jaxmdp PI", "policy stable", 0.3, hand=False),
+        row("jaxmdp broken", "span", None, hand=False, failed="boom"),
+    ]
+    names = ["np-fast", "np-slow", "np-slow", "jax", "jax", "jax", "jax"]
+    timed = {id(r): ((lambda n=n: n), 1.0) for r, n in zip(rows, names, strict=True)}
+    paired.pair_rows(rows, timed, budget_s=0.0, pause_s=0.0)
+    assert calls == ["jax", "np-fast", "np-fast", "jax", "jax", "np-fast"]
+    vi = rows[3]
+    assert vi["paired_with"] == "numpy fast" and vi["paired_n"] == 3
+    assert vi["paired_ratios"] == [0.25, 0.5, 0.75] and vi["paired_ratio"] == 0.5
+    for r in rows[:3] + rows[4:]:
+        assert "paired_ratio" not in r, r["impl"]
