@@ -88,6 +88,28 @@ def test_gpu_plan_forced_on_cpu(float32_case, monkeypatch):
     _check(jaxmdp.solve(mdp, solver), ref, mdp)
 
 
+@pytest.mark.cpu_plan  # host threads are the CPU's
+def test_host_threads_one_more_than_the_cores_unless_set(monkeypatch):
+    """A shared batch of many tiles gets one host thread more than the cores (each thread
+    spends part of its time copying in NumPy while the others' programs run); a batch of
+    fewer tiles gets no more threads than tiles; `JAXMDP_CPU_THREADS` is taken as given."""
+    one = gridworld(step_reward=-0.04, slip=0.2)
+    solver = jaxmdp.ValueIteration(tol=1e-4)
+    monkeypatch.delenv(plan_mod.THREADS_ENV, raising=False)
+    monkeypatch.setattr(plan_mod, "cpu_threads", lambda on: 2)
+
+    def plan_of(members):
+        R = np.broadcast_to(np.asarray(one.rewards), (members,) + one.rewards.shape)
+        return _plan(jaxmdp.MDP(one.transitions, R, np.full(members, 0.9, np.float32)), solver)
+
+    per = (11 * 4 + 2 * 11) * 4  # rewards, V_k and V_(k-1) of one member (float32)
+    limit = plan_mod.SHARED_TILE_BYTES // per // 64 * 64
+    assert plan_of(10 * limit).threads == 2 + plan_mod.SHARED_EXTRA_THREADS
+    assert plan_of(2 * limit).threads == 2  # two tiles' worth: two threads
+    monkeypatch.setenv(plan_mod.THREADS_ENV, "2")
+    assert plan_of(10 * limit).threads == 2
+
+
 @pytest.mark.parametrize("kernel", ["first", "host"])
 def test_host_threads_with_overlapping_parts_and_tiles(float32_case, kernel, monkeypatch):
     """Host-sliced tiles with either tile kernel (the host kernel is chosen from

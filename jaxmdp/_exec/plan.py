@@ -116,6 +116,12 @@ SHARED_TILE_BYTES = 1 << 20
 SHARED_TILE_ALIGN = 64  # members: whole vectors in every tile
 # On accelerators: wide tiles (the device's parallelism is across members), no threads.
 SHARED_TILE_ACCELERATOR = 1 << 18
+# Host threads of "shared_tiles" beyond the cores (when `JAXMDP_CPU_THREADS` is not set): a
+# host thread spends about a third of its time in NumPy (copying its next block in, its last
+# results out) while the programs of the others run on XLA's pool, so one more keeps the
+# cores busy. W1M on 2 cores, medians of 16 alternating solves in one process: 3 threads
+# 0.92x and 0.85x the wall time of 2 (CPU 0.96x, 0.91x), 4 threads 0.84x (issue 15).
+SHARED_EXTRA_THREADS = 1
 
 # `jaxmdp.sweep` solves members in fixed-size tiles (results then do not depend on the
 # chunking): large enough for an efficient matrix product, small enough that converged
@@ -147,6 +153,7 @@ class Facts(NamedTuple):
     # read because the solver cannot use them); only read for `ValueIteration`.
     shared_entries: int = 0
     itemsize: int = 4  # bytes per number of the solve's dtype
+    threads_given: bool = False  # `JAXMDP_CPU_THREADS` set (the count is the user's)
 
 
 class Plan(NamedTuple):
@@ -292,6 +299,7 @@ def gather_facts(mdp, values0, solver, *, devices=None, compact=None) -> Facts:
         traced=traced,
         compact=compact,
         cpu_threads=cpu_threads(on),
+        threads_given=on == "cpu" and bool(os.environ.get(THREADS_ENV)),
         local_devices=local,
         fits_device=fits,
         shared_entries=entries,
@@ -382,7 +390,8 @@ def _shared_tiles(f: Facts, base: Plan, B: int) -> Plan:
     per = (S * A + 2 * S) * f.itemsize  # rewards, V_k and V_(k-1) of one member
     align = SHARED_TILE_ALIGN
     limit = max(align, SHARED_TILE_BYTES // per // align * align)
-    threads = 1 if f.traced else max(1, min(f.cpu_threads, B // limit))
+    want = f.cpu_threads if f.threads_given else f.cpu_threads + SHARED_EXTRA_THREADS
+    threads = 1 if f.traced else max(1, min(want, B // limit))
     part = -(-B // threads)  # members per thread (the parts overlap rather than pad)
     count = -(-part // limit)  # tiles per part, then equal tiles of whole vectors
     tile = min(part, -(-part // count // align) * align)
