@@ -374,6 +374,40 @@ def _compare_kernels(rule, dtype):
     np.testing.assert_array_equal(new.error_bound, ref.error_bound)  # rounded to 8 bits
 
 
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16], ids=["float16", "bfloat16"])
+def test_half_precision_runs_on_both_tile_kernels(dtype):
+    """Half-precision batches take both tile kernels: the span's extremes are packed into
+    one complex row (`shared_tiles_kernel._extremes`), whose parts are float32 or float64, so
+    half values go through float32 and back. The host kernel's tile agrees with the first
+    kernel's (status and iterations; values within the dtype's rounding), and `solve` runs."""
+    from jaxmdp._exec import shared_rows, shared_tiles_fused, shared_tiles_kernel
+
+    one = gridworld(step_reward=-0.04, slip=0.2)
+    P = jnp.asarray(one.transitions, dtype)
+    S, A = one.rewards.shape
+    T = 64
+    rng = np.random.default_rng(0)
+    r = np.asarray(one.rewards, np.float32)[None] + rng.uniform(-0.5, 0.5, (T, S, A))
+    r = r.astype(dtype)
+    g = rng.uniform(0.5, 0.9, T).astype(dtype)
+    prep = shared_rows.prepare(P, plan_mod.SHARED_ROWS_MAX)
+    probs = jnp.asarray(prep.probs, dtype)
+    rows = shared_tiles._prob_rows(P, dtype)
+    tol = jnp.asarray(0.1, dtype)
+    st = shared_tiles_kernel.Static(prep.rows, "span", 200, True, False, 0)
+    pc = shared_tiles_fused.p_consts(rows)
+    r_last = np.ascontiguousarray(r.transpose(2, 1, 0))
+    new = jaxmdp.Solution(*shared_tiles_fused.tile_program(probs, pc, r_last, g, None, tol, st=st))
+    ref = jaxmdp.Solution(*shared_tiles_kernel.tile_program(probs, rows, r, g, None, tol, st=st))
+    assert new.values.dtype == ref.values.dtype == dtype
+    np.testing.assert_array_equal(new.status, ref.status)
+    np.testing.assert_array_equal(new.num_iters, ref.num_iters)
+    got, want = (np.asarray(x.values, np.float32) for x in (new, ref))
+    np.testing.assert_allclose(got, want, rtol=1e-2, atol=1e-2)
+    out = jaxmdp.solve(jaxmdp.MDP(P, r, g), jaxmdp.ValueIteration(tol=0.1))
+    assert out.values.dtype == dtype and int(out.num_iters.min()) >= 1
+
+
 def test_host_kernel_compiles_its_epilogue_once_and_no_row_reshapes():
     """Two forms that cost the host kernel's compile most of its time (issue 15, DECISIONS
     24), checked on its jaxpr (traced only): the results' `cond` holds the epilogue in one

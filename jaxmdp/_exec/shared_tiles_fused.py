@@ -40,7 +40,13 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxmdp import _interrupt
-from jaxmdp._exec.shared_tiles_kernel import Static, _chain, _expected_rows, _q_values
+from jaxmdp._exec.shared_tiles_kernel import (
+    Static,
+    _chain,
+    _expected_rows,
+    _extremes,
+    _q_values,
+)
 from jaxmdp._solution import Status
 from jaxmdp._solvers import _stopping
 from jaxmdp._solvers.base import RUNNING
@@ -131,14 +137,7 @@ def _status(new, old, prev_stats, g, tol, rule, swept, code_prev):
     `status` (`ok` needs `bound < tol / 2`, and `bound >= c * span / 2`; the floor tests need
     the statistic within 16 ulp or the span term below `tol / 2`; UNBOUNDED needs discount 1)."""
     d = [x - y for x, y in zip(new, old, strict=True)]
-    # The two chains as one complex row behind a barrier. Written plainly, XLA:CPU compiled
-    # their kernels apart from the others (`__compute_module_*` in its dumps), in a loop that
-    # copied every operand's vector through the stack; so written, they compile as the
-    # state rows' kernels do (`*_kernel_module`). One W1M tile 0.75x with the epilogue's
-    # `mag` below (same process, alternating), identical bits; without the barrier, or with
-    # the barrier and no complex, no gain (issue 15).
-    packed = lax.optimization_barrier(lax.complex(_chain(d, jnp.maximum), _chain(d, jnp.minimum)))
-    extremes = jnp.stack([lax.real(packed), lax.imag(packed)])
+    extremes = jnp.stack(_extremes(d))  # one complex row (`shared_tiles_kernel._extremes`)
     stats = _stopping.diff_stats(
         extremes, jnp.zeros_like(extremes), axis=0, prev=prev_stats, discount=g, rule=rule
     )

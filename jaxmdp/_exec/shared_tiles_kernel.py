@@ -85,6 +85,22 @@ def _chain(rows, op):
     return functools.reduce(op, rows[1:], rows[0])
 
 
+def _extremes(d):
+    """`(max, min)` over the rows `d` (each `[T]`), as one complex row behind a barrier.
+    Written as two plain chains, XLA:CPU compiled their kernels apart from the others
+    (`__compute_module_*` in its dumps), in a loop that copied every operand's vector through
+    the stack; so written, they compile as the state rows' kernels do (`*_kernel_module`):
+    one W1M host tile 0.75x (with `shared_tiles_fused`'s epilogue `mag`), W1's tiles 0.94x,
+    identical bits; without the barrier, or with the barrier and no complex, no gain (issue
+    15, DECISIONS 24). A complex has float32 or float64 parts: half precisions go through
+    float32 and back, exactly (every half value is a float32)."""
+    dtype = d[0].dtype
+    wide = dtype if dtype in (jnp.float32, jnp.float64) else jnp.float32
+    hi, lo = (_chain(d, op).astype(wide) for op in (jnp.maximum, jnp.minimum))
+    packed = lax.optimization_barrier(lax.complex(hi, lo))
+    return lax.real(packed).astype(dtype), lax.imag(packed).astype(dtype)
+
+
 def _row_status(new, old, prev_stats, g, tol, rule):
     """`_stopping.diff_stats` and `_stopping.status` of the sweep `old -> new` (rows `[T]`),
     with the reductions over states written as chains over the rows (max and min are exact
@@ -94,10 +110,7 @@ def _row_status(new, old, prev_stats, g, tol, rule):
     (`max(dmax - 0, dmin - 0) = dmax`, NaN propagating as in the full reduction) and the
     magnitude `max_s |V(s)|` as a one-state vector."""
     d = [x - y for x, y in zip(new, old, strict=True)]
-    # One complex row behind a barrier: XLA:CPU's kernels for the plain chains were slower
-    # (`shared_tiles_fused._status`); W1's tiles 0.94x, same bits, same compile time.
-    packed = lax.optimization_barrier(lax.complex(_chain(d, jnp.maximum), _chain(d, jnp.minimum)))
-    extremes = jnp.stack([lax.real(packed), lax.imag(packed)])
+    extremes = jnp.stack(_extremes(d))
     stats = _stopping.diff_stats(
         extremes, jnp.zeros_like(extremes), axis=0, prev=prev_stats, discount=g, rule=rule
     )
