@@ -20,7 +20,7 @@ from _compare import assert_same_within_rounding
 
 import jaxmdp
 from jaxmdp._exec import plan as plan_mod
-from jaxmdp._exec import shared_tiles, shared_tiles_host, threads
+from jaxmdp._exec import shared_rows, shared_tiles, shared_tiles_host, threads
 from jaxmdp._solve import DEFAULT_MAX_ITERS
 from jaxmdp._solvers.base import SolveContext
 from jaxmdp.models import gridworld
@@ -292,8 +292,6 @@ def test_static_rows_are_the_rows_read_one_by_one():
     """`shared_rows.prepare` reads the structure in one vectorised pass: the same entries,
     slots, probabilities and `unit` flag as a loop over the rows, dense (float32, float64,
     with zeros) and sparse (padded slots), and only the count above the limit."""
-    from jaxmdp._exec import shared_rows
-
     rng = np.random.default_rng(5)
     P = rng.dirichlet(np.ones(6), size=(6, 3))
     P[rng.random(P.shape) < 0.5] = 0.0
@@ -337,9 +335,29 @@ def test_host_kernel_matches_first_kernel_on_its_own_paths(rule, x64):
         _compare_kernels(rule, np.float64 if x64 else np.float32)
 
 
-def _compare_kernels(rule, dtype):
-    from jaxmdp._exec import shared_rows, shared_tiles_fused, shared_tiles_kernel
+def _both_kernels(P, r, g, v0, tol, st):
+    """One tile (`r [T, S, A]` batch first) through the host kernel and the first kernel:
+    `(host, first)` `Solution`s."""
+    from jaxmdp._exec import shared_tiles_fused, shared_tiles_kernel
 
+    dtype = r.dtype
+    probs = jnp.asarray(shared_rows.prepare(P, plan_mod.SHARED_ROWS_MAX).probs, dtype)
+    rows = shared_tiles._prob_rows(P, dtype)
+    pc = shared_tiles_fused.p_consts(rows)
+    r_last = np.ascontiguousarray(r.transpose(2, 1, 0))  # the host kernel's layout
+    new = shared_tiles_fused.tile_program(probs, pc, r_last, g, v0, tol, st=st)
+    ref = shared_tiles_kernel.tile_program(probs, rows, r, g, v0, tol, st=st)
+    return jaxmdp.Solution(*new), jaxmdp.Solution(*ref)
+
+
+def _static(P, rule, max_iters, zero_start):
+    from jaxmdp._exec import shared_tiles_kernel
+
+    rows = shared_rows.prepare(P, plan_mod.SHARED_ROWS_MAX).rows
+    return shared_tiles_kernel.Static(rows, rule, max_iters, zero_start, False, 0)
+
+
+def _compare_kernels(rule, dtype):
     rng = np.random.default_rng(0)
     one = gridworld(step_reward=-0.04, slip=0.2)
     P = jnp.asarray(one.transitions, dtype)
@@ -351,17 +369,9 @@ def _compare_kernels(rule, dtype):
     g = rng.uniform(0.5, 0.99, T).astype(dtype)
     g[:4] = (1.0, 1.5, np.nan, 0.0)
     v0 = rng.uniform(-1, 1, (T, S)).astype(dtype)
-    prep = shared_rows.prepare(P, plan_mod.SHARED_ROWS_MAX)
-    probs = jnp.asarray(prep.probs, dtype)
-    rows = shared_tiles._prob_rows(P, dtype)
     tol = jnp.asarray(1e-4 if dtype == np.float32 else 1e-9, dtype)
-    st = shared_tiles_kernel.Static(prep.rows, rule, 40, False, False, 0)
-    pc = shared_tiles_fused.p_consts(rows)
-    r_last = np.ascontiguousarray(r.transpose(2, 1, 0))  # the host kernel's layout
-    new = shared_tiles_fused.tile_program(probs, pc, r_last, g, v0, tol, st=st)
-    ref = shared_tiles_kernel.tile_program(probs, rows, r, g, v0, tol, st=st)
-    assert int(jnp.sum(ref[3] == int(jaxmdp.Status.MAX_ITERATIONS))) > 0  # the cap is reached
-    new, ref = jaxmdp.Solution(*new), jaxmdp.Solution(*ref)
+    new, ref = _both_kernels(P, r, g, v0, tol, _static(P, rule, 40, zero_start=False))
+    assert int(jnp.sum(ref.status == int(jaxmdp.Status.MAX_ITERATIONS))) > 0  # cap reached
     np.testing.assert_array_equal(new.status[:3], ref.status[:3])  # g = 1, 1.5, NaN
     np.testing.assert_array_equal(new.num_iters[:3], ref.num_iters[:3])
     sl = slice(3, None)
@@ -380,8 +390,6 @@ def test_half_precision_runs_on_both_tile_kernels(dtype):
     one complex row (`shared_tiles_kernel._extremes`), whose parts are float32 or float64, so
     half values go through float32 and back. The host kernel's tile agrees with the first
     kernel's (status and iterations; values within the dtype's rounding), and `solve` runs."""
-    from jaxmdp._exec import shared_rows, shared_tiles_fused, shared_tiles_kernel
-
     one = gridworld(step_reward=-0.04, slip=0.2)
     P = jnp.asarray(one.transitions, dtype)
     S, A = one.rewards.shape
@@ -390,15 +398,8 @@ def test_half_precision_runs_on_both_tile_kernels(dtype):
     r = np.asarray(one.rewards, np.float32)[None] + rng.uniform(-0.5, 0.5, (T, S, A))
     r = r.astype(dtype)
     g = rng.uniform(0.5, 0.9, T).astype(dtype)
-    prep = shared_rows.prepare(P, plan_mod.SHARED_ROWS_MAX)
-    probs = jnp.asarray(prep.probs, dtype)
-    rows = shared_tiles._prob_rows(P, dtype)
     tol = jnp.asarray(0.1, dtype)
-    st = shared_tiles_kernel.Static(prep.rows, "span", 200, True, False, 0)
-    pc = shared_tiles_fused.p_consts(rows)
-    r_last = np.ascontiguousarray(r.transpose(2, 1, 0))
-    new = jaxmdp.Solution(*shared_tiles_fused.tile_program(probs, pc, r_last, g, None, tol, st=st))
-    ref = jaxmdp.Solution(*shared_tiles_kernel.tile_program(probs, rows, r, g, None, tol, st=st))
+    new, ref = _both_kernels(P, r, g, None, tol, _static(P, "span", 200, zero_start=True))
     assert new.values.dtype == ref.values.dtype == dtype
     np.testing.assert_array_equal(new.status, ref.status)
     np.testing.assert_array_equal(new.num_iters, ref.num_iters)
@@ -414,7 +415,7 @@ def test_host_kernel_compiles_its_epilogue_once_and_no_row_reshapes():
     branch only (the other is zeros), and the rounding chains take `[1, 1, T]` slices of the
     rewards, never rows squeezed to `[T]` (XLA's reshape-mover moved such reshapes one link
     of a chain per run of its fixed-point pipeline)."""
-    from jaxmdp._exec import shared_rows, shared_tiles_fused, shared_tiles_kernel
+    from jaxmdp._exec import shared_tiles_fused, shared_tiles_kernel
 
     one = gridworld(step_reward=-0.04, slip=0.2)
     P = jnp.asarray(one.transitions, jnp.float32)
