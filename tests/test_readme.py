@@ -41,13 +41,16 @@ def _bash_lines():
 def _env(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
     env.update(JAX_PLATFORMS="cpu", MPLBACKEND="Agg")
-    if shutil.which("jaxmdp") is None:  # not installed as a console script: the module
+    # The console script of this interpreter's environment, first on PATH: another `jaxmdp`
+    # found earlier on PATH (a global or older install, a pyenv shim) would be tested instead.
+    bin_dir = Path(sys.executable).parent
+    if shutil.which("jaxmdp", path=str(bin_dir)) is None:  # not installed as a console script
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()
         shim = bin_dir / "jaxmdp"
         shim.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m jaxmdp "$@"\n')
         shim.chmod(0o755)
-        env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 
